@@ -1,0 +1,518 @@
+"""The `prefect-provider` command line. Heavy modules are imported inside commands so it starts fast."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from provider.client import PrefectClient
+    from provider.config import Configuration
+    from provider.plan import Plan
+    from provider.state import LocalBackend, State
+
+app = typer.Typer(
+    help="Prefect as code: plan and apply work pools, queues, variables and more from YAML.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+state_app = typer.Typer(help="Inspect and edit the state.", no_args_is_help=True)
+server_app = typer.Typer(help="The embedded local Prefect server.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+app.add_typer(server_app, name="server")
+
+# --- shared options ---------------------------------------------------------------------------
+
+DirArg = Annotated[Path, typer.Argument(help="Configuration directory.", show_default=True)]
+ApiUrl = Annotated[Optional[str], typer.Option("--api-url", help="Prefect API URL (else PREFECT_API_URL, the active profile, or the embedded server).")]
+Vars = Annotated[Optional[list[str]], typer.Option("--var", help="NAME=VALUE for ${var.NAME}; repeatable.")]
+VarFiles = Annotated[Optional[list[Path]], typer.Option("--var-file", help="YAML file of NAME: VALUE; repeatable.")]
+Targets = Annotated[Optional[list[str]], typer.Option("--target", help="Only this address (and what it needs); repeatable.")]
+Replaces = Annotated[Optional[list[str]], typer.Option("--replace", help="Force replacement of this address; repeatable.")]
+LockTimeout = Annotated[str, typer.Option("--lock-timeout", help="How long to wait for the state lock, e.g. 60s.")]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    _console(stderr=True).print(f"[bold red]Error:[/bold red] {_escape(message)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def handle_errors(command):
+    """Turn every ProviderError into a message and exit code 1: no tracebacks for users."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from provider.errors import ConfigErrors, ProviderError
+
+        try:
+            return command(*args, **kwargs)
+        except ConfigErrors as exc:
+            for error in exc.errors:
+                _error(str(error))
+            raise typer.Exit(1) from None
+        except ProviderError as exc:
+            _error(str(exc))
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            _error("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def parse_duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration like 30s, 2m or 0")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+def load_config(directory: Path, var: list[str] | None, var_file: list[Path] | None) -> Configuration:
+    from provider.config import load_configuration, load_var_files
+
+    return load_configuration(directory, load_var_files(list(var_file or []), list(var or [])))
+
+
+def backend_for(directory: Path, config: Configuration | None = None) -> LocalBackend:
+    from provider.errors import ConfigError
+    from provider.state import STATE_FILE, LocalBackend
+
+    settings = config.backend if config else None
+    if settings:
+        local = settings.get("local") if isinstance(settings, dict) else None
+        if isinstance(local, dict) and set(local) <= {"path"}:
+            return LocalBackend(directory / local.get("path", STATE_FILE))
+        raise ConfigError(f"unsupported backend {sorted(settings) if isinstance(settings, dict) else settings!r}: expected local: {{path: FILE}}")
+    return LocalBackend(directory / STATE_FILE)
+
+
+def connect(api_url: str | None) -> PrefectClient:
+    from provider.client import Connection, PrefectClient
+    from provider.connection import resolve
+    from provider.server import EmbeddedServer
+
+    def start_embedded() -> Connection:
+        server = EmbeddedServer()
+        err = _console(stderr=True)
+        if server.running() is None:
+            with err.status("No Prefect API configured: starting the embedded local Prefect server…"):
+                info, _ = server.ensure()
+        else:
+            info, _ = server.ensure()
+        err.print(f"Using the embedded local Prefect server at {info.api_url} (data in {server.data_dir}).")
+        return Connection(info.api_url, source="embedded server")
+
+    return PrefectClient(resolve(api_url, start_embedded=start_embedded))
+
+
+# --- validate / schema ------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def validate(directory: DirArg = Path("."), var: Vars = None, var_file: VarFiles = None) -> None:
+    """Check the configuration offline: schema, names, references and cycles."""
+    config = load_config(directory, var, var_file)
+    _console().print(f"[green]Success![/green] The configuration is valid ({len(config.resources)} resources).")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the configuration files."""
+    from provider.schema import configuration_schema
+
+    typer.echo(json.dumps(configuration_schema(), indent=2))
+
+
+# --- plan / apply / destroy / drift -----------------------------------------------------------
+
+
+def _make_plan(config, backend, api_url, *, mode="normal", targets=None, replace=None, state=None):
+    from provider.engine import PlanOptions, apply_moves, make_plan
+
+    if state is None:
+        state = backend.read()
+    moved = apply_moves(config, state) if state else []
+    with connect(api_url) as client:
+        plan = make_plan(config, state, client, PlanOptions(mode, list(targets or []), list(replace or [])))
+    plan.moved = moved
+    plan.warnings += [f"{a} has moved to {b}" for a, b in moved]
+    return plan
+
+
+def _show_plan(plan: Plan, as_json: bool) -> None:
+    from provider.render import human, plan_json
+
+    if as_json:
+        typer.echo(json.dumps(plan_json(plan), indent=2))
+    else:
+        _console().print(human(plan))
+
+
+@app.command()
+@handle_errors
+def plan(
+    directory: DirArg = Path("."),
+    out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to this file for `apply PLAN`.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON (terraform show -json shape).")] = False,
+    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")] = False,
+    refresh_only: Annotated[bool, typer.Option("--refresh-only", help="Only compare state with the live workspace.")] = False,
+    destroy: Annotated[bool, typer.Option("--destroy", help="Plan to destroy everything managed.")] = False,
+    target: Targets = None,
+    replace: Replaces = None,
+    var: Vars = None,
+    var_file: VarFiles = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Show what apply would change."""
+    config = load_config(directory, var, var_file)
+    backend = backend_for(directory, config)
+    mode = "destroy" if destroy else "refresh-only" if refresh_only else "normal"
+    result = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
+    _show_plan(result, as_json)
+    if out:
+        out.write_text(json.dumps({**result.to_file(), "state_path": str(backend.path.absolute())}, indent=2))
+        _console(stderr=True).print(f"Saved the plan to {out}. Apply exactly it with: prefect-provider apply {out}")
+    if detailed_exitcode and result.has_changes:
+        raise typer.Exit(2)
+
+
+@app.command()
+@handle_errors
+def drift(
+    directory: DirArg = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the drift as JSON.")] = False,
+    var: Vars = None,
+    var_file: VarFiles = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Compare state with the live workspace; exit 2 when it drifted."""
+    from provider.render import change_json, human
+
+    config = load_config(directory, var, var_file)
+    result = _make_plan(config, backend_for(directory, config), api_url, mode="refresh-only")
+    if as_json:
+        typer.echo(json.dumps({"resource_drift": [change_json(c) for c in result.drift], "drifted": bool(result.drift)}, indent=2))
+    else:
+        _console().print(human(result))
+    if result.drift:
+        raise typer.Exit(2)
+
+
+def _confirm(auto_approve: bool, question: str) -> None:
+    from provider.errors import ProviderError
+
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise ProviderError("refusing to apply without confirmation: not interactive; pass --auto-approve")
+    _console().print(f"\n[bold]{question}[/bold]\n  Only 'yes' will be accepted to approve.\n")
+    if typer.prompt("  Enter a value", default="", show_default=False).strip() != "yes":
+        raise ProviderError("apply cancelled")
+
+
+def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from provider.engine import apply_plan, build_steps, describe_error
+    from provider.errors import ProviderError
+    from provider.state import State, StateWriter
+
+    writer = StateWriter(backend, state or State())
+    if plan.moved:
+        writer.save()
+    verbs = {"create": ("Creating", "Creation complete"), "update": ("Modifying", "Modifications complete"),
+             "delete": ("Destroying", "Destruction complete"), "forget": ("Forgetting", "Removed from state"),
+             "import": ("Importing", "Import complete")}
+    total = len(build_steps(plan.changes))
+    err = _console(stderr=True)
+    with connect(api_url) as client, Progress(
+        TextColumn("[bold]Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as progress:
+        task = progress.add_task("apply", total=total)
+
+        def on_event(event: str, step, error) -> None:
+            address = step.change.address
+            if event == "done":
+                progress.advance(task)
+                progress.console.print(f"{address}: {verbs[step.operation][1]}")
+            elif event == "failed":
+                progress.advance(task)
+                progress.console.print(f"[red]{address}: {verbs[step.operation][0]} failed[/red]")
+            elif event == "skipped":
+                progress.advance(task)
+
+        result = apply_plan(plan, client, writer, parallelism=parallelism, on_event=on_event)
+    count = {"add": 0, "change": 0, "destroy": 0}
+    for step in result.done:
+        key = {"create": "add", "update": "change", "delete": "destroy"}.get(step.operation)
+        if key:
+            count[key] += 1
+    summary = f"Resources: {count['add']} added, {count['change']} changed, {count['destroy']} destroyed."
+    if result.ok:
+        _console().print(f"\n[bold green]Apply complete![/bold green] {summary}")
+        return
+    for step, error in result.failed:
+        _error(f"{step.change.address}: {describe_error(error)}")
+    for step in result.skipped:
+        _error(f"{step.change.address}: not attempted because something it depends on failed")
+    raise ProviderError(f"apply failed; state records what was done. {summary}")
+
+
+@app.command()
+@handle_errors
+def apply(
+    source: Annotated[Path, typer.Argument(help="Configuration directory, or a plan saved with plan --out.")] = Path("."),
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1, help="Operations at once.")] = 10,
+    lock_timeout: LockTimeout = "0s",
+    target: Targets = None,
+    replace: Replaces = None,
+    refresh_only: Annotated[bool, typer.Option("--refresh-only", help="Only update state to match the live workspace.")] = False,
+    var: Vars = None,
+    var_file: VarFiles = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Make the live workspace match the configuration (or apply a saved plan)."""
+    if source.is_file():
+        _apply_saved(source, api_url, parallelism, parse_duration(lock_timeout))
+        return
+    config = load_config(source, var, var_file)
+    backend = backend_for(source, config)
+    mode = "refresh-only" if refresh_only else "normal"
+    with backend.lock("apply", parse_duration(lock_timeout)):
+        state = backend.read()
+        result = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace, state=state)
+        _show_plan(result, as_json=False)
+        if not result.has_changes:
+            return
+        _confirm(auto_approve, "Do you want to perform these actions?")
+        _run_apply(result, backend, state, api_url, parallelism)
+
+
+def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float) -> None:
+    from provider.errors import ProviderError
+    from provider.plan import Plan
+    from provider.state import LocalBackend
+
+    try:
+        data = json.loads(path.read_text())
+        saved = Plan.from_file(data)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ProviderError(f"{path}: not a readable plan file: {exc}") from None
+    backend = LocalBackend(Path(data["state_path"]))
+    with backend.lock("apply", lock_timeout):
+        state = backend.read()
+        current = (state.lineage, state.serial) if state else (None, None)
+        if current != (saved.lineage, saved.serial):
+            raise ProviderError(
+                f"the saved plan {path} is stale: the state changed since it was made "
+                f"(planned at serial {saved.serial}, now {current[1]}); run plan again"
+            )
+        for old, new in saved.moved:
+            state.rename(old, new)
+        _show_plan(saved, as_json=False)
+        if saved.has_changes:
+            _run_apply(saved, backend, state, api_url, parallelism)
+
+
+@app.command()
+@handle_errors
+def destroy(
+    directory: DirArg = Path("."),
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    parallelism: Annotated[int, typer.Option("--parallelism", min=1)] = 10,
+    lock_timeout: LockTimeout = "0s",
+    target: Targets = None,
+    var: Vars = None,
+    var_file: VarFiles = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Delete every object the state manages."""
+    config = load_config(directory, var, var_file)
+    backend = backend_for(directory, config)
+    with backend.lock("destroy", parse_duration(lock_timeout)):
+        state = backend.read()
+        result = _make_plan(config, backend, api_url, mode="destroy", targets=target, state=state)
+        _show_plan(result, as_json=False)
+        if not result.has_changes:
+            return
+        _confirm(auto_approve, "Do you really want to destroy all managed objects?")
+        _run_apply(result, backend, state, api_url, parallelism)
+
+
+# --- show / state -----------------------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def show(
+    plan_file: Annotated[Optional[Path], typer.Argument(help="A saved plan; without it, the state of DIR.")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Configuration directory (for the state).")] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a saved plan, or the state."""
+    from provider.errors import ProviderError
+    from provider.plan import Plan
+
+    if plan_file is not None:
+        try:
+            saved = Plan.from_file(json.loads(plan_file.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ProviderError(f"{plan_file}: not a readable plan file: {exc}") from None
+        _show_plan(saved, as_json)
+        return
+    state = _read_state(directory)
+    if as_json:
+        typer.echo(json.dumps(state.to_json(), indent=2))
+        return
+    console = _console()
+    for address, record in sorted(state.resources.items()):
+        console.print(f"[bold]# {address}[/bold] (id {record.id})")
+        console.print(json.dumps(record.attributes, indent=2))
+
+
+def _read_state(directory: Path) -> State:
+    from provider.errors import StateError
+
+    backend = _state_backend(directory)
+    state = backend.read()
+    if state is None:
+        raise StateError(f"no state at {backend.describe()}")
+    return state
+
+
+def _state_backend(directory: Path):
+    from provider.config import load_configuration
+    from provider.errors import ConfigErrors
+
+    try:
+        config = load_configuration(directory)
+    except ConfigErrors:
+        config = None  # the state can be inspected even while the configuration is broken
+    return backend_for(directory, config)
+
+
+@state_app.command("list")
+@handle_errors
+def state_list(directory: DirArg = Path(".")) -> None:
+    """List the addresses in state."""
+    for address in sorted(_read_state(directory).resources):
+        typer.echo(address)
+
+
+@state_app.command("show")
+@handle_errors
+def state_show(address: str, directory: DirArg = Path(".")) -> None:
+    """Show one object in state."""
+    from dataclasses import asdict
+
+    from provider.errors import StateError
+
+    record = _read_state(directory).resources.get(address)
+    if record is None:
+        raise StateError(f"{address} is not in state")
+    typer.echo(json.dumps({"address": address, **asdict(record)}, indent=2))
+
+
+def _edit_state(directory: Path, lock_timeout: str, edit) -> None:
+    from provider.errors import StateError
+
+    backend = _state_backend(directory)
+    with backend.lock("state edit", parse_duration(lock_timeout)):
+        state = backend.read()
+        if state is None:
+            raise StateError(f"no state at {backend.describe()}")
+        edit(state)
+        state.serial += 1
+        backend.write(state)
+
+
+@state_app.command("rm")
+@handle_errors
+def state_rm(address: str, directory: DirArg = Path("."), lock_timeout: LockTimeout = "0s") -> None:
+    """Stop managing an object: remove it from state without deleting it."""
+    from provider.errors import StateError
+
+    def edit(state):
+        if state.resources.pop(address, None) is None:
+            raise StateError(f"{address} is not in state")
+
+    _edit_state(directory, lock_timeout, edit)
+    typer.echo(f"Removed {address} from state (the object itself was not deleted).")
+
+
+@state_app.command("mv")
+@handle_errors
+def state_mv(source: str, destination: str, directory: DirArg = Path("."), lock_timeout: LockTimeout = "0s") -> None:
+    """Rename an address in state."""
+    _edit_state(directory, lock_timeout, lambda state: state.rename(source, destination))
+    typer.echo(f"Moved {source} to {destination}.")
+
+
+# --- the embedded server ----------------------------------------------------------------------
+
+
+@server_app.command("start")
+@handle_errors
+def server_start() -> None:
+    """Start (or reuse) the embedded local Prefect server."""
+    from provider.server import EmbeddedServer
+
+    server = EmbeddedServer()
+    with _console(stderr=True).status("Starting the embedded local Prefect server…"):
+        info, started = server.ensure()
+    typer.echo(f"{'Started' if started else 'Already running:'} {info.api_url} (pid {info.pid}, data in {server.data_dir})")
+
+
+@server_app.command("stop")
+@handle_errors
+def server_stop() -> None:
+    """Stop the embedded local Prefect server."""
+    from provider.server import EmbeddedServer
+
+    typer.echo("Stopped." if EmbeddedServer().stop() else "Not running.")
+
+
+@server_app.command("status")
+@handle_errors
+def server_status() -> None:
+    """Say whether the embedded server runs; exit 1 when it does not."""
+    from provider.server import EmbeddedServer
+
+    info = EmbeddedServer().running()
+    if info is None:
+        typer.echo("Not running.")
+        raise typer.Exit(1)
+    typer.echo(f"Running: {info.api_url} (pid {info.pid})")
+
+
+def main() -> Any:
+    return app()
+
+
+if __name__ == "__main__":
+    main()

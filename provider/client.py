@@ -1,0 +1,182 @@
+"""The one HTTP layer: typed errors, retries with backoff that honour Retry-After, paging."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from provider import __version__
+from provider.errors import ERRORS_BY_STATUS, ApiError, ApiUnreachable, ServerError
+
+PAGE_SIZE = 200
+RETRY_STATUSES = {429, 502, 503, 504}
+RETRY_EXCEPTIONS = (httpx.TransportError,)
+
+
+@dataclass(frozen=True)
+class Connection:
+    api_url: str
+    api_key: str | None = None
+    auth_string: str | None = None
+    source: str = "configured"  # where the URL came from, for messages
+
+    @property
+    def is_cloud(self) -> bool:
+        return "/accounts/" in self.api_url and "/workspaces/" in self.api_url
+
+
+@dataclass
+class RequestCounter:
+    """Counts requests by method; the benchmarks and the no-op-apply tests read it."""
+
+    reads: int = 0
+    writes: int = 0
+
+    def count(self, method: str, path: str) -> None:
+        # A POST to .../filter, .../count or a view reads; every other non-GET writes.
+        if method == "GET" or path.rstrip("/").endswith(("/filter", "/count")) or "/views/" in path:
+            self.reads += 1
+        else:
+            self.writes += 1
+
+
+class PrefectClient:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        backoff: float = 0.25,
+        max_backoff: float = 10.0,
+    ):
+        self.connection = connection
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.counter = RequestCounter()
+        self._count_lock = threading.Lock()
+        headers = {"User-Agent": f"prefect-provider/{__version__}"}
+        if connection.api_key:
+            headers["Authorization"] = f"Bearer {connection.api_key}"
+        elif connection.auth_string:
+            token = base64.b64encode(connection.auth_string.encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        self._http = httpx.Client(
+            base_url=connection.api_url.rstrip("/") + "/",
+            headers=headers,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PrefectClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- verbs -------------------------------------------------------------------------------
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None)
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self.request("POST", path, json=json)
+
+    def patch(self, path: str, json: Any = None) -> Any:
+        return self.request("PATCH", path, json=json)
+
+    def put(self, path: str, json: Any = None) -> Any:
+        return self.request("PUT", path, json=json)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def filter(self, path: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Every object a `POST .../filter` endpoint returns, PAGE_SIZE at a time."""
+        return list(self.iter_filter(path, body))
+
+    def iter_filter(self, path: str, body: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        offset = 0
+        while True:
+            page = self.post(path, {**(body or {}), "limit": PAGE_SIZE, "offset": offset})
+            yield from page
+            if len(page) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
+
+    # --- the one place a request is sent ---------------------------------------------------------
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        path = path.lstrip("/")
+        url = f"{self.connection.api_url.rstrip('/')}/{path}"
+        for attempt in range(1, self.max_attempts + 1):
+            with self._count_lock:
+                self.counter.count(method, "/" + path)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except RETRY_EXCEPTIONS as exc:
+                if attempt == self.max_attempts:
+                    raise ApiUnreachable(
+                        f"no answer after {attempt} attempts ({type(exc).__name__})", method=method, url=url
+                    ) from None
+                self._sleep(attempt, None)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.max_attempts:
+                self._sleep(attempt, response.headers.get("Retry-After"))
+                continue
+            return self._result(method, url, response)
+        raise AssertionError("unreachable")
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = _retry_after_seconds(retry_after)
+        if delay is None:
+            delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        time.sleep(min(delay, 60.0))
+
+    @staticmethod
+    def _result(method: str, url: str, response: httpx.Response) -> Any:
+        if response.is_success:
+            if response.status_code == 204 or not response.content:
+                return None
+            return response.json()
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        message = f"{response.status_code} {response.reason_phrase}: {_short(detail)}"
+        error = ERRORS_BY_STATUS.get(response.status_code)
+        if error is None:
+            error = ServerError if response.status_code >= 500 else ApiError
+        raise error(message, method=method, url=url, status_code=response.status_code)
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _short(detail: Any, limit: int = 500) -> str:
+    text = detail if isinstance(detail, str) else repr(detail)
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,236 @@
+"""A configuration: a directory of YAML files merged into resources with their dependencies."""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from provider.errors import ConfigError, ConfigErrors, Location
+from provider.expressions import Evaluator
+from provider.yamlsource import SourceMap, _dotted, load_yaml
+from resources import KINDS
+from resources.base import Address, Spec
+
+SETTINGS_KEYS = ("backend", "moved")
+
+
+class Moved(BaseModel):
+    """A rename: the object recorded at `from` is now declared at `to`, and is not re-created."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+
+
+@dataclass
+class Resource:
+    address: Address
+    spec: Spec
+    location: Location
+    source: SourceMap
+    path: tuple[str | int, ...]  # where the spec stands in its file
+    depends_on: list[Address] = field(default_factory=list)
+
+    @property
+    def kind(self):
+        return KINDS[self.address.kind]
+
+    def locate(self, *field_path: str | int) -> Location:
+        return self.source.locate((*self.path, *field_path))
+
+
+@dataclass
+class Configuration:
+    directory: Path
+    resources: dict[Address, Resource]
+    backend: dict[str, Any] | None = None
+    moved: list[Moved] = field(default_factory=list)
+
+    def order(self) -> list[Address]:
+        """Addresses in dependency order (dependencies first)."""
+        graph = graphlib.TopologicalSorter({a: r.depends_on for a, r in self.resources.items()})
+        return list(graph.static_order())
+
+
+def config_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise ConfigError("not a directory", Location(str(directory)))
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def load_var_files(paths: list[Path], assignments: list[str]) -> dict[str, Any]:
+    """Values for `${var.NAME}`: var files first, then `--var NAME=VALUE` (which win)."""
+    values: dict[str, Any] = {}
+    for path in paths:
+        data, _ = load_yaml(path, Evaluator())
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ConfigError("a var file must be a mapping of NAME: VALUE", Location(str(path), 1))
+        values.update(data)
+    for assignment in assignments:
+        name, eq, value = assignment.partition("=")
+        if not eq or not name:
+            raise ConfigError(f"--var {assignment!r}: expected NAME=VALUE")
+        values[name] = value
+    return values
+
+
+def load_configuration(directory: Path, variables: Mapping[str, Any] | None = None) -> Configuration:
+    """Read, evaluate and validate every file; raise ConfigErrors with all problems found."""
+    directory = Path(directory)
+    evaluator = Evaluator(variables)
+    errors: list[ConfigError] = []
+    resources: dict[Address, Resource] = {}
+    backend: dict[str, Any] | None = None
+    moved: list[Moved] = []
+
+    for path in config_files(directory):
+        display = _display(path)
+        try:
+            data, source = load_yaml(path, evaluator, display)
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            errors.append(ConfigError("expected a mapping of resource kinds at the top level", Location(display, 1)))
+            continue
+        for key, body in data.items():
+            where = source.locate((key,))
+            if key == "backend":
+                if backend is not None:
+                    errors.append(ConfigError("backend is configured twice", where, "backend"))
+                backend = body if isinstance(body, dict) else None
+                continue
+            if key == "moved":
+                moved += _moved_entries(body, source, errors)
+                continue
+            if key not in KINDS:
+                known = ", ".join([*KINDS, *SETTINGS_KEYS])
+                errors.append(ConfigError(f"unknown resource kind (expected one of: {known})", where, key))
+                continue
+            if body is None:
+                continue
+            if not isinstance(body, dict):
+                errors.append(ConfigError("expected a mapping from names to specs", where, key))
+                continue
+            for name, spec in body.items():
+                _add_resource(resources, Address(key, name), spec, source, (key, name), errors)
+
+    if not errors:
+        _link(resources, errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return Configuration(directory, resources, backend, moved)
+
+
+def _add_resource(
+    resources: dict[Address, Resource],
+    address: Address,
+    raw: Any,
+    source: SourceMap,
+    path: tuple[str | int, ...],
+    errors: list[ConfigError],
+) -> None:
+    kind = KINDS[address.kind]
+    location = source.locate(path)
+    try:
+        kind.check_name(address.name)
+    except ValueError as exc:
+        errors.append(ConfigError(f"invalid name: {exc}", location, str(address)))
+        return
+    if isinstance(raw, Spec):
+        spec = raw
+    else:
+        try:
+            spec = kind.spec.model_validate(raw if raw is not None else {})
+        except ValidationError as exc:
+            errors += _validation_errors(exc, source, path)
+            return
+    if address in resources:
+        first = resources[address].location
+        errors.append(ConfigError(f"declared twice: first at {first}, again at {location}", location, str(address)))
+        return
+    resources[address] = Resource(address, spec, location, source, path)
+    for child in kind.children(address.name, spec):
+        _add_resource(resources, Address(child.kind, child.name), child.spec, source, (*path, *child.path), errors)
+
+
+def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None:
+    """Dependency edges from references and kind ordering; dangling references and cycles."""
+    for address, resource in resources.items():
+        for target in resource.kind.references(address.name, resource.spec):
+            if target not in resources:
+                errors.append(
+                    ConfigError(
+                        f"refers to {target}, which is not declared in this configuration",
+                        resource.location,
+                        str(address),
+                    )
+                )
+            elif target not in resource.depends_on:
+                resource.depends_on.append(target)
+    by_kind: dict[str, dict[str, Spec]] = {}
+    for address, resource in resources.items():
+        by_kind.setdefault(address.kind, {})[address.name] = resource.spec
+    for kind_name, specs in by_kind.items():
+        for later, earlier in KINDS[kind_name].ordering(specs):
+            resources[Address(kind_name, later)].depends_on.append(Address(kind_name, earlier))
+    try:
+        graphlib.TopologicalSorter({a: r.depends_on for a, r in resources.items()}).prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        first = resources[cycle[0]]
+        errors.append(
+            ConfigError("dependency cycle: " + " -> ".join(str(a) for a in cycle), first.location, str(cycle[0]))
+        )
+
+
+def _validation_errors(exc: ValidationError, source: SourceMap, path: tuple) -> list[ConfigError]:
+    errors = []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
+        field_path = (*path, *loc)
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        errors.append(ConfigError(message, source.locate(field_path), _dotted(field_path)))
+    return errors
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the union member's name into loc (e.g. "function-after[...]"); it is no field.
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"})
+
+
+def _moved_entries(body: Any, source: SourceMap, errors: list[ConfigError]) -> list[Moved]:
+    entries = []
+    if not isinstance(body, list):
+        errors.append(ConfigError("expected a list of {from: ADDR, to: ADDR}", source.locate(("moved",)), "moved"))
+        return entries
+    for index, item in enumerate(body):
+        try:
+            entry = Moved.model_validate(item)
+            Address.parse(entry.from_)
+            Address.parse(entry.to)
+            entries.append(entry)
+        except (ValidationError, ValueError, TypeError) as exc:
+            errors.append(ConfigError(str(exc).splitlines()[0], source.locate(("moved", index)), f"moved[{index}]"))
+    return entries
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

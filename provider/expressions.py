@@ -1,0 +1,84 @@
+"""`${...}` expressions: `${env.NAME}`, `${var.NAME}` and `${file("relative/path")}`.
+
+Prefect's own `{{ ... }}` templates are plain text here and pass through untouched.
+`$${` writes a literal `${`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+EXPRESSION = re.compile(r"\$\$\{|\$\{\s*([^}]*?)\s*\}")
+ENV_OR_VAR = re.compile(r"(env|var)\.([A-Za-z_][A-Za-z0-9_\-]*)")
+FILE_CALL = re.compile(r"""file\(\s*(?:"([^"]*)"|'([^']*)')\s*\)""")
+
+
+class ExpressionError(ValueError):
+    pass
+
+
+class Evaluator:
+    def __init__(self, variables: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None):
+        self.variables = dict(variables or {})
+        self.environ = os.environ if environ is None else environ
+
+    def evaluate(self, text: str, base_dir: Path) -> Any:
+        """Evaluate every expression in `text`.
+
+        A string that is exactly one expression takes the expression's value (which may be a
+        mapping, e.g. a parsed JSON file); otherwise values are interpolated as text.
+        """
+        whole = EXPRESSION.fullmatch(text)
+        if whole and whole.group(1) is not None:
+            return self._value(whole.group(1), base_dir)
+
+        def interpolate(match: re.Match[str]) -> str:
+            if match.group(1) is None:
+                return "${"
+            value = self._value(match.group(1), base_dir)
+            return value if isinstance(value, str) else json.dumps(value)
+
+        return EXPRESSION.sub(interpolate, text)
+
+    def _value(self, expression: str, base_dir: Path) -> Any:
+        if m := ENV_OR_VAR.fullmatch(expression):
+            source, name = m.groups()
+            if source == "env":
+                if name not in self.environ:
+                    raise ExpressionError(f"environment variable {name} is not set (in ${{{expression}}})")
+                return self.environ[name]
+            if name not in self.variables:
+                raise ExpressionError(
+                    f"variable {name!r} has no value: pass --var {name}=VALUE or --var-file FILE "
+                    f"(in ${{{expression}}})"
+                )
+            return self.variables[name]
+        if m := FILE_CALL.fullmatch(expression):
+            return read_file_value(base_dir / (m.group(1) if m.group(1) is not None else m.group(2)))
+        raise ExpressionError(
+            f"unknown expression ${{{expression}}}: expected ${{env.NAME}}, ${{var.NAME}} or ${{file(\"path\")}}"
+        )
+
+
+def read_file_value(path: Path) -> Any:
+    """A JSON or YAML file parsed, any other file as text."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ExpressionError(f"cannot read {path}: {exc.strerror or exc}") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix in (".yaml", ".yml"):
+            from ruamel.yaml import YAML
+
+            return json.loads(json.dumps(YAML(typ="safe").load(text), default=str))
+    except Exception as exc:  # any parse error of the referenced file
+        raise ExpressionError(f"cannot parse {path}: {exc}") from None
+    return text

@@ -1,0 +1,220 @@
+"""Views of a plan: the human diff (Terraform's symbols), JSON (terraform show -json) and markdown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+
+from provider import __version__
+from provider.plan import TERRAFORM_ACTIONS, Change, Plan
+
+SENSITIVE = "(sensitive value)"
+SYMBOLS = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "replace": ("-/+", "red"),
+    "delete": ("-", "red"),
+    "forget": (".", "cyan"),
+    "no-op": (" ", ""),
+}
+HEADLINES = {
+    "create": "will be created",
+    "update": "will be updated in-place",
+    "replace": "must be replaced",
+    "delete": "will be destroyed",
+    "forget": "will be removed from state (not deleted)",
+}
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def masked(value: Any, sensitive: list[str], prefix: str = "") -> Any:
+    """A copy of `value` with every sensitive attribute path replaced by "(sensitive value)"."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            path = f"{prefix}{key}"
+            out[key] = SENSITIVE if path in sensitive else masked(item, sensitive, path + ".")
+        return out
+    return value
+
+
+def _scalar(value: Any) -> str:
+    return value if value == SENSITIVE else json.dumps(value, ensure_ascii=False)
+
+
+def _value_lines(value: Any, symbol: str, indent: int) -> list[tuple[str, str]]:
+    """A value too big for one line, as lines of (symbol, text)."""
+    pad = " " * indent
+    if isinstance(value, dict) and value:
+        lines = [(symbol, "{")]
+        width = max(len(k) for k in value)
+        for key, item in value.items():
+            lines += _entry(key, item, symbol, indent + 4, width)
+        lines.append(("", pad + "  }"))
+        return lines
+    text = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list) and len(text) > 80:
+        body = json.dumps(value, ensure_ascii=False, indent=2).splitlines()
+        return [(symbol, body[0])] + [("", pad + line) for line in body[1:]]
+    return [(symbol, _scalar(value))]
+
+
+def _entry(key: str, value: Any, symbol: str, indent: int, width: int) -> list[tuple[str, str]]:
+    first, *rest = _value_lines(value, symbol, indent)
+    return [(symbol, " " * indent + f"{symbol} {key:<{width}} = {first[1]}")] + rest
+
+
+def _diff_lines(before: dict, after: dict, indent: int, hide_null: bool) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    keys = list(after) + [k for k in before if k not in after]
+    shown = [k for k in keys if not (hide_null and after.get(k) is None and k not in before)]
+    unchanged = sum(1 for k in shown if k in before and k in after and before[k] == after[k])
+    shown = [k for k in shown if not (k in before and k in after and before[k] == after[k])]
+    width = max((len(k) for k in shown), default=0)
+    pad = " " * indent
+    for key in shown:
+        old, new = before.get(key), after.get(key)
+        if key not in before:
+            lines += _entry(key, new, "+", indent, width)
+        elif key not in after:
+            lines.append(("-", f"{pad}- {key:<{width}} = {_scalar(old)} -> null"))
+        elif isinstance(old, dict) and isinstance(new, dict):
+            lines.append(("~", f"{pad}~ {key:<{width}} = {{"))
+            lines += _diff_lines(old, new, indent + 4, hide_null=False)
+            lines.append(("", f"{pad}  }}"))
+        else:
+            lines.append(("~", f"{pad}~ {key:<{width}} = {_scalar(old)} -> {_scalar(new)}"))
+    if unchanged and before:
+        noun = "attribute" if unchanged == 1 else "attributes"
+        lines.append(("", f"{pad}  # ({unchanged} unchanged {noun} hidden)"))
+    return lines
+
+
+# --- the human view ---------------------------------------------------------------------------
+
+
+def change_block(change: Change) -> list[tuple[str, str]]:
+    symbol = SYMBOLS[change.action][0]
+    before = masked(change.before or {}, change.sensitive)
+    after = masked(change.after or {}, change.sensitive)
+    headline = HEADLINES.get(change.action, "")
+    if change.importing:
+        headline = "will be imported" + (" and updated in-place" if change.action == "update" else "")
+    lines = [("#", f"  # {change.address} {headline}")]
+    if change.reason:
+        lines.append(("#", f"  # ({change.reason})"))
+    lines.append((symbol, f"{symbol:>3} {change.address} {{"))
+    if change.action in ("delete", "forget"):
+        width = max((len(k) for k in before), default=0)
+        lines += [("-", f"      - {k:<{width}} = {_scalar(v) if not isinstance(v, (dict, list)) else '{...}'}") for k, v in before.items() if v is not None]
+    else:
+        lines += _diff_lines(before if change.action != "create" else {}, after, 6, hide_null=change.action == "create")
+    lines.append(("", "    }"))
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    count = plan.count()
+    line = f"Plan: {count['add']} to add, {count['change']} to change, {count['destroy']} to destroy."
+    extra = [f"{count[k]} to {k}" for k in ("import", "forget") if count[k]]
+    return line[:-1] + (", " + ", ".join(extra) + "." if extra else ".")
+
+
+def human(plan: Plan) -> Text:
+    out = Text()
+
+    def emit(lines: list[tuple[str, str]]) -> None:
+        for symbol, text in lines:
+            style = {"+": "green", "~": "yellow", "-": "red", "-/+": "red", "#": "dim", ".": "cyan"}.get(symbol, "")
+            out.append(text + "\n", style=style)
+
+    for warning in plan.warnings:
+        out.append(f"Note: {warning}\n", style="cyan")
+    if plan.drift:
+        out.append("\nObjects have changed outside of prefect-provider:\n\n", style="bold")
+        for change in plan.drift:
+            emit(drift_block(change))
+            out.append("\n")
+    pending = plan.pending
+    if plan.mode == "refresh-only":
+        if not plan.drift:
+            out.append("\nNo changes. The live workspace matches the state.\n", style="green")
+        else:
+            out.append("\nApplying this refresh-only plan updates the state to match; no object is changed.\n")
+        return out
+    if not pending:
+        out.append("\nNo changes. The live workspace matches the configuration.\n", style="green")
+        return out
+    out.append("\nprefect-provider will perform the following actions:\n\n", style="bold")
+    for change in pending:
+        emit(change_block(change))
+        out.append("\n")
+    out.append(summary_line(plan) + "\n", style="bold")
+    return out
+
+
+def drift_block(change: Change) -> list[tuple[str, str]]:
+    if change.after is None:
+        return [("-", f"  - {change.address}: deleted outside prefect-provider")]
+    before = masked(change.before or {}, change.sensitive)
+    after = masked(change.after, change.sensitive)
+    return [("~", f"  ~ {change.address} {{")] + _diff_lines(before, after, 6, hide_null=False) + [("", "    }")]
+
+
+# --- the machine view: terraform show -json ---------------------------------------------------
+
+
+def _sensitive_map(value: Any, sensitive: list[str], prefix: str = "") -> Any:
+    """Terraform's *_sensitive shape: true where the value is sensitive, else {} / false."""
+    if not isinstance(value, dict):
+        return False
+    out = {}
+    for key, item in value.items():
+        path = f"{prefix}{key}"
+        if path in sensitive:
+            out[key] = True
+        elif isinstance(item, dict):
+            nested = _sensitive_map(item, sensitive, path + ".")
+            if nested:
+                out[key] = nested
+    return out
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    actions = ["no-op"] if change.action == "no-op" else TERRAFORM_ACTIONS[change.action]
+    item = {
+        "address": change.address,
+        "type": change.kind,
+        "name": change.name,
+        "change": {
+            "actions": actions,
+            "before": masked(change.before, change.sensitive) if change.before is not None else None,
+            "after": masked(change.after, change.sensitive) if change.after is not None else None,
+            "before_sensitive": _sensitive_map(change.before, change.sensitive),
+            "after_sensitive": _sensitive_map(change.after, change.sensitive),
+        },
+    }
+    if change.reason:
+        item["action_reason"] = change.reason
+    if change.id:
+        item["id"] = change.id
+    if change.importing:
+        item["change"]["importing"] = {"id": change.id}
+    return item
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "format_version": "1.2",
+        "prefect_provider_version": __version__,
+        "mode": plan.mode,
+        "resource_changes": [change_json(c) for c in plan.changes],
+        "resource_drift": [change_json(c) for c in plan.drift],
+        "summary": plan.count(),
+        "has_changes": plan.has_changes,
+        "warnings": plan.warnings,
+    }

@@ -1,0 +1,158 @@
+"""What every resource kind provides to the engine.
+
+The engine knows nothing kind-specific: it asks a kind for its spec model, the addresses a spec
+refers to, the normalized attributes it wants, the live objects it finds (in bulk), and to
+create, update or delete one object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from provider.client import PrefectClient
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        kind, dot, name = text.partition(".")
+        if not dot or not kind or not name:
+            raise ValueError(f"{text!r} is not an address: expected KIND.NAME, e.g. work_pools.my-pool")
+        return cls(kind, name)
+
+
+class Lifecycle(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prevent_destroy: bool = False
+    ignore_changes: list[str] = Field(default_factory=list)
+    create_before_destroy: bool = False
+
+
+class Spec(BaseModel):
+    """Base of every resource spec: unknown fields are errors, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Terraform-style lifecycle rules.")
+
+
+@dataclass
+class LiveObject:
+    """An object as read from the server: its id and its normalized attributes."""
+
+    id: str
+    name: str
+    attributes: dict[str, Any]
+
+
+@dataclass
+class Child:
+    """A resource declared inside another one (e.g. a pool's inline queues)."""
+
+    kind: str
+    name: str
+    spec: Any
+    path: tuple[str | int, ...]  # where it stands inside the parent's spec, for error locations
+
+
+@dataclass
+class ApplyContext:
+    """What an apply step may need besides its own attributes: ids of the objects it refers to."""
+
+    ids: Mapping[str, str] = field(default_factory=dict)  # address -> server id
+
+    def id_of(self, address: Address | str) -> str:
+        return self.ids[str(address)]
+
+
+class ResourceKind:
+    """One kind of Prefect object. Subclasses fill the class variables and the hooks."""
+
+    kind: ClassVar[str]
+    spec: ClassVar[type[Spec]]
+    identity: ClassVar[str] = "NAME"  # how a name is spelled, for messages
+    replace_fields: ClassVar[frozenset[str]] = frozenset()
+    # True when the server deletes these objects together with the object they refer to.
+    deleted_with_parent: ClassVar[bool] = False
+
+    # --- configuration -----------------------------------------------------------------------
+
+    def check_name(self, name: str) -> None:
+        """Raise ValueError when `name` is not a valid identity for this kind."""
+        if not name or "/" in name:
+            raise ValueError(f"expected {self.identity}")
+
+    def children(self, name: str, spec: Spec) -> Iterable[Child]:
+        return ()
+
+    def references(self, name: str, spec: Spec) -> Iterable[Address]:
+        """Addresses this resource depends on; they must exist in the configuration."""
+        return ()
+
+    def ordering(self, specs: Mapping[str, Spec]) -> Iterable[tuple[str, str]]:
+        """Extra (name, must-come-after-name) pairs among resources of this kind."""
+        return ()
+
+    def server_owned(self, name: str) -> bool:
+        """Objects the server creates and owns: adopted instead of created, never deleted."""
+        return False
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def desired(self, name: str, spec: Spec, defaults: ServerDefaults) -> dict[str, Any]:
+        """The normalized attributes the configuration asks for."""
+        return spec.model_dump(exclude={"lifecycle"}, mode="json")
+
+    def list(self, client: PrefectClient, names: set[str]) -> list[LiveObject]:
+        """Live objects of this kind among `names`, read through bulk filter endpoints."""
+        raise NotImplementedError
+
+    # --- applying ----------------------------------------------------------------------------
+
+    def create(self, client: PrefectClient, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+        raise NotImplementedError
+
+    def update(
+        self, client: PrefectClient, obj_id: str, name: str, attributes: dict[str, Any], ctx: ApplyContext
+    ) -> None:
+        raise NotImplementedError
+
+    def delete(self, client: PrefectClient, obj_id: str, name: str) -> None:
+        raise NotImplementedError
+
+
+class ServerDefaults:
+    """Server-provided defaults, fetched once per plan and only when a kind asks for them."""
+
+    def __init__(self, client: PrefectClient | None):
+        self.client = client
+        self._worker_metadata: dict[str, Any] | None = None
+
+    def base_job_template(self, pool_type: str) -> dict[str, Any]:
+        """The server's default base job template for a work pool type (`{}` when it has none).
+
+        Push (`ecs:push`) and managed pool types share the template of their worker type.
+        """
+        if self.client is None:
+            return {}
+        if self._worker_metadata is None:
+            self._worker_metadata = self.client.get("/collections/views/aggregate-worker-metadata")
+        worker_type = pool_type.split(":", 1)[0]
+        for collection in self._worker_metadata.values():
+            for worker in collection.values():
+                if worker.get("type") == worker_type:
+                    return worker.get("default_base_job_configuration") or {}
+        return {}

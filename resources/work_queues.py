@@ -1,0 +1,119 @@
+"""work_queues (POOL/QUEUE): prioritized queues of a work pool.
+
+The pool's `default` queue belongs to the server: declaring it adopts and updates it, and it is
+never deleted. The server shifts other queues' priorities when a priority is taken, so queues of
+one pool are written one at a time, in ascending priority, which leaves every declared priority
+exactly as written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import NonNegativeInt, PositiveInt
+
+from resources.base import Address, ApplyContext, LiveObject, ResourceKind, Spec
+from resources.names import check_object_name, split_pair
+
+DEFAULT_QUEUE = "default"
+
+
+class QueueSpec(Spec):
+    priority: PositiveInt | None = None
+    concurrency_limit: NonNegativeInt | None = None
+    description: str | None = None
+    paused: bool = False
+
+
+class WorkQueues(ResourceKind):
+    kind = "work_queues"
+    spec = QueueSpec
+    identity = "POOL/QUEUE"
+    deleted_with_parent = True
+
+    def check_name(self, name: str) -> None:
+        pool, queue = split_pair(name, self.identity)
+        check_object_name(pool, "work pool name")
+        check_object_name(queue, "work queue name")
+
+    def references(self, name: str, spec: QueueSpec) -> list[Address]:
+        return [Address("work_pools", name.split("/", 1)[0])]
+
+    def ordering(self, specs: Mapping[str, QueueSpec]) -> list[tuple[str, str]]:
+        by_pool: dict[str, list[tuple[int, str]]] = {}
+        for name, spec in specs.items():
+            if spec.priority is not None:
+                by_pool.setdefault(name.split("/", 1)[0], []).append((spec.priority, name))
+        pairs = []
+        for queues in by_pool.values():
+            ordered = [name for _, name in sorted(queues)]
+            pairs += list(zip(ordered[1:], ordered[:-1]))
+        return pairs
+
+    def server_owned(self, name: str) -> bool:
+        return name.split("/", 1)[1] == DEFAULT_QUEUE
+
+    def desired(self, name: str, spec: QueueSpec, defaults) -> dict[str, Any]:
+        return {
+            "priority": spec.priority,
+            "concurrency_limit": spec.concurrency_limit,
+            "description": spec.description,
+            "paused": spec.paused,
+        }
+
+    def list(self, client, names: set[str]) -> list[LiveObject]:
+        queue_names = sorted({name.split("/", 1)[1] for name in names})
+        body = {"work_queues": {"name": {"any_": queue_names}}}
+        found = []
+        for queue in client.filter("/work_queues/filter", body):
+            name = f"{queue.get('work_pool_name')}/{queue['name']}"
+            if name in names:
+                found.append(
+                    LiveObject(
+                        id=queue["id"],
+                        name=name,
+                        attributes={
+                            "priority": queue.get("priority"),
+                            "concurrency_limit": queue.get("concurrency_limit"),
+                            # The server stores a missing description as "".
+                            "description": queue.get("description") or None,
+                            "paused": queue.get("is_paused", False),
+                        },
+                    )
+                )
+        return found
+
+    @staticmethod
+    def path(name: str) -> str:
+        pool, queue = name.split("/", 1)
+        return f"/work_pools/{quote(pool, safe='')}/queues/{quote(queue, safe='')}"
+
+    @staticmethod
+    def payload(attributes: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            "description": attributes["description"],
+            "is_paused": attributes["paused"],
+            "concurrency_limit": attributes["concurrency_limit"],
+        }
+        # The server assigns the next free priority when none is given; it cannot be unset.
+        if attributes["priority"] is not None:
+            body["priority"] = attributes["priority"]
+        return body
+
+    def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+        pool, queue = name.split("/", 1)
+        if self.server_owned(name):
+            # The server made it with the pool: adopt it and make it match.
+            obj_id = client.get(self.path(name))["id"]
+            self.update(client, obj_id, name, attributes, ctx)
+            return obj_id
+        body = {"name": queue, **self.payload(attributes)}
+        return client.post(f"/work_pools/{quote(pool, safe='')}/queues", body)["id"]
+
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        client.patch(self.path(name), self.payload(attributes))
+
+    def delete(self, client, obj_id: str, name: str) -> None:
+        client.delete(self.path(name))
