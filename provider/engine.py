@@ -341,7 +341,7 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
     if step.operation == "import":
         obj_id = change.id
     elif step.operation == "update":
-        kind.update(client, change.id, change.name, change.after, ctx)
+        kind.update(client, change.id, change.name, change.after, change.before or {}, ctx)
         obj_id = change.id
     else:
         try:
@@ -351,7 +351,7 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
             existing = {o.name: o for o in kind.list(client, {change.name})}.get(change.name)
             if existing is None:
                 raise
-            kind.update(client, existing.id, change.name, change.after, ctx)
+            kind.update(client, existing.id, change.name, change.after, existing.attributes, ctx)
             obj_id = existing.id
     ctx.ids[change.address] = obj_id
     writer.put(change.address, Record(change.kind, change.name, obj_id, change.after, change.depends_on))

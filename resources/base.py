@@ -126,8 +126,15 @@ class ResourceKind:
         raise NotImplementedError
 
     def update(
-        self, client: PrefectClient, obj_id: str, name: str, attributes: dict[str, Any], ctx: ApplyContext
+        self,
+        client: PrefectClient,
+        obj_id: str,
+        name: str,
+        attributes: dict[str, Any],
+        before: dict[str, Any],
+        ctx: ApplyContext,
     ) -> None:
+        """Make the object match `attributes`; `before` is its live state (send only what differs)."""
         raise NotImplementedError
 
     def delete(self, client: PrefectClient, obj_id: str, name: str) -> None:

@@ -41,7 +41,7 @@ class Variables(ResourceKind):
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
         return client.post("/variables/", {"name": name, **attributes})["id"]
 
-    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         client.patch(f"/variables/name/{quote(name, safe='')}", attributes)
 
     def delete(self, client, obj_id: str, name: str) -> None:

@@ -84,7 +84,7 @@ class WorkPools(ResourceKind):
         body = {"name": name, "type": attributes["type"], **self.payload(attributes)}
         return client.post("/work_pools/", body)["id"]
 
-    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         client.patch(f"/work_pools/{name}", self.payload(attributes))
 
     def delete(self, client, obj_id: str, name: str) -> None:

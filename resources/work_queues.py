@@ -91,14 +91,15 @@ class WorkQueues(ResourceKind):
         return f"/work_pools/{quote(pool, safe='')}/queues/{quote(queue, safe='')}"
 
     @staticmethod
-    def payload(attributes: dict[str, Any]) -> dict[str, Any]:
+    def payload(attributes: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
         body = {
-            "description": attributes["description"],
+            "description": attributes["description"] or "",  # the column is NOT NULL
             "is_paused": attributes["paused"],
             "concurrency_limit": attributes["concurrency_limit"],
         }
         # The server assigns the next free priority when none is given; it cannot be unset.
-        if attributes["priority"] is not None:
+        # Re-sending an unchanged priority makes it reshuffle the pool's queues (and conflict).
+        if attributes["priority"] is not None and attributes["priority"] != (before or {}).get("priority"):
             body["priority"] = attributes["priority"]
         return body
 
@@ -106,14 +107,14 @@ class WorkQueues(ResourceKind):
         pool, queue = name.split("/", 1)
         if self.server_owned(name):
             # The server made it with the pool: adopt it and make it match.
-            obj_id = client.get(self.path(name))["id"]
-            self.update(client, obj_id, name, attributes, ctx)
-            return obj_id
+            live = client.get(self.path(name))
+            self.update(client, live["id"], name, attributes, {"priority": live.get("priority")}, ctx)
+            return live["id"]
         body = {"name": queue, **self.payload(attributes)}
         return client.post(f"/work_pools/{quote(pool, safe='')}/queues", body)["id"]
 
-    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
-        client.patch(self.path(name), self.payload(attributes))
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
+        client.patch(self.path(name), self.payload(attributes, before))
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(self.path(name))
