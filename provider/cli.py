@@ -151,15 +151,19 @@ def schema() -> None:
 
 def _make_plan(config, backend, api_url, *, mode="normal", targets=None, replace=None, state=None):
     from provider.engine import PlanOptions, apply_moves, make_plan
+    from provider.state import State
 
     if state is None:
         state = backend.read()
-    moved = apply_moves(config, state) if state else []
+    new_state = state is None
+    state = state or State()
+    moved = apply_moves(config, state)
     with connect(api_url) as client:
-        plan = make_plan(config, state, client, PlanOptions(mode, list(targets or []), list(replace or [])))
+        options = PlanOptions(mode, list(targets or []), list(replace or []))
+        plan = make_plan(config, state, client, options, new_state=new_state)
     plan.moved = moved
     plan.warnings += [f"{a} has moved to {b}" for a, b in moved]
-    return plan
+    return plan, state
 
 
 def _show_plan(plan: Plan, as_json: bool) -> None:
@@ -190,7 +194,7 @@ def plan(
     config = load_config(directory, var, var_file)
     backend = backend_for(directory, config)
     mode = "destroy" if destroy else "refresh-only" if refresh_only else "normal"
-    result = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
+    result, _ = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
     _show_plan(result, as_json)
     if out:
         out.write_text(json.dumps({**result.to_file(), "state_path": str(backend.path.absolute())}, indent=2))
@@ -212,7 +216,7 @@ def drift(
     from provider.render import change_json, human
 
     config = load_config(directory, var, var_file)
-    result = _make_plan(config, backend_for(directory, config), api_url, mode="refresh-only")
+    result, _ = _make_plan(config, backend_for(directory, config), api_url, mode="refresh-only")
     if as_json:
         typer.echo(json.dumps({"resource_drift": [change_json(c) for c in result.drift], "drifted": bool(result.drift)}, indent=2))
     else:
@@ -238,9 +242,9 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
 
     from provider.engine import apply_plan, build_steps, describe_error
     from provider.errors import ProviderError
-    from provider.state import State, StateWriter
+    from provider.state import StateWriter
 
-    writer = StateWriter(backend, state or State())
+    writer = StateWriter(backend, state)
     if plan.moved:
         writer.save()
     verbs = {"create": ("Creating", "Creation complete"), "update": ("Modifying", "Modifications complete"),
@@ -298,14 +302,13 @@ def apply(
 ) -> None:
     """Make the live workspace match the configuration (or apply a saved plan)."""
     if source.is_file():
-        _apply_saved(source, api_url, parallelism, parse_duration(lock_timeout))
+        _apply_saved(source, api_url, parallelism, parse_duration(lock_timeout), var, var_file)
         return
     config = load_config(source, var, var_file)
     backend = backend_for(source, config)
     mode = "refresh-only" if refresh_only else "normal"
     with backend.lock("apply", parse_duration(lock_timeout)):
-        state = backend.read()
-        result = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace, state=state)
+        result, state = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
         _show_plan(result, as_json=False)
         if not result.has_changes:
             return
@@ -313,30 +316,54 @@ def apply(
         _run_apply(result, backend, state, api_url, parallelism)
 
 
-def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float) -> None:
+def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float, var, var_file) -> None:
     from provider.errors import ProviderError
     from provider.plan import Plan
-    from provider.state import LocalBackend
+    from provider.state import LocalBackend, State
 
     try:
         data = json.loads(path.read_text())
         saved = Plan.from_file(data)
-    except (ValueError, KeyError, TypeError) as exc:
+        backend = LocalBackend(Path(data["state_path"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ProviderError(f"{path}: not a readable plan file: {exc}") from None
-    backend = LocalBackend(Path(data["state_path"]))
     with backend.lock("apply", lock_timeout):
         state = backend.read()
-        current = (state.lineage, state.serial) if state else (None, None)
+        current = (state.lineage, state.serial) if state else (saved.lineage, None)
         if current != (saved.lineage, saved.serial):
             raise ProviderError(
                 f"the saved plan {path} is stale: the state changed since it was made "
-                f"(planned at serial {saved.serial}, now {current[1]}); run plan again"
+                f"(planned against serial {saved.serial}, the state is now at {current[1]}); run plan again"
             )
+        state = state or State(lineage=saved.lineage)
         for old, new in saved.moved:
             state.rename(old, new)
+        if any(c.sensitive for c in saved.pending):
+            _restore_secrets(saved, var, var_file, api_url)
         _show_plan(saved, as_json=False)
         if saved.has_changes:
             _run_apply(saved, backend, state, api_url, parallelism)
+
+
+def _restore_secrets(saved: Plan, var, var_file, api_url) -> None:
+    """A saved plan holds fingerprints only: take the clear values from the configuration again."""
+    from provider.engine import desired_attributes
+    from provider.errors import ProviderError
+    from resources.base import Address, ServerDefaults
+
+    config = load_config(Path(saved.config_dir or "."), var, var_file)
+    wanted = {Address.parse(c.address) for c in saved.pending if c.sensitive and c.after is not None}
+    resources = {a: r for a, r in config.resources.items() if a in wanted}
+    with connect(api_url) as client:
+        desired = desired_attributes(resources, ServerDefaults(client), saved.lineage)
+    for change in saved.pending:
+        if Address.parse(change.address) not in wanted:
+            continue
+        if desired.attributes.get(change.address) != change.after:
+            raise ProviderError(
+                f"{change.address}: the configuration or a secret changed since the plan was made; run plan again"
+            )
+        saved.secrets[change.address] = desired.secrets[change.address]
 
 
 @app.command()
@@ -355,8 +382,7 @@ def destroy(
     config = load_config(directory, var, var_file)
     backend = backend_for(directory, config)
     with backend.lock("destroy", parse_duration(lock_timeout)):
-        state = backend.read()
-        result = _make_plan(config, backend, api_url, mode="destroy", targets=target, state=state)
+        result, state = _make_plan(config, backend, api_url, mode="destroy", targets=target)
         _show_plan(result, as_json=False)
         if not result.has_changes:
             return

@@ -13,6 +13,7 @@ from provider.client import PrefectClient
 from provider.config import Configuration
 from provider.errors import ApiError, Conflict, NotFound, PlanError
 from provider.plan import Change, Plan
+from provider.secrets import conceal, reveal
 from provider.state import Record, State, StateWriter
 from resources import KINDS
 from resources.base import Address, ApplyContext, LiveObject, ServerDefaults
@@ -62,14 +63,38 @@ def apply_moves(config: Configuration | None, state: State) -> list[tuple[str, s
     return moved
 
 
+@dataclass
+class Desired:
+    """What the configuration asks for, with secrets concealed; the clear values kept apart."""
+
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> attributes
+    sensitive: dict[str, list[str]] = field(default_factory=dict)  # address -> sensitive paths
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> path -> clear value
+
+
+def desired_attributes(resources: dict[Address, Any], defaults: ServerDefaults, salt: str) -> Desired:
+    desired = Desired()
+    for address, resource in resources.items():
+        key = str(address)
+        kind = resource.kind
+        attributes = kind.desired(address.name, resource.spec, defaults)
+        paths = kind.sensitive_paths(address.name, attributes, defaults)
+        desired.attributes[key], desired.secrets[key] = conceal(attributes, paths, salt)
+        desired.sensitive[key] = paths
+    return desired
+
+
 def make_plan(
     config: Configuration | None,
-    state: State | None,
+    state: State,
     client: PrefectClient,
     options: PlanOptions | None = None,
+    *,
+    new_state: bool = False,
 ) -> Plan:
+    """Compare configuration, state and the live workspace. `new_state`: no state existed before."""
     options = options or PlanOptions()
-    working = state or State()
+    working = state
     resources = config.resources if config and options.mode != "destroy" else {}
 
     names_by_kind: dict[str, set[str]] = {}
@@ -80,6 +105,13 @@ def make_plan(
     live = refresh(client, names_by_kind)
 
     defaults = ServerDefaults(client)
+    salt = working.lineage
+    for kind_name, objects in live.items():
+        for obj in objects.values():
+            paths = KINDS[kind_name].sensitive_paths(obj.name, obj.attributes, defaults)
+            obj.attributes, _ = conceal(obj.attributes, paths, salt)
+            obj.sensitive = paths
+    wanted = desired_attributes(resources, defaults, salt)
     drift = _drift(working, live)
     changes: dict[str, Change] = {}
     unmanaged: list[str] = []
@@ -87,14 +119,15 @@ def make_plan(
     for address, resource in resources.items():
         key = str(address)
         kind = resource.kind
-        desired = kind.desired(address.name, resource.spec, defaults)
+        desired = wanted.attributes[key]
         record = working.resources.get(key)
         obj = live.get(address.kind, {}).get(address.name)
         ignore = resource.spec.lifecycle.ignore_changes
         depends_on = [str(a) for a in resource.depends_on]
+        sensitive = wanted.sensitive[key]
         if obj is None:
             reason = "deleted outside prefect-provider" if record else ""
-            changes[key] = Change(key, "create", None, desired, reason, depends_on=depends_on)
+            changes[key] = Change(key, "create", None, desired, reason, depends_on=depends_on, sensitive=sensitive)
             continue
         if record is None and not kind.server_owned(address.name):
             unmanaged.append(f"{key} (id {obj.id})")
@@ -103,7 +136,7 @@ def make_plan(
         if ignore:
             # Ignored fields keep their live value, so applying never touches them.
             desired = {**desired, **{f: obj.attributes[f] for f in ignore if f in obj.attributes}}
-        common = dict(id=obj.id, depends_on=depends_on, changed=diff,
+        common = dict(id=obj.id, depends_on=depends_on, changed=diff, sensitive=sorted({*sensitive, *obj.sensitive}),
                       dependencies=record.dependencies if record else [])
         if key in options.replace:
             changes[key] = Change(key, "replace", obj.attributes, desired, "replacement requested", **common)
@@ -135,7 +168,8 @@ def make_plan(
             changes[key] = Change(key, "forget", record.attributes, None, "already deleted outside prefect-provider", id=record.id)
         else:
             reason = "destroy requested" if options.mode == "destroy" else "no longer in the configuration"
-            changes[key] = Change(key, "delete", obj.attributes, None, reason, id=obj.id, dependencies=record.dependencies)
+            changes[key] = Change(key, "delete", obj.attributes, None, reason, id=obj.id,
+                                  dependencies=record.dependencies, sensitive=obj.sensitive)
 
     _cascade_replacements(changes)
     _check_prevent_destroy(config, changes)
@@ -146,9 +180,10 @@ def make_plan(
         changes=sorted(plan_changes, key=lambda c: c.address),
         drift=drift,
         mode=options.mode,
-        lineage=state.lineage if state else None,
-        serial=state.serial if state else None,
+        lineage=state.lineage,
+        serial=None if new_state else state.serial,
         config_dir=str(config.directory) if config else None,
+        secrets=wanted.secrets,
     )
 
 
@@ -163,7 +198,8 @@ def _drift(state: State, live: dict[str, dict[str, LiveObject]]) -> list[Change]
         diff = changed_fields(record.attributes, obj.attributes)
         if diff:
             drift.append(Change(key, "update", record.attributes, obj.attributes,
-                                f"changed outside prefect-provider: {', '.join(diff)}", id=obj.id, changed=diff))
+                                f"changed outside prefect-provider: {', '.join(diff)}", id=obj.id, changed=diff,
+                                sensitive=obj.sensitive))
     return drift
 
 
@@ -305,7 +341,8 @@ def apply_plan(
                 elif step.after <= finished and len(running) < parallelism:
                     waiting.discard(index)
                     on_event("start", step, None)
-                    running[pool.submit(_run_step, step, client, writer, ctx)] = index
+                    secrets = plan.secrets.get(step.change.address, {})
+                    running[pool.submit(_run_step, step, client, writer, ctx, secrets)] = index
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -324,8 +361,9 @@ def apply_plan(
     return result
 
 
-def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext) -> None:
+def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext, secrets: dict[str, Any]) -> None:
     change = step.change
+    send = reveal(change.after, secrets) if change.after is not None else None
     kind = KINDS[change.kind]
     if step.operation == "delete":
         if not kind.server_owned(change.name):
@@ -341,17 +379,17 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
     if step.operation == "import":
         obj_id = change.id
     elif step.operation == "update":
-        kind.update(client, change.id, change.name, change.after, change.before or {}, ctx)
+        kind.update(client, change.id, change.name, send, change.before or {}, ctx)
         obj_id = change.id
     else:
         try:
-            obj_id = kind.create(client, change.name, change.after, ctx)
+            obj_id = kind.create(client, change.name, send, ctx)
         except Conflict:
             # A create whose first attempt landed before its answer was lost: adopt, don't duplicate.
             existing = {o.name: o for o in kind.list(client, {change.name})}.get(change.name)
             if existing is None:
                 raise
-            kind.update(client, existing.id, change.name, change.after, existing.attributes, ctx)
+            kind.update(client, existing.id, change.name, send, existing.attributes, ctx)
             obj_id = existing.id
     ctx.ids[change.address] = obj_id
     writer.put(change.address, Record(change.kind, change.name, obj_id, change.after, change.depends_on))

@@ -57,6 +57,8 @@ class Plan:
     config_dir: str | None = None
     warnings: list[str] = field(default_factory=list)
     moved: list[tuple[str, str]] = field(default_factory=list)  # state renames applied before planning
+    # Clear secret values by address and path: in memory only, never written with the plan.
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def pending(self) -> list[Change]:

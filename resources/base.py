@@ -56,6 +56,7 @@ class LiveObject:
     id: str
     name: str
     attributes: dict[str, Any]
+    sensitive: list[str] = field(default_factory=list)  # filled by the engine after concealing
 
 
 @dataclass
@@ -115,6 +116,10 @@ class ResourceKind:
     def desired(self, name: str, spec: Spec, defaults: ServerDefaults) -> dict[str, Any]:
         """The normalized attributes the configuration asks for."""
         return spec.model_dump(exclude={"lifecycle"}, mode="json")
+
+    def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: ServerDefaults) -> list[str]:
+        """Dotted attribute paths holding secrets: fingerprinted in plans and state, never shown."""
+        return []
 
     def list(self, client: PrefectClient, names: set[str]) -> list[LiveObject]:
         """Live objects of this kind among `names`, read through bulk filter endpoints."""
