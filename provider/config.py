@@ -157,7 +157,7 @@ def _add_resource(
             return
     if address in resources:
         first = resources[address].location
-        errors.append(ConfigError(f"declared twice: first at {first}, again at {location}", location, str(address)))
+        errors.append(ConfigError(f"declared twice; first declared at {first}", location, str(address)))
         return
     resources[address] = Resource(address, spec, location, source, path)
     for child in kind.children(address.name, spec):

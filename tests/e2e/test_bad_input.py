@@ -1,0 +1,39 @@
+"""Bad input: exit 1, a message naming file, line and field, no traceback, nothing sent.
+
+One case file per scenario in tests/cases/bad_input/: the configuration files to write and the
+error lines expected (`__P__` stands for the test's unique name prefix).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import assert_ok
+
+CASES = sorted((Path(__file__).parent.parent / "cases" / "bad_input").glob("*.yaml"))
+
+
+def live_names(api, prefix: str) -> list[str]:
+    names = [p["name"] for p in api.post("work_pools/filter", json={}).json()]
+    names += [v["name"] for v in api.post("variables/filter", json={}).json()]
+    return [n for n in names if n.startswith(prefix)]
+
+
+@pytest.mark.parametrize("case_file", CASES, ids=[c.stem for c in CASES])
+def test_bad_input_is_reported_and_nothing_is_applied(case_file, workspace, prefix, api):
+    case = YAML(typ="safe").load(case_file.read_text())
+    for name, text in case["files"].items():
+        workspace.write(name, text.replace("__P__", prefix))
+    expected = [line.replace("__P__", prefix) for line in case["errors"]]
+
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"]):
+        result = assert_ok(workspace.run(*command, str(workspace.directory)), 1)
+        for line in expected:
+            assert line in result.stderr, f"{command[0]}: expected {line!r} in:\n{result.stderr}"
+        assert "Traceback" not in result.output
+
+    assert not workspace.state_path.exists()
+    assert live_names(api, prefix) == []
