@@ -150,19 +150,16 @@ def schema() -> None:
 
 
 def _make_plan(config, backend, api_url, *, mode="normal", targets=None, replace=None, state=None):
-    from provider.engine import PlanOptions, apply_moves, make_plan
+    from provider.engine import PlanOptions, make_plan
     from provider.state import State
 
     if state is None:
         state = backend.read()
     new_state = state is None
     state = state or State()
-    moved = apply_moves(config, state)
     with connect(api_url) as client:
         options = PlanOptions(mode, list(targets or []), list(replace or []))
         plan = make_plan(config, state, client, options, new_state=new_state)
-    plan.moved = moved
-    plan.warnings += [f"{a} has moved to {b}" for a, b in moved]
     return plan, state
 
 
@@ -245,8 +242,6 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
     from provider.state import StateWriter
 
     writer = StateWriter(backend, state)
-    if plan.moved:
-        writer.save()
     verbs = {"create": ("Creating", "Creation complete"), "update": ("Modifying", "Modifications complete"),
              "delete": ("Destroying", "Destruction complete"), "forget": ("Forgetting", "Removed from state"),
              "import": ("Importing", "Import complete")}
@@ -336,8 +331,6 @@ def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout
                 f"(planned against serial {saved.serial}, the state is now at {current[1]}); run plan again"
             )
         state = state or State(lineage=saved.lineage)
-        for old, new in saved.moved:
-            state.rename(old, new)
         if any(c.sensitive for c in saved.pending):
             _restore_secrets(saved, var, var_file, api_url)
         _show_plan(saved, as_json=False)

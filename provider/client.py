@@ -151,15 +151,27 @@ class PrefectClient:
             if response.status_code == 204 or not response.content:
                 return None
             return response.json()
-        try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        message = f"{response.status_code} {response.reason_phrase}: {_short(detail)}"
+        message = f"{response.status_code} {response.reason_phrase}: {_short(_explanation(response))}"
         error = ERRORS_BY_STATUS.get(response.status_code)
         if error is None:
             error = ServerError if response.status_code >= 500 else ApiError
         raise error(message, method=method, url=url, status_code=response.status_code)
+
+
+def _explanation(response: httpx.Response) -> Any:
+    """What the server says went wrong, never the request body it may echo (it can hold secrets)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    if not isinstance(body, dict):
+        return response.text
+    # Prefect answers a 422 with `exception_detail` (and the whole request body beside it).
+    detail = body.get("detail", body.get("exception_detail", response.text))
+    if isinstance(detail, list) and all(isinstance(e, dict) and "msg" in e for e in detail):
+        # Validation errors: where and what, without the offending `input`.
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e['msg']}" for e in detail)
+    return detail
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from provider.errors import ConfigError, ConfigErrors, Location
 from provider.expressions import Evaluator
@@ -16,16 +16,7 @@ from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import KINDS
 from resources.base import Address, Spec
 
-SETTINGS_KEYS = ("backend", "moved")
-
-
-class Moved(BaseModel):
-    """A rename: the object recorded at `from` is now declared at `to`, and is not re-created."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    from_: str = Field(alias="from")
-    to: str
+SETTINGS_KEYS = ("backend",)
 
 
 @dataclass
@@ -50,7 +41,6 @@ class Configuration:
     directory: Path
     resources: dict[Address, Resource]
     backend: dict[str, Any] | None = None
-    moved: list[Moved] = field(default_factory=list)
 
     def order(self) -> list[Address]:
         """Addresses in dependency order (dependencies first)."""
@@ -89,7 +79,6 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
     errors: list[ConfigError] = []
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
-    moved: list[Moved] = []
 
     for path in config_files(directory):
         display = _display(path)
@@ -110,9 +99,6 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
                     errors.append(ConfigError("backend is configured twice", where, "backend"))
                 backend = body if isinstance(body, dict) else None
                 continue
-            if key == "moved":
-                moved += _moved_entries(body, source, errors)
-                continue
             if key not in KINDS:
                 known = ", ".join([*KINDS, *SETTINGS_KEYS])
                 errors.append(ConfigError(f"unknown resource kind (expected one of: {known})", where, key))
@@ -129,7 +115,7 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
         _link(resources, errors)
     if errors:
         raise ConfigErrors(errors)
-    return Configuration(directory, resources, backend, moved)
+    return Configuration(directory, resources, backend)
 
 
 def _add_resource(
@@ -151,9 +137,10 @@ def _add_resource(
         spec = raw
     else:
         try:
-            spec = kind.spec.model_validate(raw if raw is not None else {})
+            data = raw if raw is not None else {}
+            spec = kind.spec.model_validate(data)
         except ValidationError as exc:
-            errors += _validation_errors(exc, source, path)
+            errors += _validation_errors(exc, source, path, data)
             return
     if address in resources:
         first = resources[address].location
@@ -194,11 +181,10 @@ def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None
         )
 
 
-def _validation_errors(exc: ValidationError, source: SourceMap, path: tuple) -> list[ConfigError]:
+def _validation_errors(exc: ValidationError, source: SourceMap, path: tuple, data: Any) -> list[ConfigError]:
     errors = []
     for error in exc.errors():
-        loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
-        field_path = (*path, *loc)
+        field_path = (*path, *_input_path(error, data))
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
@@ -208,25 +194,25 @@ def _validation_errors(exc: ValidationError, source: SourceMap, path: tuple) -> 
     return errors
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the union member's name into loc (e.g. "function-after[...]"); it is no field.
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"})
+def _input_path(error: Any, data: Any) -> tuple:
+    """An error's loc as a path into the input, without the union member names pydantic adds.
 
-
-def _moved_entries(body: Any, source: SourceMap, errors: list[ConfigError]) -> list[Moved]:
-    entries = []
-    if not isinstance(body, list):
-        errors.append(ConfigError("expected a list of {from: ADDR, to: ADDR}", source.locate(("moved",)), "moved"))
-        return entries
-    for index, item in enumerate(body):
-        try:
-            entry = Moved.model_validate(item)
-            Address.parse(entry.from_)
-            Address.parse(entry.to)
-            entries.append(entry)
-        except (ValidationError, ValueError, TypeError) as exc:
-            errors.append(ConfigError(str(exc).splitlines()[0], source.locate(("moved", index)), f"moved[{index}]"))
-    return entries
+    A discriminated union puts the member's tag into loc (`actions[0].run-deployment.deployment`),
+    other unions a type name (`function-after[...]`, `str`). Parts that do not lead into the input
+    are such names, except the last part of a `missing` error: the field that is missing.
+    """
+    loc = error["loc"]
+    path: list = []
+    node = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node = node[part]
+            path.append(part)
+        elif index == len(loc) - 1 and error["type"] == "missing":
+            path.append(part)
+    return tuple(path)
 
 
 def _display(path: Path) -> str:

@@ -11,12 +11,13 @@ from deepdiff import DeepDiff
 
 from provider.client import PrefectClient
 from provider.config import Configuration
-from provider.errors import ApiError, Conflict, NotFound, PlanError
+from provider.errors import ApiError, ConfigError, ConfigErrors, Conflict, NotFound, PlanError
 from provider.plan import Change, Plan
 from provider.secrets import conceal, reveal
 from provider.state import Record, State, StateWriter
+from provider.yamlsource import _dotted
 from resources import KINDS
-from resources.base import Address, ApplyContext, LiveObject, ServerDefaults
+from resources.base import Address, ApplyContext, FieldError, LiveObject, ServerDefaults
 
 # --- diff -------------------------------------------------------------------------------------
 
@@ -53,16 +54,6 @@ class PlanOptions:
     replace: list[str] = field(default_factory=list)
 
 
-def apply_moves(config: Configuration | None, state: State) -> list[tuple[str, str]]:
-    """Rename state records as the configuration's `moved` entries say, before planning."""
-    moved = []
-    for move in config.moved if config else []:
-        if move.from_ in state.resources and move.to not in state.resources:
-            state.rename(move.from_, move.to)
-            moved.append((move.from_, move.to))
-    return moved
-
-
 @dataclass
 class Desired:
     """What the configuration asks for, with secrets concealed; the clear values kept apart."""
@@ -74,13 +65,22 @@ class Desired:
 
 def desired_attributes(resources: dict[Address, Any], defaults: ServerDefaults, salt: str) -> Desired:
     desired = Desired()
+    errors: list[ConfigError] = []
     for address, resource in resources.items():
         key = str(address)
         kind = resource.kind
-        attributes = kind.desired(address.name, resource.spec, defaults)
+        try:
+            attributes = kind.desired(address.name, resource.spec, defaults)
+        except ValueError as exc:
+            # What only the server knows (e.g. a block type's schema) is checked here, not offline.
+            path = exc.path if isinstance(exc, FieldError) else ()
+            errors.append(ConfigError(str(exc), resource.locate(*path), _dotted((address.kind, address.name, *path))))
+            continue
         paths = kind.sensitive_paths(address.name, attributes, defaults)
         desired.attributes[key], desired.secrets[key] = conceal(attributes, paths, salt)
         desired.sensitive[key] = paths
+    if errors:
+        raise ConfigErrors(errors)
     return desired
 
 
@@ -106,8 +106,10 @@ def make_plan(
 
     defaults = ServerDefaults(client)
     salt = working.lineage
+    addresses = {record.id: Address(record.kind, record.name) for record in working.resources.values()}
     for kind_name, objects in live.items():
         for obj in objects.values():
+            KINDS[kind_name].name_references(obj, addresses)
             paths = KINDS[kind_name].sensitive_paths(obj.name, obj.attributes, defaults)
             obj.attributes, _ = conceal(obj.attributes, paths, salt)
             obj.sensitive = paths
@@ -204,14 +206,25 @@ def _drift(state: State, live: dict[str, dict[str, LiveObject]]) -> list[Change]
 
 
 def _cascade_replacements(changes: dict[str, Change]) -> None:
-    """Objects the server deletes along with their parent are replaced when the parent is."""
+    """Objects the server deletes along with their parent are replaced when the parent is;
+    objects that hold the id of a replaced object are updated to hold the new one."""
     replaced = {k for k, c in changes.items() if c.action == "replace"}
-    for key, change in changes.items():
-        if change.action in ("no-op", "update") and KINDS[change.kind].deleted_with_parent:
+    cascading = True
+    while cascading:  # a cascaded replacement may cascade further
+        cascading = False
+        for key, change in changes.items():
             parents = [d for d in change.depends_on if d in replaced]
-            if parents:
+            if not parents or change.action not in ("no-op", "update"):
+                continue
+            kind = KINDS[change.kind]
+            if kind.deleted_with_parent:
                 change.action = "replace"
                 change.reason = f"{parents[0]} is replaced, which deletes it on the server"
+                replaced.add(key)
+                cascading = True
+            elif kind.refers_by_id and change.action == "no-op":
+                change.action = "update"
+                change.reason = f"{parents[0]} is replaced: refer to the new object"
 
 
 def _check_prevent_destroy(config: Configuration | None, changes: dict[str, Change]) -> None:
@@ -297,12 +310,13 @@ def build_steps(changes: list[Change]) -> list[Step]:
             if change.address in deletes:  # a replacement deletes first
                 step.after.add(deletes[change.address])
         elif step.operation == "delete":
-            # Dependents go (or stop referring to it) before the object they depend on.
+            # Dependents go (or stop referring to it) before the object they depend on. When it
+            # is replaced, dependents that are updated refer to the new object: they wait for it.
             for other in changes:
                 if change.address in other.dependencies:
                     if other.address in deletes and deletes[other.address] != index:
                         step.after.add(deletes[other.address])
-                    if other.address in writes and other.action == "update":
+                    if other.address in writes and other.action == "update" and change.action == "delete":
                         step.after.add(writes[other.address])
     return steps
 

@@ -56,7 +56,6 @@ class Plan:
     serial: int | None = None
     config_dir: str | None = None
     warnings: list[str] = field(default_factory=list)
-    moved: list[tuple[str, str]] = field(default_factory=list)  # state renames applied before planning
     # Clear secret values by address and path: in memory only, never written with the plan.
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -76,7 +75,7 @@ class Plan:
     def has_changes(self) -> bool:
         if self.mode == "refresh-only":
             return bool(self.drift)
-        return bool(self.pending or self.moved)
+        return bool(self.pending)
 
     # --- saved plans -------------------------------------------------------------------------
 
@@ -89,7 +88,6 @@ class Plan:
             "serial": self.serial,
             "config_dir": self.config_dir,
             "warnings": self.warnings,
-            "moved": self.moved,
             "changes": [asdict(c) for c in self.changes],
             "drift": [asdict(c) for c in self.drift],
         }
@@ -106,5 +104,4 @@ class Plan:
             serial=data["serial"],
             config_dir=data.get("config_dir"),
             warnings=data.get("warnings", []),
-            moved=[tuple(m) for m in data.get("moved", [])],
         )

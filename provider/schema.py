@@ -6,7 +6,6 @@ from typing import Any, Optional
 
 from pydantic import create_model
 
-from provider.config import Moved
 from resources import KINDS
 
 
@@ -15,7 +14,6 @@ def configuration_schema() -> dict[str, Any]:
         kind_name: (Optional[dict[str, kind.spec]], None) for kind_name, kind in KINDS.items()  # noqa: UP007
     }
     fields["backend"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007
-    fields["moved"] = (Optional[list[Moved]], None)  # noqa: UP007
     model = create_model("PrefectProviderConfiguration", **fields)
     schema = model.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

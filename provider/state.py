@@ -200,10 +200,6 @@ class StateWriter:
             if self.state.resources.pop(address, None) is not None:
                 self._persist()
 
-    def save(self) -> None:
-        with self._lock:
-            self._persist()
-
     def _persist(self) -> None:
         self.state.serial += 1
         self.backend.write(self.state)

@@ -62,7 +62,7 @@ def _plain(node: Any, path: Path_, source: SourceMap, evaluator: Evaluator, base
     if isinstance(node, CommentedMap):
         result = {}
         for key in node:
-            key_line = node.lc.key(key)[0] + 1
+            key_line = _key_line(node, key, line)
             child = (*path, str(key))
             source.lines[child] = key_line
             result[str(key)] = _plain(node[key], child, source, evaluator, base_dir, key_line)
@@ -87,6 +87,17 @@ def _plain(node: Any, path: Path_, source: SourceMap, evaluator: Evaluator, base
     if isinstance(node, float):
         return float(node)
     return node
+
+
+def _key_line(node: Any, key: Any, default: int) -> int:
+    """The line of `key`; a key merged in with `<<: *anchor` has the line where the anchor writes it."""
+    if key in node.lc.data:
+        return node.lc.key(key)[0] + 1
+    for merged in getattr(node, "merge", None) or []:
+        merged = merged[1] if isinstance(merged, tuple) else merged  # ruamel <0.19: (position, mapping)
+        if key in merged:
+            return _key_line(merged, key, default)
+    return default
 
 
 def _dotted(path: Path_) -> str:

@@ -33,12 +33,19 @@ class Address:
         return cls(kind, name)
 
 
+class FieldError(ValueError):
+    """A spec the server would not accept, found while planning; `path` leads to the field at fault."""
+
+    def __init__(self, message: str, *path: str | int):
+        super().__init__(message)
+        self.path = path
+
+
 class Lifecycle(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prevent_destroy: bool = False
     ignore_changes: list[str] = Field(default_factory=list)
-    create_before_destroy: bool = False
 
 
 class Spec(BaseModel):
@@ -88,6 +95,9 @@ class ResourceKind:
     replace_fields: ClassVar[frozenset[str]] = frozenset()
     # True when the server deletes these objects together with the object they refer to.
     deleted_with_parent: ClassVar[bool] = False
+    # True when these objects hold the server ids of the objects they refer to: when one of those
+    # is replaced (and so gets a new id), they are updated to refer to the new one.
+    refers_by_id: ClassVar[bool] = False
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -125,6 +135,13 @@ class ResourceKind:
         """Live objects of this kind among `names`, read through bulk filter endpoints."""
         raise NotImplementedError
 
+    def name_references(self, obj: LiveObject, addresses: Mapping[str, Address]) -> None:
+        """Replace the server ids a live object holds with the names of the objects they refer to.
+
+        Desired attributes name other resources as the configuration does; `addresses` maps the
+        id of every object in state to its address, so live attributes can say the same.
+        """
+
     # --- applying ----------------------------------------------------------------------------
 
     def create(self, client: PrefectClient, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
@@ -152,6 +169,7 @@ class ServerDefaults:
     def __init__(self, client: PrefectClient | None):
         self.client = client
         self._worker_metadata: dict[str, Any] | None = None
+        self._block_schemas: dict[str, dict[str, Any]] | None = None
 
     def base_job_template(self, pool_type: str) -> dict[str, Any]:
         """The server's default base job template for a work pool type (`{}` when it has none).
@@ -168,3 +186,17 @@ class ServerDefaults:
                 if worker.get("type") == worker_type:
                     return worker.get("default_base_job_configuration") or {}
         return {}
+
+    def block_schema(self, type_slug: str) -> dict[str, Any] | None:
+        """The newest block schema of a block type (None when the server has no such type).
+
+        All schemas are read in one listing, the first time any is asked for.
+        """
+        if self.client is None:
+            return None
+        if self._block_schemas is None:
+            newest: dict[str, dict[str, Any]] = {}
+            for schema in self.client.iter_filter("/block_schemas/filter"):
+                newest.setdefault(schema["block_type"]["slug"], schema)  # listed newest first
+            self._block_schemas = newest
+        return self._block_schemas.get(type_slug)

@@ -1,0 +1,29 @@
+"""The HTTP layer against injected faults in front of the real server."""
+
+from __future__ import annotations
+
+from tests.conftest import assert_ok
+from tests.e2e.test_lifecycle import pool_config
+from tests.fault_proxy import FaultProxy
+
+
+def test_apply_rides_out_503_429_and_dropped_connections(workspace, prefix, api):
+    workspace.write("main.yaml", pool_config(prefix))
+    script = ["503", "429", "drop", "503", "ok", "429", "drop"]
+    with FaultProxy(workspace.api_url, script) as proxy:
+        result = assert_ok(workspace.apply("--api-url", proxy.api_url, "--parallelism", "1"))
+        assert "Apply complete! Resources: 6 added" in result.stdout
+        assert proxy.seen["503"] == 2 and proxy.seen["429"] == 2 and proxy.seen["drop"] == 2
+    assert api.get(f"work_pools/{prefix}-pool").status_code == 200
+    assert_ok(workspace.plan(), 0)
+
+
+def test_a_create_whose_answer_was_lost_is_adopted_not_duplicated(workspace, prefix, api):
+    workspace.write("main.yaml", f"variables:\n  {prefix}_one: {{value: 1}}\n")
+    with FaultProxy(workspace.api_url, ["drop-after"]) as proxy:
+        assert_ok(workspace.apply("--api-url", proxy.api_url))
+        assert proxy.seen["drop-after"] == 1
+    matching = [v for v in api.post("variables/filter", json={}).json() if v["name"] == f"{prefix}_one"]
+    assert len(matching) == 1
+    assert workspace.state()["resources"][f"variables.{prefix}_one"]["id"] == matching[0]["id"]
+    assert_ok(workspace.plan(), 0)

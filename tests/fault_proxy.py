@@ -1,0 +1,80 @@
+"""An HTTP proxy in front of the real Prefect server that injects faults into writes.
+
+Faults are taken from a script (a list of "503", "429", "drop" or "ok" per write request, in
+order) so a test knows exactly what happened; "drop-after" forwards the request and then closes
+the connection without answering, like a write that landed but whose answer was lost.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, script: list[str]):
+        self.upstream = upstream.rstrip("/")
+        self.script = list(script)
+        self.seen = Counter()
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                is_write = self.command != "GET" and not self.path.rstrip("/").endswith(("/filter", "/count"))
+                fault = proxy._next_fault() if is_write else "ok"
+                proxy.seen[fault] += 1
+                if fault == "drop":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                if fault in ("503", "429"):
+                    self.send_response(int(fault))
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+                upstream = httpx.request(self.command, proxy.upstream + self.path.removeprefix("/api"), content=body, headers=headers, timeout=30)
+                if fault == "drop-after":
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                self.send_response(upstream.status_code)
+                for key, value in upstream.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(upstream.content)))
+                self.end_headers()
+                self.wfile.write(upstream.content)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _next_fault(self) -> str:
+        with self._lock:
+            return self.script.pop(0) if self.script else "ok"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api"
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
