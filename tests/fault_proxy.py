@@ -19,6 +19,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.script = list(script)
         self.seen = Counter()
+        self.requests = Counter()  # "read" / "write", as forwarded or faulted
         self._lock = threading.Lock()
         proxy = self
 
@@ -34,6 +35,7 @@ class FaultProxy:
                 is_write = self.command != "GET" and not self.path.rstrip("/").endswith(("/filter", "/count"))
                 fault = proxy._next_fault() if is_write else "ok"
                 proxy.seen[fault] += 1
+                proxy.requests["write" if is_write else "read"] += 1
                 if fault == "drop":
                     self.close_connection = True
                     self.connection.close()

@@ -27,3 +27,15 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_duplicated(workspace, pre
     assert len(matching) == 1
     assert workspace.state()["resources"][f"variables.{prefix}_one"]["id"] == matching[0]["id"]
     assert_ok(workspace.plan(), 0)
+
+
+def test_a_noop_apply_sends_no_writes_and_reads_in_bulk(workspace, prefix):
+    workspace.write("main.yaml", pool_config(prefix))
+    assert_ok(workspace.apply())
+    with FaultProxy(workspace.api_url, []) as proxy:
+        result = assert_ok(workspace.apply("--api-url", proxy.api_url))
+        assert "No changes." in result.stdout
+        assert proxy.requests["write"] == 0
+        # One bulk listing per kind (3 kinds) plus the pool type's default template lookup:
+        # independent of how many objects there are.
+        assert proxy.requests["read"] <= 4
