@@ -178,6 +178,7 @@ def plan(
     directory: DirArg = Path("."),
     out: Annotated[Optional[Path], typer.Option("--out", help="Save the plan to this file for `apply PLAN`.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON (terraform show -json shape).")] = False,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the plan as markdown (for a PR comment).")] = None,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes.")] = False,
     refresh_only: Annotated[bool, typer.Option("--refresh-only", help="Only compare state with the live workspace.")] = False,
     destroy: Annotated[bool, typer.Option("--destroy", help="Plan to destroy everything managed.")] = False,
@@ -193,6 +194,10 @@ def plan(
     mode = "destroy" if destroy else "refresh-only" if refresh_only else "normal"
     result, _ = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
     _show_plan(result, as_json)
+    if markdown:
+        from provider.render import plan_markdown
+
+        markdown.write_text(plan_markdown(result))
     if out:
         out.write_text(json.dumps({**result.to_file(), "state_path": str(backend.path.absolute())}, indent=2))
         _console(stderr=True).print(f"Saved the plan to {out}. Apply exactly it with: prefect-provider apply {out}")
@@ -204,20 +209,24 @@ def plan(
 @handle_errors
 def drift(
     directory: DirArg = Path("."),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the drift as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the drift as JSON (the plan JSON's resource_drift).")] = False,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write a markdown drift report.")] = None,
     var: Vars = None,
     var_file: VarFiles = None,
     api_url: ApiUrl = None,
 ) -> None:
     """Compare state with the live workspace; exit 2 when it drifted."""
-    from provider.render import change_json, human
+    from provider.render import drift_markdown, plan_json
 
     config = load_config(directory, var, var_file)
     result, _ = _make_plan(config, backend_for(directory, config), api_url, mode="refresh-only")
     if as_json:
-        typer.echo(json.dumps({"resource_drift": [change_json(c) for c in result.drift], "drifted": bool(result.drift)}, indent=2))
+        report = plan_json(result)
+        typer.echo(json.dumps({"format_version": report["format_version"], "resource_drift": report["resource_drift"]}, indent=2))
     else:
-        _console().print(human(result))
+        _show_plan(result, as_json=False)
+    if markdown:
+        markdown.write_text(drift_markdown(result))
     if result.drift:
         raise typer.Exit(2)
 
@@ -381,6 +390,38 @@ def destroy(
             return
         _confirm(auto_approve, "Do you really want to destroy all managed objects?")
         _run_apply(result, backend, state, api_url, parallelism)
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    address: Annotated[str, typer.Argument(help="KIND.NAME, as it is (or will be) declared.")],
+    id_or_name: Annotated[str, typer.Argument(help="The object's id or name on the server.")],
+    directory: DirArg = Path("."),
+    lock_timeout: LockTimeout = "0s",
+    var: Vars = None,
+    var_file: VarFiles = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Adopt an existing object into state, so the configuration manages it from now on."""
+    from provider.engine import import_object
+    from provider.state import State
+    from resources.base import Address
+
+    try:
+        parsed = Address.parse(address)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    config = load_config(directory, var, var_file)
+    backend = backend_for(directory, config)
+    with backend.lock("import", parse_duration(lock_timeout)):
+        state = backend.read() or State()
+        with connect(api_url) as client:
+            record = import_object(config, state, client, parsed, id_or_name)
+        state.resources[address] = record
+        state.serial += 1
+        backend.write(state)
+    typer.echo(f"Imported {address} (id {record.id}). Run plan to compare it with the configuration.")
 
 
 # --- show / state -----------------------------------------------------------------------------

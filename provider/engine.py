@@ -114,7 +114,7 @@ def make_plan(
             obj.attributes, _ = conceal(obj.attributes, paths, salt)
             obj.sensitive = paths
     wanted = desired_attributes(resources, defaults, salt)
-    drift = _drift(working, live)
+    drift = _drift(working, live, defaults)
     changes: dict[str, Change] = {}
     unmanaged: list[str] = []
 
@@ -167,7 +167,8 @@ def make_plan(
         if KINDS[record.kind].server_owned(record.name):
             changes[key] = Change(key, "forget", record.attributes, None, "belongs to the server: no longer managed, not deleted", id=record.id)
         elif obj is None:
-            changes[key] = Change(key, "forget", record.attributes, None, "already deleted outside prefect-provider", id=record.id)
+            changes[key] = Change(key, "forget", record.attributes, None, "already deleted outside prefect-provider", id=record.id,
+                                  sensitive=KINDS[record.kind].sensitive_paths(record.name, record.attributes, defaults))
         else:
             reason = "destroy requested" if options.mode == "destroy" else "no longer in the configuration"
             changes[key] = Change(key, "delete", obj.attributes, None, reason, id=obj.id,
@@ -185,23 +186,27 @@ def make_plan(
         lineage=state.lineage,
         serial=None if new_state else state.serial,
         config_dir=str(config.directory) if config else None,
+        warnings=list(config.warnings) if config else [],
         secrets=wanted.secrets,
     )
 
 
-def _drift(state: State, live: dict[str, dict[str, LiveObject]]) -> list[Change]:
+def _drift(state: State, live: dict[str, dict[str, LiveObject]], defaults: ServerDefaults) -> list[Change]:
     """Managed objects that changed on the server since the last apply (state vs live)."""
     drift = []
     for key, record in sorted(state.resources.items()):
         obj = live.get(record.kind, {}).get(record.name)
+        # The recorded attributes may hold secrets the live object no longer has (e.g. a removed key).
+        recorded = KINDS[record.kind].sensitive_paths(record.name, record.attributes, defaults)
         if obj is None:
-            drift.append(Change(key, "delete", record.attributes, None, "deleted outside prefect-provider", id=record.id))
+            drift.append(Change(key, "delete", record.attributes, None, "deleted outside prefect-provider", id=record.id,
+                                sensitive=recorded))
             continue
         diff = changed_fields(record.attributes, obj.attributes)
         if diff:
             drift.append(Change(key, "update", record.attributes, obj.attributes,
                                 f"changed outside prefect-provider: {', '.join(diff)}", id=obj.id, changed=diff,
-                                sensitive=obj.sensitive))
+                                sensitive=sorted({*recorded, *obj.sensitive})))
     return drift
 
 
@@ -423,3 +428,30 @@ def _accept_drift(plan: Plan, writer: StateWriter) -> None:
 
 def describe_error(error: Exception) -> str:
     return str(error) if isinstance(error, ApiError) else f"{type(error).__name__}: {error}"
+
+
+# --- import -----------------------------------------------------------------------------------
+
+
+def import_object(config: Configuration | None, state: State, client: PrefectClient, address: Address, id_or_name: str) -> Record:
+    """The state record adopting an existing object, read from the server as it is now."""
+    kind = KINDS.get(address.kind)
+    if kind is None:
+        raise PlanError(f"{address}: unknown kind {address.kind!r} (expected one of: {', '.join(KINDS)})")
+    try:
+        kind.check_name(address.name)
+    except ValueError as exc:
+        raise PlanError(f"{address}: invalid name: {exc}") from None
+    if str(address) in state.resources:
+        raise PlanError(f"{address} is already managed (id {state.resources[str(address)].id})")
+    found = [obj for obj in kind.list(client, {address.name}) if obj.name == address.name]
+    if not found:
+        raise PlanError(f"{address}: no such object on the server")
+    obj = next((o for o in found if id_or_name in (o.id, o.name)), None)
+    if obj is None:
+        raise PlanError(f"{address}: the object named {address.name!r} has id {found[0].id}, not {id_or_name!r}")
+    defaults = ServerDefaults(client)
+    attributes, _ = conceal(obj.attributes, kind.sensitive_paths(obj.name, obj.attributes, defaults), state.lineage)
+    resource = config.resources.get(address) if config else None
+    dependencies = [str(a) for a in resource.depends_on] if resource else []
+    return Record(address.kind, address.name, obj.id, attributes, dependencies)

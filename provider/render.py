@@ -42,6 +42,11 @@ def masked(value: Any, sensitive: list[str], prefix: str = "") -> Any:
     return value
 
 
+def _shown(value: Any, path: str, sensitive: list[str]) -> Any:
+    """The value at attribute `path` as displayed."""
+    return SENSITIVE if path in sensitive else masked(value, sensitive, path + ".")
+
+
 def _scalar(value: Any) -> str:
     return value if value == SENSITIVE else json.dumps(value, ensure_ascii=False)
 
@@ -68,7 +73,10 @@ def _entry(key: str, value: Any, symbol: str, indent: int, width: int) -> list[t
     return [(symbol, " " * indent + f"{symbol} {key:<{width}} = {first[1]}")] + rest
 
 
-def _diff_lines(before: dict, after: dict, indent: int, hide_null: bool) -> list[tuple[str, str]]:
+def _diff_lines(
+    before: dict, after: dict, indent: int, hide_null: bool, sensitive: list[str], prefix: str = ""
+) -> list[tuple[str, str]]:
+    """Compares the values as planned (a changed secret has a new fingerprint), shows them masked."""
     lines: list[tuple[str, str]] = []
     keys = list(after) + [k for k in before if k not in after]
     shown = [k for k in keys if not (hide_null and after.get(k) is None and k not in before)]
@@ -77,14 +85,15 @@ def _diff_lines(before: dict, after: dict, indent: int, hide_null: bool) -> list
     width = max((len(k) for k in shown), default=0)
     pad = " " * indent
     for key in shown:
-        old, new = before.get(key), after.get(key)
+        path = prefix + key
+        old, new = (_shown(value, path, sensitive) for value in (before.get(key), after.get(key)))
         if key not in before:
             lines += _entry(key, new, "+", indent, width)
         elif key not in after:
             lines.append(("-", f"{pad}- {key:<{width}} = {_scalar(old)} -> null"))
         elif isinstance(old, dict) and isinstance(new, dict):
             lines.append(("~", f"{pad}~ {key:<{width}} = {{"))
-            lines += _diff_lines(old, new, indent + 4, hide_null=False)
+            lines += _diff_lines(before[key], after[key], indent + 4, False, sensitive, path + ".")
             lines.append(("", f"{pad}  }}"))
         else:
             lines.append(("~", f"{pad}~ {key:<{width}} = {_scalar(old)} -> {_scalar(new)}"))
@@ -99,8 +108,7 @@ def _diff_lines(before: dict, after: dict, indent: int, hide_null: bool) -> list
 
 def change_block(change: Change) -> list[tuple[str, str]]:
     symbol = SYMBOLS[change.action][0]
-    before = masked(change.before or {}, change.sensitive)
-    after = masked(change.after or {}, change.sensitive)
+    before = change.before or {}
     headline = HEADLINES.get(change.action, "")
     if change.importing:
         headline = "will be imported" + (" and updated in-place" if change.action == "update" else "")
@@ -109,10 +117,12 @@ def change_block(change: Change) -> list[tuple[str, str]]:
         lines.append(("#", f"  # ({change.reason})"))
     lines.append((symbol, f"{symbol:>3} {change.address} {{"))
     if change.action in ("delete", "forget"):
+        before = masked(before, change.sensitive)
         width = max((len(k) for k in before), default=0)
         lines += [("-", f"      - {k:<{width}} = {_scalar(v) if not isinstance(v, (dict, list)) else '{...}'}") for k, v in before.items() if v is not None]
     else:
-        lines += _diff_lines(before if change.action != "create" else {}, after, 6, hide_null=change.action == "create")
+        shown_before = before if change.action != "create" else {}
+        lines += _diff_lines(shown_before, change.after or {}, 6, change.action == "create", change.sensitive)
     lines.append(("", "    }"))
     return lines
 
@@ -160,9 +170,8 @@ def human(plan: Plan) -> Text:
 def drift_block(change: Change) -> list[tuple[str, str]]:
     if change.after is None:
         return [("-", f"  - {change.address}: deleted outside prefect-provider")]
-    before = masked(change.before or {}, change.sensitive)
-    after = masked(change.after, change.sensitive)
-    return [("~", f"  ~ {change.address} {{")] + _diff_lines(before, after, 6, hide_null=False) + [("", "    }")]
+    lines = _diff_lines(change.before or {}, change.after, 6, False, change.sensitive)
+    return [("~", f"  ~ {change.address} {{")] + lines + [("", "    }")]
 
 
 # --- the machine view: terraform show -json ---------------------------------------------------
@@ -218,3 +227,42 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "has_changes": plan.has_changes,
         "warnings": plan.warnings,
     }
+
+
+# --- the pull-request view: markdown ----------------------------------------------------------
+
+
+def _details(summary: str, body: str) -> str:
+    return f"<details><summary>{summary}</summary>\n\n```diff\n{body.rstrip()}\n```\n\n</details>\n"
+
+
+def plan_markdown(plan: Plan) -> str:
+    """A PR comment: the summary line first, a warning when anything is destroyed, the diff folded."""
+    if not plan.has_changes:
+        return "### prefect-provider plan: no changes\n\nThe live workspace matches the configuration.\n"
+    lines = [f"### prefect-provider {summary_line(plan)}", ""]
+    doomed = [c.address for c in plan.changes if c.action in ("delete", "replace")]
+    if doomed:
+        lines += ["> [!WARNING]", f"> This plan destroys or replaces {len(doomed)} object(s): "
+                  + ", ".join(f"`{a}`" for a in doomed), ""]
+    if plan.drift:
+        lines += [f"{len(plan.drift)} object(s) changed outside prefect-provider since the last apply.", ""]
+    lines += ["| | address | action | reason |", "|---|---|---|---|"]
+    for change in plan.pending:
+        symbol = SYMBOLS[change.action][0]
+        lines.append(f"| `{symbol}` | `{change.address}` | {change.action} | {change.reason or ''} |")
+    lines.append("")
+    lines.append(_details("Show the full plan", human(plan).plain))
+    return "\n".join(lines)
+
+
+def drift_markdown(plan: Plan) -> str:
+    """A drift report: one summary line first, the details folded."""
+    if not plan.drift:
+        return "### prefect-provider drift: none\n\nThe live workspace matches the state.\n"
+    lines = [f"### prefect-provider drift: {len(plan.drift)} object(s) changed outside prefect-provider", ""]
+    lines += ["| address | what happened |", "|---|---|"]
+    lines += [f"| `{c.address}` | {c.reason} |" for c in plan.drift]
+    lines.append("")
+    lines.append(_details("Show the changes", human(plan).plain))
+    return "\n".join(lines)
