@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from provider.client import PrefectClient
     from provider.config import Configuration
     from provider.plan import Plan
-    from provider.state import LocalBackend, State
+    from provider.state import Backend, State
 
 app = typer.Typer(
     help="Prefect as code: plan and apply work pools, queues, variables and more from YAML.",
@@ -95,17 +95,10 @@ def load_config(directory: Path, var: list[str] | None, var_file: list[Path] | N
     return load_configuration(directory, load_var_files(list(var_file or []), list(var or [])))
 
 
-def backend_for(directory: Path, config: Configuration | None = None) -> LocalBackend:
-    from provider.errors import ConfigError
-    from provider.state import STATE_FILE, LocalBackend
+def backend_for(directory: Path, config: Configuration | None = None) -> Backend:
+    from provider.state import backend_from_settings
 
-    settings = config.backend if config else None
-    if settings:
-        local = settings.get("local") if isinstance(settings, dict) else None
-        if isinstance(local, dict) and set(local) <= {"path"}:
-            return LocalBackend(directory / local.get("path", STATE_FILE))
-        raise ConfigError(f"unsupported backend {sorted(settings) if isinstance(settings, dict) else settings!r}: expected local: {{path: FILE}}")
-    return LocalBackend(directory / STATE_FILE)
+    return backend_from_settings(config.backend if config else None, directory)
 
 
 def connect(api_url: str | None) -> PrefectClient:
@@ -199,7 +192,7 @@ def plan(
 
         markdown.write_text(plan_markdown(result))
     if out:
-        out.write_text(json.dumps({**result.to_file(), "state_path": str(backend.path.absolute())}, indent=2))
+        out.write_text(json.dumps(result.to_file(), indent=2))
         _console(stderr=True).print(f"Saved the plan to {out}. Apply exactly it with: prefect-provider apply {out}")
     if detailed_exitcode and result.has_changes:
         raise typer.Exit(2)
@@ -323,14 +316,16 @@ def apply(
 def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float, var, var_file) -> None:
     from provider.errors import ProviderError
     from provider.plan import Plan
-    from provider.state import LocalBackend, State
+    from provider.state import State
 
     try:
         data = json.loads(path.read_text())
         saved = Plan.from_file(data)
-        backend = LocalBackend(Path(data["state_path"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ProviderError(f"{path}: not a readable plan file: {exc}") from None
+    # The configuration names the backend and holds the secrets the plan only has fingerprints of.
+    config = load_config(Path(saved.config_dir or "."), var, var_file)
+    backend = backend_for(config.directory, config)
     with backend.lock("apply", lock_timeout):
         state = backend.read()
         current = (state.lineage, state.serial) if state else (saved.lineage, None)
@@ -341,19 +336,18 @@ def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout
             )
         state = state or State(lineage=saved.lineage)
         if any(c.sensitive for c in saved.pending):
-            _restore_secrets(saved, var, var_file, api_url)
+            _restore_secrets(saved, config, api_url)
         _show_plan(saved, as_json=False)
         if saved.has_changes:
             _run_apply(saved, backend, state, api_url, parallelism)
 
 
-def _restore_secrets(saved: Plan, var, var_file, api_url) -> None:
+def _restore_secrets(saved: Plan, config: Configuration, api_url: str | None) -> None:
     """A saved plan holds fingerprints only: take the clear values from the configuration again."""
     from provider.engine import desired_attributes
     from provider.errors import ProviderError
     from resources.base import Address, ServerDefaults
 
-    config = load_config(Path(saved.config_dir or "."), var, var_file)
     wanted = {Address.parse(c.address) for c in saved.pending if c.sensitive and c.after is not None}
     resources = {a: r for a, r in config.resources.items() if a in wanted}
     with connect(api_url) as client:
@@ -531,6 +525,38 @@ def state_mv(source: str, destination: str, directory: DirArg = Path("."), lock_
     """Rename an address in state."""
     _edit_state(directory, lock_timeout, lambda state: state.rename(source, destination))
     typer.echo(f"Moved {source} to {destination}.")
+
+
+@state_app.command("pull")
+@handle_errors
+def state_pull(directory: DirArg = Path(".")) -> None:
+    """Print the state (from whichever backend the configuration names) as JSON."""
+    typer.echo(json.dumps(_read_state(directory).to_json(), indent=2))
+
+
+@state_app.command("push")
+@handle_errors
+def state_push(
+    state_file: Annotated[Path, typer.Argument(help="A state file, e.g. from state pull.")],
+    directory: DirArg = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite even a state of another lineage or a newer serial.")] = False,
+    lock_timeout: LockTimeout = "0s",
+) -> None:
+    """Write a state file to the configured backend (e.g. when moving from local to S3)."""
+    from provider.errors import StateError
+    from provider.state import Backend
+
+    incoming = Backend._parse(state_file.read_text(), str(state_file))
+    backend = _state_backend(directory)
+    with backend.lock("state push", parse_duration(lock_timeout)):
+        current = backend.read()
+        if current and not force:
+            if current.lineage != incoming.lineage:
+                raise StateError(f"{backend.describe()} holds a state of another lineage ({current.lineage}); use --force to overwrite it")
+            if current.serial > incoming.serial:
+                raise StateError(f"{backend.describe()} is newer (serial {current.serial} > {incoming.serial}); use --force to overwrite it")
+        backend.write(incoming)
+    typer.echo(f"Pushed {state_file} to {backend.describe()} (serial {incoming.serial}).")
 
 
 # --- the embedded server ----------------------------------------------------------------------

@@ -106,7 +106,7 @@ def make_plan(
 
     defaults = ServerDefaults(client)
     salt = working.lineage
-    addresses = {record.id: Address(record.kind, record.name) for record in working.resources.values()}
+    addresses = _addresses(working)
     for kind_name, objects in live.items():
         for obj in objects.values():
             KINDS[kind_name].name_references(obj, addresses)
@@ -185,10 +185,15 @@ def make_plan(
         mode=options.mode,
         lineage=state.lineage,
         serial=None if new_state else state.serial,
-        config_dir=str(config.directory) if config else None,
+        config_dir=str(config.directory.absolute()) if config else None,
         warnings=list(config.warnings) if config else [],
         secrets=wanted.secrets,
     )
+
+
+def _addresses(state: State) -> dict[str, Address]:
+    """The address of every managed object by its id: how live objects name what they refer to."""
+    return {record.id: Address(record.kind, record.name) for record in state.resources.values()}
 
 
 def _drift(state: State, live: dict[str, dict[str, LiveObject]], defaults: ServerDefaults) -> list[Change]:
@@ -450,6 +455,7 @@ def import_object(config: Configuration | None, state: State, client: PrefectCli
     obj = next((o for o in found if id_or_name in (o.id, o.name)), None)
     if obj is None:
         raise PlanError(f"{address}: the object named {address.name!r} has id {found[0].id}, not {id_or_name!r}")
+    kind.name_references(obj, _addresses(state))
     defaults = ServerDefaults(client)
     attributes, _ = conceal(obj.attributes, kind.sensitive_paths(obj.name, obj.attributes, defaults), state.lineage)
     resource = config.resources.get(address) if config else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import getpass
 import json
 import os
@@ -103,12 +104,63 @@ class LockInfo:
         )
 
 
-class LocalBackend:
-    """`prefect-provider.state.json` beside the configuration, with a `.lock` file beside it."""
+class Backend:
+    """Where state lives. Subclasses read and write it and take the lock; waiting is shared."""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def read(self) -> State | None:
+        raise NotImplementedError
+
+    def write(self, state: State) -> None:
+        raise NotImplementedError
+
+    def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
+        """Try once: (True, None) when taken, else (False, the current holder if known)."""
+        raise NotImplementedError
+
+    def _release(self, info: LockInfo) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
+        info = LockInfo.new(operation)
+        deadline = time.monotonic() + timeout
+        while True:
+            taken, holder = self._acquire(info)
+            if taken:
+                break
+            if time.monotonic() >= deadline:
+                who = holder.describe() if holder else "another process"
+                raise StateLocked(
+                    f"state {self.describe()} is locked by {who}; try again when it is done, "
+                    "or wait for it with --lock-timeout 60s"
+                )
+            time.sleep(0.2)
+        try:
+            yield info
+        finally:
+            self._release(info)
+
+    @staticmethod
+    def _parse(state_json: str | bytes, where: str) -> State:
+        try:
+            return State.from_json(json.loads(state_json))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StateError(f"state {where} is corrupt: {exc}") from None
+
+
+class LocalBackend(Backend):
+    """`prefect-provider.state.json` beside the configuration, locked with flock on a `.lock` file.
+
+    The kernel drops an flock when its process dies, so a crashed apply never leaves a stale lock.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_fd: int | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -120,57 +172,132 @@ class LocalBackend:
             return None
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
-        try:
-            return State.from_json(json.loads(text))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateError(f"state {self.path} is corrupt: {exc}") from None
+        return self._parse(text, str(self.path))
 
     def write(self, state: State) -> None:
         """Write to a temporary file and rename it over the state, so a crash never leaves half a file."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state.to_json(), indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
 
-    @contextlib.contextmanager
-    def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
-        info = LockInfo.new(operation)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                break
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and _is_dead_local(holder):
-                    # Its process is gone from this machine: the lock is stale, take it over.
-                    with contextlib.suppress(FileNotFoundError):
-                        self.lock_path.unlink()
-                    continue
-                if time.monotonic() >= deadline:
-                    who = holder.describe() if holder else "an unknown process"
-                    raise StateLocked(
-                        f"state {self.path} is locked by {who}; try again when it is done, "
-                        "or wait for it with --lock-timeout 60s"
-                    ) from None
-                time.sleep(0.2)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(info), handle)
+    def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            yield info
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                self.lock_path.unlink()
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_info(os.read(fd, 4096))
+            os.close(fd)
+            return False, holder
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(asdict(info)).encode())
+        self._lock_fd = fd
+        return True, None
 
-    def _holder(self) -> LockInfo | None:
+    def _release(self, info: LockInfo) -> None:
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+class S3Backend(Backend):
+    """State as one S3 object; the lock is a second object created only if absent (If-None-Match)."""
+
+    def __init__(self, bucket: str, key: str, region: str | None = None, profile: str | None = None,
+                 endpoint_url: str | None = None):
+        self.bucket, self.key = bucket, key
+        self.lock_key = key + ".lock"
+        self.region, self.profile, self.endpoint_url = region, profile, endpoint_url
+        self._client = None
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def client(self):
+        if self._client is None:
+            try:
+                import boto3
+            except ImportError:
+                raise StateError("the S3 backend needs boto3: pip install 'prefect-provider[aws]'") from None
+            # boto3 honours AWS_ENDPOINT_URL, AWS_PROFILE, AWS_REGION and the rest of the standard settings.
+            session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+            self._client = session.client("s3", endpoint_url=self.endpoint_url)
+        return self._client
+
+    def _call(self, what: str, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            return LockInfo(**json.loads(self.lock_path.read_text()))
-        except (OSError, ValueError, TypeError):
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+                raise
+            raise StateError(f"{what} {self.describe()}: {code}: {exc.response.get('Error', {}).get('Message', exc)}") from None
+        except BotoCoreError as exc:
+            raise StateError(f"{what} {self.describe()}: {exc}") from None
+
+    def read(self) -> State | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self._call("cannot read state", "get_object", Key=self.key)["Body"].read()
+        except ClientError:
             return None
+        return self._parse(body, self.describe())
+
+    def write(self, state: State) -> None:
+        body = (json.dumps(state.to_json(), indent=2) + "\n").encode()
+        self._call("cannot write state", "put_object", Key=self.key, Body=body, ContentType="application/json")
+
+    def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("cannot lock state", "put_object", Key=self.lock_key, Body=json.dumps(asdict(info)).encode(),
+                       IfNoneMatch="*")
+            return True, None
+        except ClientError:
+            pass
+        try:
+            holder = _lock_info(self._call("cannot read the lock of", "get_object", Key=self.lock_key)["Body"].read())
+        except ClientError:
+            return False, None  # released in between: the next try may take it
+        if holder is not None and _is_dead_local(holder):
+            # Its process is gone from this machine: the lock is stale, clear it and try again.
+            self._call("cannot clear the stale lock of", "delete_object", Key=self.lock_key)
+            return self._acquire(info)
+        return False, holder
+
+    def _release(self, info: LockInfo) -> None:
+        self._call("cannot unlock state", "delete_object", Key=self.lock_key)
+
+
+def backend_from_settings(settings: dict[str, Any] | None, directory: Path) -> Backend:
+    """The backend a configuration's `backend:` block names (a local file beside it by default)."""
+    if not settings:
+        return LocalBackend(directory / STATE_FILE)
+    if not isinstance(settings, dict) or len(settings) != 1:
+        raise StateError("backend: expected exactly one of local: {path: FILE} or s3: {bucket: ..., key: ...}")
+    (name, options), = settings.items()
+    options = options or {}
+    if name == "local" and isinstance(options, dict) and set(options) <= {"path"}:
+        return LocalBackend(directory / options.get("path", STATE_FILE))
+    allowed = {"bucket", "key", "region", "profile", "endpoint_url"}
+    if name == "s3" and isinstance(options, dict) and {"bucket", "key"} <= set(options) <= allowed:
+        return S3Backend(**options)
+    raise StateError(
+        f"backend {name}: unsupported settings {options!r}; expected local: {{path: FILE}} or "
+        f"s3: {{bucket: B, key: K, region: R, profile: P, endpoint_url: URL}} (bucket and key required)"
+    )
 
 
 def _is_dead_local(holder: LockInfo) -> bool:
+    """True when the holder ran on this machine and its process is gone."""
     if holder.host != socket.gethostname():
         return False
     try:
@@ -182,10 +309,17 @@ def _is_dead_local(holder: LockInfo) -> bool:
     return False
 
 
+def _lock_info(raw: bytes) -> LockInfo | None:
+    try:
+        return LockInfo(**json.loads(raw))
+    except (ValueError, TypeError):
+        return None
+
+
 class StateWriter:
     """Persists state after every completed operation of an apply (thread-safe)."""
 
-    def __init__(self, backend: LocalBackend, state: State):
+    def __init__(self, backend: Backend, state: State):
         self.backend = backend
         self.state = state
         self._lock = threading.Lock()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
+import subprocess
+import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from provider.cli import app
-from provider.server import EmbeddedServer
+from provider.server import EmbeddedServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +35,39 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield info.api_url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real moto server process on loopback; boto3 reaches it through AWS_ENDPOINT_URL."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(url + "/moto-api/", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def aws_env(moto_url: str) -> dict[str, str]:
+    """The standard AWS settings pointing boto3 at the moto server."""
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -99,11 +134,11 @@ class Workspace:
         result = runner.invoke(app, list(args), env={**self.env, **(env or {})}, catch_exceptions=False)
         return Result(result.exit_code, result.stdout, result.stderr)
 
-    def plan(self, *extra: str) -> Result:
-        return self.run("plan", str(self.directory), "--detailed-exitcode", *extra)
+    def plan(self, *extra: str, env: dict[str, str] | None = None) -> Result:
+        return self.run("plan", str(self.directory), "--detailed-exitcode", *extra, env=env)
 
-    def apply(self, *extra: str) -> Result:
-        return self.run("apply", str(self.directory), "--auto-approve", *extra)
+    def apply(self, *extra: str, env: dict[str, str] | None = None) -> Result:
+        return self.run("apply", str(self.directory), "--auto-approve", *extra, env=env)
 
     @property
     def state_path(self) -> Path:
