@@ -41,6 +41,7 @@ class Configuration:
     directory: Path
     resources: dict[Address, Resource]
     backend: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)  # shown with the plan
 
     def order(self) -> list[Address]:
         """Addresses in dependency order (dependencies first)."""
