@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -27,8 +28,14 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any], ignore: Iterab
     ignored = set(ignore)
     before = {k: v for k, v in before.items() if k not in ignored}
     after = {k: v for k, v in after.items() if k not in ignored}
+    if _canonical(before) == _canonical(after):
+        return []  # the common case, decided without DeepDiff (which is slow at a thousand objects)
     diff = DeepDiff(before, after, ignore_numeric_type_changes=True, verbose_level=0)
     return sorted(str(key) for key in diff.affected_root_keys)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 # --- refresh ----------------------------------------------------------------------------------
@@ -216,25 +223,27 @@ def _drift(state: State, live: dict[str, dict[str, LiveObject]], defaults: Serve
 
 
 def _cascade_replacements(changes: dict[str, Change]) -> None:
-    """Objects the server deletes along with their parent are replaced when the parent is;
-    objects that hold the id of a replaced object are updated to hold the new one."""
+    """Objects the server deletes along with their parent are replaced when the parent is, and
+    objects holding the id of one that gets a new id (replaced or re-created) are updated."""
     replaced = {k for k, c in changes.items() if c.action == "replace"}
     cascading = True
     while cascading:  # a cascaded replacement may cascade further
         cascading = False
         for key, change in changes.items():
             parents = [d for d in change.depends_on if d in replaced]
-            if not parents or change.action not in ("no-op", "update"):
-                continue
-            kind = KINDS[change.kind]
-            if kind.deleted_with_parent:
+            if parents and change.action in ("no-op", "update") and KINDS[change.kind].deleted_with_parent:
                 change.action = "replace"
                 change.reason = f"{parents[0]} is replaced, which deletes it on the server"
                 replaced.add(key)
                 cascading = True
-            elif kind.refers_by_id and change.action == "no-op":
+    for change in changes.values():
+        if change.action == "no-op" and KINDS[change.kind].refers_by_id:
+            # A no-op object refers to what is in state: a create among them is a re-creation.
+            renewed = [changes[d] for d in change.depends_on if d in changes and changes[d].action in ("replace", "create")]
+            if renewed:
+                how = "replaced" if renewed[0].action == "replace" else "re-created"
                 change.action = "update"
-                change.reason = f"{parents[0]} is replaced: refer to the new object"
+                change.reason = f"{renewed[0].address} is {how}: refer to the new object"
 
 
 def _check_prevent_destroy(config: Configuration | None, changes: dict[str, Change]) -> None:
@@ -345,10 +354,18 @@ def apply_plan(
     ids = {address: record.id for address, record in writer.state.resources.items()}
     ctx = ApplyContext(ids)
     result = ApplyResult()
-    if plan.mode == "refresh-only":
-        _accept_drift(plan, writer)
-        return result
+    try:
+        if plan.mode == "refresh-only":
+            _accept_drift(plan, writer)
+        else:
+            _run_steps(steps, parallelism, client, writer, ctx, plan.secrets, result, on_event)
+    finally:
+        writer.close()
+    return result
 
+
+def _run_steps(steps: list[Step], parallelism: int, client: PrefectClient, writer: StateWriter, ctx: ApplyContext,
+               secrets_by_address: dict[str, dict[str, Any]], result: ApplyResult, on_event: Event) -> None:
     waiting = set(range(len(steps)))
     running: dict[Future, int] = {}
     finished: set[int] = set()
@@ -365,7 +382,7 @@ def apply_plan(
                 elif step.after <= finished and len(running) < parallelism:
                     waiting.discard(index)
                     on_event("start", step, None)
-                    secrets = plan.secrets.get(step.change.address, {})
+                    secrets = secrets_by_address.get(step.change.address, {})
                     running[pool.submit(_run_step, step, client, writer, ctx, secrets)] = index
             if not running:
                 continue
@@ -382,7 +399,6 @@ def apply_plan(
                     broken.add(index)
                     result.failed.append((step, error))
                     on_event("failed", step, error)
-    return result
 
 
 def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext, secrets: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ def _walk(attributes: dict[str, Any], path: str) -> tuple[dict[str, Any] | None,
 
 def conceal(attributes: dict[str, Any], paths: list[str], salt: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A copy with fingerprints at `paths`, and the clear values by path."""
+    if not paths:
+        return attributes, {}
     concealed = copy.deepcopy(attributes)
     clear = {}
     for path in paths:

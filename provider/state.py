@@ -116,6 +116,13 @@ class Backend:
     def write(self, state: State) -> None:
         raise NotImplementedError
 
+    def record(self, state: State, entry: dict[str, Any]) -> None:
+        """Persist one completed operation (`entry`, already applied to `state`).
+
+        By default the whole state is written again; a backend that can append does less.
+        """
+        self.write(state)
+
     def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
         """Try once: (True, None) when taken, else (False, the current holder if known)."""
         raise NotImplementedError
@@ -155,11 +162,15 @@ class LocalBackend(Backend):
     """`prefect-provider.state.json` beside the configuration, locked with flock on a `.lock` file.
 
     The kernel drops an flock when its process dies, so a crashed apply never leaves a stale lock.
+    During an apply each completed operation is appended to a `.journal` file (rewriting a large
+    state after every operation would make an apply quadratic); reading replays the journal, and
+    the next full write folds it into the state file.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
         self._lock_fd: int | None = None
 
     def describe(self) -> str:
@@ -169,10 +180,10 @@ class LocalBackend(Backend):
         try:
             text = self.path.read_text()
         except FileNotFoundError:
-            return None
+            return self._replay(None)
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
-        return self._parse(text, str(self.path))
+        return self._replay(self._parse(text, str(self.path)))
 
     def write(self, state: State) -> None:
         """Write to a temporary file and rename it over the state, so a crash never leaves half a file."""
@@ -181,6 +192,31 @@ class LocalBackend(Backend):
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+
+    def record(self, state: State, entry: dict[str, Any]) -> None:
+        line = json.dumps({"lineage": state.lineage, "serial": state.serial, **entry}) + "\n"
+        with open(self.journal_path, "a") as journal:
+            journal.write(line)
+
+    def _replay(self, state: State | None) -> State | None:
+        """The state with the operations of an interrupted apply's journal applied."""
+        try:
+            lines = self.journal_path.read_text().splitlines()
+        except FileNotFoundError:
+            return state
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                break  # a line cut short by a crash: everything before it counts
+            if state is None:
+                state = State(lineage=entry["lineage"])
+            if entry["lineage"] != state.lineage or entry["serial"] <= state.serial:
+                continue  # left over from another state, or already in the file
+            apply_entry(state, entry)
+        return state
 
     def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -316,8 +352,17 @@ def _lock_info(raw: bytes) -> LockInfo | None:
         return None
 
 
+def apply_entry(state: State, entry: dict[str, Any]) -> None:
+    """Apply one journal entry: {"op": "put", "address", "record"} or {"op": "remove", "address"}."""
+    if entry["op"] == "put":
+        state.resources[entry["address"]] = Record(**entry["record"])
+    else:
+        state.resources.pop(entry["address"], None)
+    state.serial = max(state.serial, entry.get("serial", state.serial))
+
+
 class StateWriter:
-    """Persists state after every completed operation of an apply (thread-safe)."""
+    """Persists every completed operation of an apply at once (thread-safe); `close` compacts."""
 
     def __init__(self, backend: Backend, state: State):
         self.backend = backend
@@ -325,15 +370,19 @@ class StateWriter:
         self._lock = threading.Lock()
 
     def put(self, address: str, record: Record) -> None:
-        with self._lock:
-            self.state.resources[address] = record
-            self._persist()
+        self._record({"op": "put", "address": address, "record": asdict(record)})
 
     def remove(self, address: str) -> None:
-        with self._lock:
-            if self.state.resources.pop(address, None) is not None:
-                self._persist()
+        if address in self.state.resources:
+            self._record({"op": "remove", "address": address})
 
-    def _persist(self) -> None:
-        self.state.serial += 1
-        self.backend.write(self.state)
+    def close(self) -> None:
+        with self._lock:
+            self.backend.write(self.state)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.state.serial += 1
+            entry["serial"] = self.state.serial
+            apply_entry(self.state, entry)
+            self.backend.record(self.state, entry)

@@ -19,6 +19,7 @@ CASES = sorted((Path(__file__).parent.parent / "cases" / "bad_input").glob("*.ya
 def live_names(api, prefix: str) -> list[str]:
     names = [p["name"] for p in api.post("work_pools/filter", json={}).json()]
     names += [v["name"] for v in api.post("variables/filter", json={}).json()]
+    names += [b["name"] for b in api.post("block_documents/filter", json={}).json()]
     return [n for n in names if n.startswith(prefix)]
 
 

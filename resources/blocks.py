@@ -1,0 +1,230 @@
+"""blocks (TYPE_SLUG/NAME): a named block document, its data checked against the type's schema.
+
+The newest block schema of the type, read from the server, tells which fields exist, which are
+required, which hold other blocks and which are secret. Secret fields are the kind's sensitive
+paths: they are fingerprinted in plans and state, and read back with `include_secrets` so a secret
+changed on the server shows as drift. A field holding another block is written
+`{"$ref": "TYPE_SLUG/NAME"}`; the server stores the reference by id and returns the referenced
+document inline, which the live view turns back into the same `$ref`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import Field, JsonValue, field_validator
+from pydantic_core import PydanticCustomError
+
+from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.names import split_pair
+
+IDENTITY = "TYPE_SLUG/NAME"
+# The server accepts only these characters in block type slugs and block document names.
+SLUG_OR_NAME = re.compile(r"^[a-z0-9-]+$")
+REF = "$ref"
+
+
+class BlockSpec(Spec):
+    data: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description=(
+            "The block's fields, checked against the newest schema of its type. "
+            'A field holding another block is written {"$ref": "TYPE_SLUG/NAME"}.'
+        ),
+    )
+
+    @field_validator("data")
+    @classmethod
+    def _check_references(cls, data: dict[str, Any]) -> dict[str, Any]:
+        for key, value in data.items():
+            if _is_reference(value):
+                target = value[REF]
+                if not isinstance(target, str) or len(value) != 1:
+                    raise PydanticCustomError("block_reference", f'{key}: a block reference is written {{"$ref": "{IDENTITY}"}}')
+                try:
+                    _check_identity(target)
+                except ValueError as exc:
+                    raise PydanticCustomError("block_reference", f"{key}: {exc}") from None
+            elif _holds_reference(value):
+                # The server only resolves references that are top-level fields of the data.
+                raise PydanticCustomError("block_reference", f"{key}: a $ref is only possible as the whole value of a top-level field")
+        return data
+
+
+class Blocks(ResourceKind):
+    kind = "blocks"
+    spec = BlockSpec
+    identity = IDENTITY
+    refers_by_id = True  # the server stores a `$ref` as the referenced document's id
+
+    def check_name(self, name: str) -> None:
+        _check_identity(name)
+
+    def references(self, name: str, spec: BlockSpec) -> list[Address]:
+        return [Address(self.kind, value[REF]) for value in spec.data.values() if _is_reference(value)]
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def desired(self, name: str, spec: BlockSpec, defaults: ServerDefaults) -> dict[str, Any]:
+        slug = name.split("/", 1)[0]
+        if defaults.client is not None:
+            schema = defaults.block_schema(slug)
+            if schema is None:
+                raise FieldError(f"the server has no block type {slug!r}")
+            _check_data(slug, spec.data, schema["fields"])
+        return {"data": spec.data}
+
+    def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: ServerDefaults) -> list[str]:
+        schema = defaults.block_schema(name.split("/", 1)[0])
+        if schema is None:
+            return []
+        data = attributes.get("data") or {}
+        paths: list[str] = []
+        for secret in dict.fromkeys(schema["fields"].get("secret_fields") or []):
+            paths += [".".join(["data", *parts]) for parts in _secret_leaves(data, secret.split("."))]
+        return paths
+
+    def list(self, client, names: set[str]) -> list[LiveObject]:
+        pairs = [name.split("/", 1) for name in names]
+        body = {
+            "block_documents": {"name": {"any_": sorted({n for _, n in pairs})}, "is_anonymous": {"eq_": False}},
+            "block_types": {"slug": {"any_": sorted({s for s, _ in pairs})}},
+            "include_secrets": True,  # the engine fingerprints them, so a changed secret is drift
+        }
+        found = []
+        for document in client.filter("/block_documents/filter", body):
+            name = f"{document['block_type']['slug']}/{document['name']}"
+            if name in names:
+                found.append(LiveObject(id=document["id"], name=name, attributes={"data": _live_data(document)}))
+        return found
+
+    # --- applying ----------------------------------------------------------------------------
+
+    def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+        slug, document_name = name.split("/", 1)
+        type_id, schema_id = _newest_schema_ids(client, slug)
+        body = {
+            "name": document_name,
+            "block_type_id": type_id,
+            "block_schema_id": schema_id,
+            "data": _resolved(attributes["data"], ctx),
+        }
+        return client.post("/block_documents/", body)["id"]
+
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
+        _, schema_id = _newest_schema_ids(client, name.split("/", 1)[0])
+        body = {
+            "data": _resolved(attributes["data"], ctx),
+            "merge_existing_data": False,  # replace the data, so removed fields really go
+            "block_schema_id": schema_id,  # the schema the data was checked against
+        }
+        client.patch(f"/block_documents/{obj_id}", body)
+
+    def delete(self, client, obj_id: str, name: str) -> None:
+        client.delete(f"/block_documents/{obj_id}")
+
+
+# --- names and references ---------------------------------------------------------------------
+
+
+def _check_identity(name: str) -> None:
+    slug, document_name = split_pair(name, IDENTITY)
+    for part, what in ((slug, "block type slug"), (document_name, "block name")):
+        if not SLUG_OR_NAME.match(part):
+            raise ValueError(f"{what} {part!r} may only contain lowercase letters, numbers and dashes")
+
+
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, dict) and REF in value
+
+
+def _holds_reference(value: Any) -> bool:
+    if isinstance(value, dict):
+        return REF in value or any(_holds_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_reference(v) for v in value)
+    return False
+
+
+def _resolved(data: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
+    """The data as the server takes it: each `$ref` by the referenced document's id."""
+    return {
+        key: {REF: {"block_document_id": ctx.id_of(Address("blocks", value[REF]))}} if _is_reference(value) else value
+        for key, value in data.items()
+    }
+
+
+def _live_data(document: dict[str, Any]) -> dict[str, Any]:
+    """The document's data with each named referenced block written back as its `$ref`.
+
+    The server returns a referenced document's data inline (secrets included); anonymous ones
+    (made by Prefect's Python client for unsaved nested blocks) stay inline, as they have no name.
+    """
+    data = dict(document.get("data") or {})
+    for key, reference in (document.get("block_document_references") or {}).items():
+        target = reference["block_document"]
+        if not target.get("is_anonymous"):
+            data[key] = {REF: f"{target['block_type']['slug']}/{target['name']}"}
+    return data
+
+
+def _newest_schema_ids(client, slug: str) -> tuple[str, str]:
+    block_type = client.get(f"/block_types/slug/{quote(slug, safe='')}")
+    body = {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}, "limit": 1}
+    schema = client.post("/block_schemas/filter", body)[0]  # the server lists the newest first
+    return block_type["id"], schema["id"]
+
+
+# --- the schema check ---------------------------------------------------------------------------
+
+
+def _check_data(slug: str, data: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Unknown and missing fields, and `$ref`s to blocks of a type the field does not hold."""
+    properties = fields.get("properties") or {}
+    for key, value in data.items():
+        if key not in properties:
+            known = ", ".join(properties) or "none"
+            raise FieldError(f"unknown field of block type {slug} (its fields: {known})", "data", key)
+        if _is_reference(value):
+            _check_reference(slug, key, value[REF], fields)
+    for key in fields.get("required") or []:
+        if key not in data:
+            raise FieldError(f"required field {key!r} of block type {slug} is missing", "data", key)
+
+
+def _check_reference(slug: str, key: str, target: str, fields: dict[str, Any]) -> None:
+    allowed = (fields.get("block_schema_references") or {}).get(key)
+    if allowed is None:
+        raise FieldError(f"field {key!r} of block type {slug} does not hold a block, so it cannot be a $ref", "data", key)
+    slugs = [a["block_type_slug"] for a in (allowed if isinstance(allowed, list) else [allowed])]
+    target_slug = target.split("/", 1)[0]
+    if target_slug not in slugs:
+        raise FieldError(f"expects a block of type {' or '.join(slugs)}, not {target_slug}", "data", key)
+
+
+def _secret_leaves(data: dict[str, Any], parts: list[str]) -> list[list[str]]:
+    """The paths in `data` a schema's secret field covers, as lists of keys.
+
+    A `*` (e.g. `headers.*`, a SecretDict) makes everything under its prefix secret, as the server
+    treats it: each leaf, or the whole value when a key could not be written as a dotted path.
+    """
+    if "*" not in parts:
+        return [parts]
+    prefix = parts[: parts.index("*")]
+    node: Any = data
+    for part in prefix:
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    leaves = _leaves(node)
+    if any("." in key for leaf in leaves for key in leaf):
+        return [prefix]
+    return [prefix + leaf for leaf in leaves]
+
+
+def _leaves(node: Any) -> list[list[str]]:
+    if not isinstance(node, dict) or not node:
+        return [[]]
+    return [[key, *leaf] for key, value in node.items() for leaf in _leaves(value)]

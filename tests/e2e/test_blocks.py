@@ -1,0 +1,298 @@
+"""Blocks against a real server: schema checks, nested references, and secrets kept out of every output."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from provider.client import Connection, PrefectClient
+from provider.errors import Unprocessable
+from tests.conftest import assert_ok
+
+SECRETS = {"AWS_SECRET": "aws-secret-1", "REPO_TOKEN": "token-1"}
+
+
+def plan(workspace, env=SECRETS, *extra: str):
+    return workspace.run("plan", str(workspace.directory), "--detailed-exitcode", *extra, env=env)
+
+
+def apply(workspace, env=SECRETS):
+    return workspace.run("apply", str(workspace.directory), "--auto-approve", env=env)
+
+
+def document(api, address: str) -> dict | None:
+    """The live block document TYPE_SLUG/NAME, secrets included (None when there is none)."""
+    slug, name = address.split("/")
+    body = {
+        "block_documents": {"name": {"any_": [name]}},
+        "block_types": {"slug": {"any_": [slug]}},
+        "include_secrets": True,
+    }
+    found = api.post("block_documents/filter", json=body).json()
+    return found[0] if found else None
+
+
+def document_body(api, slug: str, name: str, data: dict, **extra) -> dict:
+    """A POST /block_documents/ body on the type's newest schema, for objects made by hand."""
+    block_type = api.get(f"block_types/slug/{slug}").json()
+    body = {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}, "limit": 1}
+    schema = api.post("block_schemas/filter", json=body).json()[0]
+    return {"name": name, "data": data, "block_type_id": block_type["id"], "block_schema_id": schema["id"], **extra}
+
+
+def creds_config(prefix: str, *, region: str | None = "us-east-1") -> str:
+    region_line = f"      region_name: {region}\n" if region else ""
+    return f"""\
+blocks:
+  aws-credentials/{prefix}-aws:
+    data:
+      aws_access_key_id: AKIAEXAMPLE
+      aws_secret_access_key: ${{env.AWS_SECRET}}
+{region_line}  secret/{prefix}-token:
+    data: {{value: "${{env.REPO_TOKEN}}"}}
+"""
+
+
+def test_create_noop_update_in_place_and_delete(workspace, prefix, api):
+    workspace.write("blocks.yaml", creds_config(prefix))
+    planned = assert_ok(plan(workspace), 2)
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(apply(workspace))
+
+    aws = document(api, f"aws-credentials/{prefix}-aws")
+    assert aws["data"] == {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "aws-secret-1", "region_name": "us-east-1"}
+    assert document(api, f"secret/{prefix}-token")["data"] == {"value": "token-1"}
+    assert_ok(plan(workspace), 0)
+
+    # Drop region_name and rotate the secret: one in-place update that replaces the data.
+    workspace.write("blocks.yaml", creds_config(prefix, region=None))
+    rotated = {**SECRETS, "AWS_SECRET": "aws-secret-2"}
+    planned = assert_ok(plan(workspace, rotated), 2)
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+    assert "~ aws_secret_access_key = (sensitive value) -> (sensitive value)" in planned.stdout
+    assert '- region_name           = "us-east-1" -> null' in planned.stdout
+    assert_ok(apply(workspace, rotated))
+    updated = document(api, f"aws-credentials/{prefix}-aws")
+    assert updated["id"] == aws["id"], "an update must not re-create the block"
+    assert updated["data"] == {"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "aws-secret-2"}
+    assert_ok(plan(workspace, rotated), 0)
+
+    workspace.write("blocks.yaml", f"blocks:\n  secret/{prefix}-token:\n    data: {{value: token-1}}\n")
+    planned = assert_ok(plan(workspace), 2)
+    assert f"# blocks.aws-credentials/{prefix}-aws will be destroyed" in planned.stdout
+    assert "Plan: 0 to add, 0 to change, 1 to destroy." in planned.stdout
+    assert_ok(apply(workspace))
+    assert document(api, f"aws-credentials/{prefix}-aws") is None
+    assert f"blocks.aws-credentials/{prefix}-aws" not in workspace.state()["resources"]
+    assert_ok(plan(workspace), 0)
+
+
+def test_secret_changed_out_of_band_is_drift_and_is_repaired(workspace, prefix, api):
+    workspace.write("blocks.yaml", creds_config(prefix))
+    assert_ok(apply(workspace))
+    aws = document(api, f"aws-credentials/{prefix}-aws")
+    api.patch(f"block_documents/{aws['id']}", json={"data": {"aws_secret_access_key": "rotated-by-hand"}}).raise_for_status()
+
+    drift = assert_ok(workspace.run("drift", str(workspace.directory), env=SECRETS), 2)
+    assert f"~ blocks.aws-credentials/{prefix}-aws" in drift.stdout
+    assert "~ aws_secret_access_key = (sensitive value) -> (sensitive value)" in drift.stdout
+    planned = assert_ok(plan(workspace), 2)
+    assert "changed outside prefect-provider: data" in planned.stdout
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+
+    assert_ok(apply(workspace))
+    assert document(api, f"aws-credentials/{prefix}-aws")["data"]["aws_secret_access_key"] == "aws-secret-1"
+    assert_ok(plan(workspace), 0)
+    assert_ok(workspace.run("drift", str(workspace.directory), env=SECRETS), 0)
+
+
+def bucket_config(prefix: str, credentials: str) -> str:
+    return f"""\
+blocks:
+  aws-credentials/{prefix}-a:
+    data: {{aws_access_key_id: AKIA1, aws_secret_access_key: secret-a}}
+  aws-credentials/{prefix}-b:
+    data: {{aws_access_key_id: AKIA2, aws_secret_access_key: secret-b}}
+  s3-bucket/{prefix}-lake:
+    data:
+      bucket_name: lake
+      credentials: {{"$ref": "aws-credentials/{prefix}-{credentials}"}}
+"""
+
+
+def test_nested_block_reference(workspace, prefix, api):
+    workspace.write("blocks.yaml", bucket_config(prefix, "a"))
+    assert_ok(workspace.apply())
+    bucket = document(api, f"s3-bucket/{prefix}-lake")
+    referenced = bucket["block_document_references"]["credentials"]["block_document"]
+    assert referenced["id"] == document(api, f"aws-credentials/{prefix}-a")["id"]
+    record = workspace.state()["resources"][f"blocks.s3-bucket/{prefix}-lake"]
+    assert record["attributes"]["data"]["credentials"] == {"$ref": f"aws-credentials/{prefix}-a"}
+    assert record["dependencies"] == [f"blocks.aws-credentials/{prefix}-a"]
+    noop = assert_ok(workspace.plan(), 0)
+    assert "secret-a" not in noop.output, "the referenced block's data comes back inline, secrets included"
+
+    workspace.write("blocks.yaml", bucket_config(prefix, "b"))
+    planned = assert_ok(workspace.plan(), 2)
+    assert f'~ $ref = "aws-credentials/{prefix}-a" -> "aws-credentials/{prefix}-b"' in planned.stdout
+    assert_ok(workspace.apply())
+    relinked = document(api, f"s3-bucket/{prefix}-lake")
+    assert relinked["id"] == bucket["id"]
+    referenced = relinked["block_document_references"]["credentials"]["block_document"]
+    assert referenced["id"] == document(api, f"aws-credentials/{prefix}-b")["id"]
+    assert_ok(workspace.plan(), 0)
+
+    # A replaced block gets a new id: the block referring to it is updated to the new one.
+    replaced = f"blocks.aws-credentials/{prefix}-b"
+    planned = assert_ok(workspace.plan("--replace", replaced), 2)
+    assert "Plan: 1 to add, 1 to change, 1 to destroy." in planned.stdout
+    assert_ok(workspace.apply("--replace", replaced))
+    new_id = document(api, f"aws-credentials/{prefix}-b")["id"]
+    assert new_id != referenced["id"]
+    referenced = document(api, f"s3-bucket/{prefix}-lake")["block_document_references"]["credentials"]["block_document"]
+    assert referenced["id"] == new_id
+    assert_ok(workspace.plan(), 0)
+
+
+def test_data_not_matching_the_schema_is_an_error_and_creates_nothing(workspace, prefix, api):
+    path = workspace.write(
+        "blocks.yaml",
+        f"""\
+        blocks:
+          secret/{prefix}-fine:
+            data: {{value: fine}}
+          aws-credentials/{prefix}-typo:
+            data:
+              aws_access_key_id: AKIA1
+              aws_secret_acess_key: oops
+          secret/{prefix}-empty:
+            data: {{}}
+          s3-bucket/{prefix}-lake:
+            data:
+              bucket_name: lake
+              credentials: {{"$ref": "secret/{prefix}-fine"}}
+        """,
+    )
+    result = assert_ok(workspace.apply(), 1)
+    assert f"{path.name}:7: blocks.aws-credentials/{prefix}-typo.data.aws_secret_acess_key: unknown field" in result.stderr
+    assert f"{path.name}:9: blocks.secret/{prefix}-empty.data.value: required field 'value'" in result.stderr
+    assert f"blocks.s3-bucket/{prefix}-lake.data.credentials: expects a block of type aws-credentials" in result.stderr
+    assert "oops" not in result.output
+    assert document(api, f"secret/{prefix}-fine") is None, "nothing may be created"
+    assert not workspace.state_path.exists()
+
+
+def test_anonymous_blocks_are_never_taken_for_managed_ones(workspace, prefix, api):
+    anonymous = document_body(api, "secret", f"{prefix}-anon", {"value": "x"}, is_anonymous=True)
+    api.post("block_documents/", json=anonymous).raise_for_status()
+    workspace.write("blocks.yaml", f"blocks:\n  secret/{prefix}-anon:\n    data: {{value: x}}\n")
+    planned = assert_ok(workspace.plan(), 2)
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in planned.stdout
+
+
+def test_import_an_existing_block_with_a_secret(workspace, prefix, api):
+    existing = document_body(api, "secret", f"{prefix}-token", {"value": "token-1"})
+    block_id = api.post("block_documents/", json=existing).json()["id"]
+    workspace.write("blocks.yaml", f"blocks:\n  secret/{prefix}-token:\n    data: {{value: '${{env.REPO_TOKEN}}'}}\n")
+    assert_ok(plan(workspace), 1)  # exists, not managed: import it first
+
+    address = f"blocks.secret/{prefix}-token"
+    assert_ok(workspace.run("import", address, block_id, str(workspace.directory), env=SECRETS))
+    record = workspace.state()["resources"][address]
+    assert record["id"] == block_id
+    assert record["attributes"]["data"]["value"].startswith("fingerprint:")
+    assert_ok(plan(workspace), 0)
+
+
+def test_secrets_never_appear_in_clear(workspace, prefix, api):
+    secret = f"clear-{uuid.uuid4().hex}"
+    by_hand = f"by-hand-{uuid.uuid4().hex}"
+    env = {"AWS_SECRET": secret, "REPO_TOKEN": secret}
+    workspace.write(
+        "blocks.yaml",
+        f"""\
+        blocks:
+          aws-credentials/{prefix}-aws:
+            data: {{aws_access_key_id: AKIA1, aws_secret_access_key: "${{env.AWS_SECRET}}"}}
+          secret/{prefix}-token:
+            data: {{value: "${{env.REPO_TOKEN}}"}}
+          webhook/{prefix}-hook:
+            data:
+              url: https://hooks.example.com/x
+              headers: {{Authorization: "Bearer ${{env.REPO_TOKEN}}"}}
+          s3-bucket/{prefix}-lake:
+            data:
+              bucket_name: lake
+              credentials: {{"$ref": "aws-credentials/{prefix}-aws"}}
+        """,
+    )
+    saved = workspace.directory / "blocks.tfplan"
+    directory = str(workspace.directory)
+    results = [
+        assert_ok(plan(workspace, env), 2),
+        assert_ok(plan(workspace, env, "--json"), 2),
+        assert_ok(workspace.run("plan", directory, "--out", str(saved), env=env)),
+        assert_ok(workspace.run("show", str(saved), env=env)),
+        assert_ok(workspace.run("show", str(saved), "--json", env=env)),
+        assert_ok(apply(workspace, env)),
+        assert_ok(plan(workspace, env), 0),
+    ]
+    assert document(api, f"secret/{prefix}-token")["data"]["value"] == secret
+    hook = document(api, f"webhook/{prefix}-hook")
+    assert hook["data"]["headers"] == {"Authorization": f"Bearer {secret}"}
+    aws = document(api, f"aws-credentials/{prefix}-aws")
+    api.patch(f"block_documents/{aws['id']}", json={"data": {"aws_secret_access_key": by_hand}}).raise_for_status()
+    api.patch(f"block_documents/{hook['id']}", json={"data": {"headers": {"X-Token": by_hand}}}).raise_for_status()
+    results += [
+        assert_ok(workspace.run("drift", directory, env=env), 2),
+        assert_ok(workspace.run("drift", directory, "--json", env=env), 2),
+        assert_ok(plan(workspace, env, "--json"), 2),
+    ]
+    # Plans and drift show "(sensitive value)" even for a secret the server no longer has.
+    assert not [r for r in results if "fingerprint:" in r.output]
+    results += [
+        assert_ok(workspace.run("state", "list", directory, env=env)),
+        assert_ok(workspace.run("state", "show", f"blocks.aws-credentials/{prefix}-aws", directory, env=env)),
+        assert_ok(workspace.run("state", "show", f"blocks.webhook/{prefix}-hook", directory, env=env)),
+        assert_ok(workspace.run("show", "--dir", directory, env=env)),
+        assert_ok(workspace.run("show", "--dir", directory, "--json", env=env)),
+        assert_ok(apply(workspace, env)),
+    ]
+    # A schema error in the block holding the secret: the message names fields, never values.
+    workspace.write("extra.yaml", f"blocks:\n  secret/{prefix}-bad:\n    data: {{value: '${{env.REPO_TOKEN}}', extra: 1}}\n")
+    results.append(assert_ok(plan(workspace, env), 1))
+
+    outputs = "\n".join(r.output for r in results)
+    assert "(sensitive value)" in outputs
+    files = {p: p.read_text() for p in workspace.directory.rglob("*") if p.is_file()}
+    assert saved in files and workspace.state_path in files
+    for value in (secret, by_hand):
+        assert value not in outputs
+        for path, text in files.items():
+            assert value not in text, f"{value} in clear in {path}"
+
+
+def test_saved_plan_with_a_secret_applies_with_the_secret_from_the_configuration(workspace, prefix, api):
+    workspace.write("blocks.yaml", f"blocks:\n  secret/{prefix}-token:\n    data: {{value: '${{env.REPO_TOKEN}}'}}\n")
+    saved = workspace.directory / "token.tfplan"
+    assert_ok(workspace.run("plan", str(workspace.directory), "--out", str(saved), env=SECRETS))
+    assert "token-1" not in saved.read_text()
+
+    # The secret changed since the plan was made: the saved plan no longer says what would be written.
+    changed = assert_ok(workspace.run("apply", str(saved), env={"REPO_TOKEN": "token-2"}), 1)
+    assert "changed since the plan was made" in changed.stderr
+    assert document(api, f"secret/{prefix}-token") is None
+
+    assert_ok(workspace.run("apply", str(saved), env=SECRETS))
+    assert document(api, f"secret/{prefix}-token")["data"] == {"value": "token-1"}
+    assert_ok(plan(workspace), 0)
+
+
+def test_api_validation_errors_do_not_echo_the_request(api_url, api):
+    """The server answers a 422 with the whole request body, secrets included; errors must not show it."""
+    body = document_body(api, "secret", "Not A Valid Name", {"value": "do-not-echo-me"})
+    with PrefectClient(Connection(api_url)) as client, pytest.raises(Unprocessable) as error:
+        client.post("/block_documents/", body)
+    assert "do-not-echo-me" not in str(error.value)
+    assert "body.name: Value error, Block document name must only contain lowercase letters" in str(error.value)
