@@ -12,11 +12,12 @@ from pydantic import ValidationError
 
 from provider.errors import ConfigError, ConfigErrors, Location
 from provider.expressions import Evaluator
+from provider.prefect_yaml import PREFECT_YAML, read_prefect_yaml
 from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import KINDS
 from resources.base import Address, Spec
 
-SETTINGS_KEYS = ("backend",)
+SETTINGS_KEYS = ("backend", "prefect_yaml")
 
 
 @dataclass
@@ -27,6 +28,9 @@ class Resource:
     source: SourceMap
     path: tuple[str | int, ...]  # where the spec stands in its file
     depends_on: list[Address] = field(default_factory=list)
+    # Read from a prefect.yaml: a work pool or queue it names but the configuration does not
+    # declare is taken to exist on the server already (as `prefect deploy` expects).
+    refers_to_existing: bool = False
 
     @property
     def kind(self):
@@ -52,7 +56,9 @@ class Configuration:
 def config_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise ConfigError("not a directory", Location(str(directory)))
-    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    return sorted(
+        p for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml") and p.name != PREFECT_YAML
+    )
 
 
 def load_var_files(paths: list[Path], assignments: list[str]) -> dict[str, Any]:
@@ -80,6 +86,7 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
     errors: list[ConfigError] = []
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
+    prefect_yamls = [directory / PREFECT_YAML] if (directory / PREFECT_YAML).is_file() else []
 
     for path in config_files(directory):
         display = _display(path)
@@ -100,6 +107,9 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
                     errors.append(ConfigError("backend is configured twice", where, "backend"))
                 backend = body if isinstance(body, dict) else None
                 continue
+            if key == "prefect_yaml":
+                prefect_yamls += _prefect_yaml_paths(body, path.parent, source, errors)
+                continue
             if key not in KINDS:
                 known = ", ".join([*KINDS, *SETTINGS_KEYS])
                 errors.append(ConfigError(f"unknown resource kind (expected one of: {known})", where, key))
@@ -112,11 +122,24 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
             for name, spec in body.items():
                 _add_resource(resources, Address(key, name), spec, source, (key, name), errors)
 
+    warnings = []
+    for prefect_yaml in dict.fromkeys(p.resolve() for p in prefect_yamls):
+        try:
+            found = read_prefect_yaml(prefect_yaml, _display(prefect_yaml))
+        except ConfigError as exc:
+            errors.append(exc)
+            continue
+        errors += found.errors
+        warnings += found.warnings
+        for deployment in found.deployments:
+            address, spec, path = deployment.address, deployment.spec, deployment.path
+            _add_resource(resources, address, spec, found.source, path, errors, refers_to_existing=True)
+
     if not errors:
         _link(resources, errors)
     if errors:
         raise ConfigErrors(errors)
-    return Configuration(directory, resources, backend)
+    return Configuration(directory, resources, backend, warnings)
 
 
 def _add_resource(
@@ -126,6 +149,7 @@ def _add_resource(
     source: SourceMap,
     path: tuple[str | int, ...],
     errors: list[ConfigError],
+    refers_to_existing: bool = False,
 ) -> None:
     kind = KINDS[address.kind]
     location = source.locate(path)
@@ -147,9 +171,10 @@ def _add_resource(
         first = resources[address].location
         errors.append(ConfigError(f"declared twice; first declared at {first}", location, str(address)))
         return
-    resources[address] = Resource(address, spec, location, source, path)
+    resources[address] = Resource(address, spec, location, source, path, refers_to_existing=refers_to_existing)
     for child in kind.children(address.name, spec):
-        _add_resource(resources, Address(child.kind, child.name), child.spec, source, (*path, *child.path), errors)
+        child_path = (*path, *child.path)
+        _add_resource(resources, Address(child.kind, child.name), child.spec, source, child_path, errors, refers_to_existing)
 
 
 def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None:
@@ -157,6 +182,8 @@ def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None
     for address, resource in resources.items():
         for target in resource.kind.references(address.name, resource.spec):
             if target not in resources:
+                if resource.refers_to_existing:
+                    continue
                 errors.append(
                     ConfigError(
                         f"refers to {target}, which is not declared in this configuration",
@@ -214,6 +241,22 @@ def _input_path(error: Any, data: Any) -> tuple:
         elif index == len(loc) - 1 and error["type"] == "missing":
             path.append(part)
     return tuple(path)
+
+
+def _prefect_yaml_paths(body: Any, base_dir: Path, source: SourceMap, errors: list[ConfigError]) -> list[Path]:
+    """`prefect_yaml: [PATH, ...]`: prefect.yaml files to read deployments from, relative to this file."""
+    if not isinstance(body, list) or not all(isinstance(p, str) for p in body):
+        errors.append(ConfigError("expected a list of prefect.yaml paths", source.locate(("prefect_yaml",)), "prefect_yaml"))
+        return []
+    found = []
+    for index, text in enumerate(body):
+        path = base_dir / text
+        if path.is_file():
+            found.append(path)
+        else:
+            where = ("prefect_yaml", index)
+            errors.append(ConfigError(f"no such file: {path}", source.locate(where), _dotted(where)))
+    return found
 
 
 def _display(path: Path) -> str:

@@ -138,7 +138,8 @@ def make_plan(
             reason = "deleted outside prefect-provider" if record else ""
             changes[key] = Change(key, "create", None, desired, reason, depends_on=depends_on, sensitive=sensitive)
             continue
-        if record is None and not kind.server_owned(address.name):
+        interrupted = record is None and key in working.pending
+        if record is None and not interrupted and not kind.server_owned(address.name):
             unmanaged.append(f"{key} (id {obj.id})")
             continue
         diff = changed_fields(obj.attributes, desired, ignore)
@@ -158,7 +159,10 @@ def make_plan(
             changes[key] = Change(key, "no-op", obj.attributes, desired, **common)
         if record is None:
             changes[key].importing = True
-            changes[key].reason = "created by the server with its parent; taken into state"
+            changes[key].reason = (
+                "created by an interrupted apply; taken into state" if interrupted
+                else "created by the server with its parent; taken into state"
+            )
 
     if unmanaged:
         lines = "\n".join(f"  {u}" for u in unmanaged)
@@ -422,6 +426,7 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
         kind.update(client, change.id, change.name, send, change.before or {}, ctx)
         obj_id = change.id
     else:
+        writer.intend(change.address, change.kind, change.name)
         try:
             obj_id = kind.create(client, change.name, send, ctx)
         except Conflict:

@@ -14,6 +14,7 @@ def configuration_schema() -> dict[str, Any]:
         kind_name: (Optional[dict[str, kind.spec]], None) for kind_name, kind in KINDS.items()  # noqa: UP007
     }
     fields["backend"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007
+    fields["prefect_yaml"] = (Optional[list[str]], None)  # noqa: UP007
     model = create_model("PrefectProviderConfiguration", **fields)
     schema = model.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -40,6 +40,9 @@ class State:
     serial: int = 0
     version: int = STATE_VERSION
     resources: dict[str, Record] = field(default_factory=dict)  # address -> record
+    # Creates that were started but not recorded as done (the process may have died in between):
+    # an object found under such an address is adopted by the next plan, not created twice.
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class State:
             "serial": self.serial,
             "lineage": self.lineage,
             "resources": {address: asdict(self.resources[address]) for address in sorted(self.resources)},
+            "pending": dict(sorted(self.pending.items())),
         }
 
     def rename(self, source: str, destination: str) -> None:
@@ -72,6 +76,7 @@ class State:
             serial=int(data["serial"]),
             version=version,
             resources={address: Record(**record) for address, record in data.get("resources", {}).items()},
+            pending=dict(data.get("pending", {})),
         )
 
 
@@ -353,11 +358,16 @@ def _lock_info(raw: bytes) -> LockInfo | None:
 
 
 def apply_entry(state: State, entry: dict[str, Any]) -> None:
-    """Apply one journal entry: {"op": "put", "address", "record"} or {"op": "remove", "address"}."""
+    """Apply one journal entry: {"op": "intent" | "put" | "remove", "address", ...}."""
+    address = entry["address"]
+    if entry["op"] == "intent":
+        state.pending[address] = {"kind": entry["kind"], "name": entry["name"]}
+        return
+    state.pending.pop(address, None)
     if entry["op"] == "put":
-        state.resources[entry["address"]] = Record(**entry["record"])
+        state.resources[address] = Record(**entry["record"])
     else:
-        state.resources.pop(entry["address"], None)
+        state.resources.pop(address, None)
     state.serial = max(state.serial, entry.get("serial", state.serial))
 
 
@@ -369,11 +379,15 @@ class StateWriter:
         self.state = state
         self._lock = threading.Lock()
 
+    def intend(self, address: str, kind: str, name: str) -> None:
+        """Record that a create is about to be sent, before it is."""
+        self._record({"op": "intent", "address": address, "kind": kind, "name": name})
+
     def put(self, address: str, record: Record) -> None:
         self._record({"op": "put", "address": address, "record": asdict(record)})
 
     def remove(self, address: str) -> None:
-        if address in self.state.resources:
+        if address in self.state.resources or address in self.state.pending:
             self._record({"op": "remove", "address": address})
 
     def close(self) -> None:

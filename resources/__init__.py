@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from resources.automations import Automations
 from resources.base import Address, ResourceKind
 from resources.blocks import Blocks
+from resources.concurrency_limits import ConcurrencyLimits
+from resources.deployments import Deployments
 from resources.variables import Variables
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 
-KINDS: dict[str, ResourceKind] = {k.kind: k for k in (WorkPools(), WorkQueues(), Variables(), Blocks())}
+KINDS: dict[str, ResourceKind] = {k.kind: k for k in (WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), ConcurrencyLimits())}
 
 __all__ = ["KINDS", "Address", "ResourceKind"]

@@ -157,6 +157,14 @@ def workspace(tmp_path: Path, api_url: str) -> Workspace:
     return Workspace(directory, api_url, home)
 
 
+def all_objects(api: httpx.Client, path: str) -> list[dict[str, Any]]:
+    """Every object a filter endpoint lists, page by page (tests share one server with many objects)."""
+    found: list[dict[str, Any]] = []
+    while page := api.post(path, json={"limit": 200, "offset": len(found)}).json():
+        found += page
+    return found
+
+
 def assert_ok(result: Result, code: int = 0) -> Result:
     assert result.exit_code == code, f"exit {result.exit_code} (wanted {code})\n{result.output}"
     return result

@@ -2,12 +2,14 @@
 
 Faults are taken from a script (a list of "503", "429", "drop" or "ok" per write request, in
 order) so a test knows exactly what happened; "drop-after" forwards the request and then closes
-the connection without answering, like a write that landed but whose answer was lost.
+the connection without answering, like a write that landed but whose answer was lost;
+"hang-after" forwards it and never answers, so a test can kill the client right after the write.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -48,7 +50,9 @@ class FaultProxy:
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
                 upstream = httpx.request(self.command, proxy.upstream + self.path.removeprefix("/api"), content=body, headers=headers, timeout=30)
-                if fault == "drop-after":
+                if fault == "hang-after":
+                    time.sleep(60)  # the write landed; its answer never comes (the client gets killed)
+                if fault in ("drop-after", "hang-after"):
                     self.close_connection = True
                     self.connection.close()
                     return

@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import assert_ok
+from tests.conftest import all_objects, assert_ok
 
 CASES = sorted((Path(__file__).parent.parent / "cases" / "bad_input").glob("*.yaml"))
 
 
 def live_names(api, prefix: str) -> list[str]:
-    names = [p["name"] for p in api.post("work_pools/filter", json={}).json()]
-    names += [v["name"] for v in api.post("variables/filter", json={}).json()]
-    names += [b["name"] for b in api.post("block_documents/filter", json={}).json()]
-    return [n for n in names if n.startswith(prefix)]
+    paths = ("work_pools/filter", "variables/filter", "block_documents/filter", "deployments/filter", "automations/filter")
+    return [o["name"] for path in paths for o in all_objects(api, path) if (o.get("name") or "").startswith(prefix)]
 
 
 @pytest.mark.parametrize("case_file", CASES, ids=[c.stem for c in CASES])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import assert_ok
+from tests.conftest import all_objects, assert_ok
 from tests.e2e.test_lifecycle import pool_config
 from tests.fault_proxy import FaultProxy
 
@@ -23,7 +23,7 @@ def test_a_create_whose_answer_was_lost_is_adopted_not_duplicated(workspace, pre
     with FaultProxy(workspace.api_url, ["drop-after"]) as proxy:
         assert_ok(workspace.apply("--api-url", proxy.api_url))
         assert proxy.seen["drop-after"] == 1
-    matching = [v for v in api.post("variables/filter", json={}).json() if v["name"] == f"{prefix}_one"]
+    matching = [v for v in all_objects(api, "variables/filter") if v["name"] == f"{prefix}_one"]
     assert len(matching) == 1
     assert workspace.state()["resources"][f"variables.{prefix}_one"]["id"] == matching[0]["id"]
     assert_ok(workspace.plan(), 0)

@@ -1,0 +1,542 @@
+"""automations: a trigger, and the actions to run when it fires (or resolves).
+
+Triggers and actions are pydantic discriminated unions on `type`, one model per type the
+open-source server knows (plus `metric` triggers, a Prefect Cloud feature), so a misspelled type
+or field is a validation error. Actions name what they act on as the configuration does
+(`deployment: FLOW/NAME`, `work_pool: POOL`, `work_queue: POOL/QUEUE`, `automation: NAME`,
+`block: TYPE_SLUG/NAME`): that makes them dependencies, and the ids are resolved at apply time.
+Live automations hold ids; `name_references` turns them back into names through state, so both
+sides of a diff read the same. An id that names nothing in state stays an id, and differs.
+
+The API allows several automations with one name; prefect-provider manages one per name and
+refuses to plan while a name is taken twice.
+
+Deployment triggers become automations too; other kinds reuse: `Trigger` and `Action` (the
+models), `automation_attributes` (canonical attributes from models), `automation_from_api` and
+`name_automation_references` (the live side), and `automation_payload` (the API body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PositiveInt,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from provider.errors import PlanError
+from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.names import split_pair
+
+# --- building blocks --------------------------------------------------------------------------
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _seconds(minimum: float = 0) -> Any:
+    """A duration: seconds, or an ISO 8601 duration such as PT5M. Kept as seconds, like the API."""
+    return Annotated[
+        timedelta,
+        Field(ge=timedelta(seconds=minimum)),
+        PlainSerializer(lambda value: value.total_seconds(), return_type=float),
+        WithJsonSchema({"anyOf": [{"type": "number", "minimum": minimum}, {"type": "string", "format": "duration"}]}),
+    ]
+
+
+Seconds = _seconds()
+ResourceSpecification = dict[str, Union[str, list[str]]]  # label -> value(s), `*` wildcards allowed
+
+
+def _name_of_form(identity: str) -> Any:
+    def check(name: str) -> str:
+        try:
+            split_pair(name, identity)
+        except ValueError as exc:
+            raise PydanticCustomError("name_form", str(exc)) from None
+        return name
+
+    return AfterValidator(check)
+
+
+DeploymentName = Annotated[str, _name_of_form("FLOW/NAME")]
+WorkQueueName = Annotated[str, _name_of_form("POOL/QUEUE")]
+BlockName = Annotated[str, _name_of_form("TYPE_SLUG/NAME")]
+
+
+# --- triggers ---------------------------------------------------------------------------------
+
+
+class EventTrigger(Model):
+    """Fires on the presence (Reactive) or absence (Proactive) of events."""
+
+    type: Literal["event"] = "event"
+    match: ResourceSpecification = Field(default_factory=dict, description="Labels of the resources to match.")
+    match_related: ResourceSpecification | list[ResourceSpecification] = Field(
+        default_factory=dict, description="Labels of related resources to match."
+    )
+    after: list[str] = Field(default_factory=list, description="Events that must be seen first.")
+    expect: list[str] = Field(default_factory=list, description="Events expected; trailing `*` wildcards allowed.")
+    for_each: list[str] = Field(default_factory=list, description="Evaluate separately per value of these labels.")
+    posture: Literal["Reactive", "Proactive"] = "Reactive"
+    threshold: int = 1
+    within: Seconds = Field(default=timedelta(0), validate_default=True)
+
+    @field_validator("within")
+    @classmethod
+    def _proactive_within(cls, within: timedelta, info: ValidationInfo) -> timedelta:
+        # As the server does: a Proactive trigger looks at least 10 seconds back.
+        if info.data.get("posture") == "Proactive":
+            if within == timedelta(0):
+                return timedelta(seconds=10)
+            if within < timedelta(seconds=10):
+                raise PydanticCustomError("proactive_within", "must be at least 10 seconds for a Proactive trigger")
+        return within
+
+
+class MetricQuery(Model):
+    name: Literal["lateness", "duration", "successes"]
+    threshold: float
+    operator: Literal["<", "<=", ">", ">="]
+    range: _seconds(300) = Field(default=timedelta(seconds=300), description="Lookback, at least 300 seconds.")
+    firing_for: _seconds(300) = Field(
+        default=timedelta(seconds=300), description="How long the query must breach before firing, at least 300 seconds."
+    )
+
+
+class MetricTrigger(Model):
+    """Fires on a metric query (Prefect Cloud only)."""
+
+    type: Literal["metric"] = "metric"
+    match: ResourceSpecification = Field(default_factory=dict)
+    match_related: ResourceSpecification | list[ResourceSpecification] = Field(default_factory=dict)
+    posture: Literal["Metric"] = "Metric"
+    metric: MetricQuery
+
+
+class CompoundTrigger(Model):
+    """Fires when `require` of its triggers (a number, `any` or `all`) fired within `within`."""
+
+    type: Literal["compound"] = "compound"
+    triggers: list[Trigger] = Field(min_length=1)
+    require: PositiveInt | Literal["any", "all"]
+    within: Seconds | None = None
+
+    @field_validator("require")
+    @classmethod
+    def _at_most_all(cls, require: int | str, info: ValidationInfo) -> int | str:
+        count = len(info.data.get("triggers") or [])
+        if isinstance(require, int) and count and require > count:
+            raise PydanticCustomError("require_too_many", f"requires {require} of only {count} triggers")
+        return require
+
+
+class SequenceTrigger(Model):
+    """Fires when its triggers fired in order within `within`."""
+
+    type: Literal["sequence"] = "sequence"
+    triggers: list[Trigger] = Field(min_length=1)
+    within: Seconds | None = None
+
+
+Trigger = Annotated[Union[EventTrigger, MetricTrigger, CompoundTrigger, SequenceTrigger], Field(discriminator="type")]
+CompoundTrigger.model_rebuild()
+SequenceTrigger.model_rebuild()
+TRIGGER_TYPES: dict[str, type[Model]] = {
+    model.model_fields["type"].default: model for model in (EventTrigger, MetricTrigger, CompoundTrigger, SequenceTrigger)
+}
+EVENT_SETS = ("after", "expect", "for_each")  # sets on the server: order carries no meaning
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    field: str  # the action field naming the object, as the configuration does
+    kind: str  # the object's resource kind
+    id_field: str  # the API field holding its id
+
+
+REFERENCES = (
+    Reference("deployment", "deployments", "deployment_id"),
+    Reference("work_pool", "work_pools", "work_pool_id"),
+    Reference("work_queue", "work_queues", "work_queue_id"),
+    Reference("automation", "automations", "automation_id"),
+    Reference("block", "blocks", "block_document_id"),
+)
+REFERENCE_BY_FIELD = {ref.field: ref for ref in REFERENCES}
+
+
+class DoNothing(Model):
+    type: Literal["do-nothing"] = "do-nothing"
+
+
+class TargetedAction(Model):
+    """An action on a named object, or (`source: inferred`) on the one of the triggering event."""
+
+    target: ClassVar[str]  # the field naming the object
+    source: Literal["selected", "inferred"] = "selected"
+
+    @model_validator(mode="after")
+    def _target_given_when_selected(self) -> TargetedAction:
+        named = getattr(self, self.target) is not None
+        if self.source == "selected" and not named:
+            what = self.target.replace("_", " ")
+            raise PydanticCustomError(
+                "target_missing", f"{self.target} is required (or source: inferred, for the {what} of the triggering event)"
+            )
+        if self.source == "inferred" and named:
+            raise PydanticCustomError("target_not_allowed", f"{self.target} is not allowed with source: inferred")
+        return self
+
+
+class RunDeployment(TargetedAction):
+    target = "deployment"
+    type: Literal["run-deployment"] = "run-deployment"
+    deployment: DeploymentName | None = Field(default=None, description="FLOW/NAME of a declared deployment.")
+    parameters: dict[str, Any] | None = Field(default=None, description="None: the deployment's defaults.")
+    job_variables: dict[str, Any] | None = None
+    schedule_after: Seconds = timedelta(0)
+
+
+class PauseDeployment(TargetedAction):
+    target = "deployment"
+    type: Literal["pause-deployment"] = "pause-deployment"
+    deployment: DeploymentName | None = None
+
+
+class ResumeDeployment(TargetedAction):
+    target = "deployment"
+    type: Literal["resume-deployment"] = "resume-deployment"
+    deployment: DeploymentName | None = None
+
+
+class PauseWorkPool(TargetedAction):
+    target = "work_pool"
+    type: Literal["pause-work-pool"] = "pause-work-pool"
+    work_pool: str | None = None
+
+
+class ResumeWorkPool(TargetedAction):
+    target = "work_pool"
+    type: Literal["resume-work-pool"] = "resume-work-pool"
+    work_pool: str | None = None
+
+
+class PauseWorkQueue(TargetedAction):
+    target = "work_queue"
+    type: Literal["pause-work-queue"] = "pause-work-queue"
+    work_queue: WorkQueueName | None = None
+
+
+class ResumeWorkQueue(TargetedAction):
+    target = "work_queue"
+    type: Literal["resume-work-queue"] = "resume-work-queue"
+    work_queue: WorkQueueName | None = None
+
+
+class PauseAutomation(TargetedAction):
+    target = "automation"
+    type: Literal["pause-automation"] = "pause-automation"
+    automation: str | None = None
+
+
+class ResumeAutomation(TargetedAction):
+    target = "automation"
+    type: Literal["resume-automation"] = "resume-automation"
+    automation: str | None = None
+
+
+class SendNotification(Model):
+    type: Literal["send-notification"] = "send-notification"
+    block: BlockName = Field(description="TYPE_SLUG/NAME of a declared notification block.")
+    subject: str = "Prefect automated notification"
+    body: str
+
+
+class CallWebhook(Model):
+    type: Literal["call-webhook"] = "call-webhook"
+    block: BlockName = Field(description="TYPE_SLUG/NAME of a declared webhook block.")
+    payload: str = Field(default="", description="A (Jinja-templated) body to send.")
+
+
+class CancelFlowRun(Model):
+    type: Literal["cancel-flow-run"] = "cancel-flow-run"
+
+
+class SuspendFlowRun(Model):
+    type: Literal["suspend-flow-run"] = "suspend-flow-run"
+
+
+class ResumeFlowRun(Model):
+    type: Literal["resume-flow-run"] = "resume-flow-run"
+
+
+class DeleteFlowRun(Model):
+    type: Literal["delete-flow-run"] = "delete-flow-run"
+
+
+class ChangeFlowRunState(Model):
+    type: Literal["change-flow-run-state"] = "change-flow-run-state"
+    name: str | None = None
+    state: Literal["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED", "CANCELLING"]
+    message: str | None = None
+    force: bool = False
+
+
+ACTION_MODELS = (
+    DoNothing, RunDeployment, PauseDeployment, ResumeDeployment, CancelFlowRun, DeleteFlowRun,
+    ChangeFlowRunState, PauseWorkQueue, ResumeWorkQueue, SendNotification, CallWebhook,
+    PauseAutomation, ResumeAutomation, SuspendFlowRun, ResumeFlowRun, PauseWorkPool, ResumeWorkPool,
+)  # fmt: skip
+Action = Annotated[Union[ACTION_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
+ACTION_TYPES: dict[str, type[Model]] = {model.model_fields["type"].default: model for model in ACTION_MODELS}
+ACTION_LISTS = ("actions", "actions_on_trigger", "actions_on_resolve")
+
+
+# --- canonical attributes (both sides of a diff) -----------------------------------------------
+
+
+def _canonical_trigger(trigger: dict[str, Any]) -> dict[str, Any]:
+    """The fields a trigger's model declares (no server-assigned ids), event sets sorted."""
+    model = TRIGGER_TYPES.get(trigger.get("type"))
+    if model is None:
+        return {k: v for k, v in trigger.items() if k != "id"}
+    canonical = {name: trigger.get(name) for name in model.model_fields}
+    for name in EVENT_SETS:
+        if name in canonical:
+            canonical[name] = sorted(set(canonical[name] or []))
+    if "triggers" in canonical:
+        canonical["triggers"] = [_canonical_trigger(t) for t in canonical["triggers"] or []]
+    return canonical
+
+
+def _canonical_action(action: dict[str, Any]) -> dict[str, Any]:
+    """The fields an action's model declares, `type` first; an API action's ids under the
+    field that names the object in the configuration."""
+    model = ACTION_TYPES.get(action.get("type"))
+    if model is None:
+        return dict(action)
+    ids = {ref.field: action[ref.id_field] for ref in REFERENCES if ref.id_field in action}
+    fields = ["type", *(name for name in model.model_fields if name != "type")]
+    return {name: ids[name] if name in ids else action.get(name) for name in fields}
+
+
+def automation_attributes(
+    trigger: BaseModel,
+    actions: Iterable[BaseModel],
+    *,
+    description: str = "",
+    enabled: bool = True,
+    tags: Iterable[str] = (),
+    actions_on_trigger: Iterable[BaseModel] = (),
+    actions_on_resolve: Iterable[BaseModel] = (),
+) -> dict[str, Any]:
+    """An automation's canonical attributes from config models: what a plan compares and shows."""
+
+    def dump(actions: Iterable[BaseModel]) -> list[dict[str, Any]]:
+        return [_canonical_action(action.model_dump(mode="json")) for action in actions]
+
+    return {
+        "description": description,
+        "enabled": enabled,
+        "tags": sorted(set(tags)),
+        "trigger": _canonical_trigger(trigger.model_dump(mode="json")),
+        "actions": dump(actions),
+        "actions_on_trigger": dump(actions_on_trigger),
+        "actions_on_resolve": dump(actions_on_resolve),
+    }
+
+
+def automation_from_api(automation: dict[str, Any]) -> dict[str, Any]:
+    """An automation read from the API, as canonical attributes; actions still hold ids."""
+    return {
+        "description": automation.get("description") or "",
+        "enabled": automation.get("enabled", True),
+        "tags": sorted(set(automation.get("tags") or [])),
+        "trigger": _canonical_trigger(automation["trigger"]),
+        **{name: [_canonical_action(a) for a in automation.get(name) or []] for name in ACTION_LISTS},
+    }
+
+
+def name_automation_references(attributes: dict[str, Any], addresses: Mapping[str, Address]) -> None:
+    """Replace the ids in live attributes' actions with the names of managed objects."""
+    for name in ACTION_LISTS:
+        for action in attributes.get(name) or []:
+            for ref in REFERENCES:
+                address = addresses.get(action.get(ref.field))
+                if address is not None and address.kind == ref.kind:
+                    action[ref.field] = address.name
+
+
+def automation_references(attributes: dict[str, Any]) -> list[Address]:
+    """The objects an automation's actions name, in order, without repeats."""
+    found: dict[Address, None] = {}
+    for name in ACTION_LISTS:
+        for action in attributes.get(name) or []:
+            for ref in REFERENCES:
+                if action.get(ref.field):
+                    found[Address(ref.kind, action[ref.field])] = None
+    return list(found)
+
+
+def automation_payload(
+    name: str,
+    attributes: dict[str, Any],
+    id_of: Callable[[Address], str],
+    *,
+    owner_resource: str | None = None,
+) -> dict[str, Any]:
+    """The body of POST /automations/ (with `owner_resource`) or PUT /automations/{id}.
+
+    `id_of` gives the server id of a named object (usually `ApplyContext.id_of`).
+    """
+
+    def with_ids(action: dict[str, Any]) -> dict[str, Any]:
+        body = {}
+        for key, value in action.items():
+            ref = REFERENCE_BY_FIELD.get(key)
+            if ref is None:
+                body[key] = value
+            else:
+                body[ref.id_field] = id_of(Address(ref.kind, value)) if value else None
+        return body
+
+    body = {
+        "name": name,
+        "description": attributes["description"],
+        "enabled": attributes["enabled"],
+        "tags": attributes["tags"],
+        "trigger": attributes["trigger"],
+        **{key: [with_ids(action) for action in attributes[key]] for key in ACTION_LISTS},
+    }
+    if owner_resource:
+        body["owner_resource"] = owner_resource
+    return body
+
+
+def _metric_trigger_path(trigger: dict[str, Any], path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the first metric trigger stands in a (canonical) trigger, or None."""
+    if trigger.get("type") == "metric":
+        return path
+    for index, child in enumerate(trigger.get("triggers") or []):
+        found = _metric_trigger_path(child, (*path, "triggers", index))
+        if found is not None:
+            return found
+    return None
+
+
+# --- the kind ---------------------------------------------------------------------------------
+
+
+class AutomationSpec(Spec):
+    description: str = ""
+    enabled: bool = True
+    tags: list[str] = Field(default_factory=list)
+    trigger: Trigger = Field(description="When the automation fires: an event, metric, compound or sequence trigger.")
+    actions: list[Action] = Field(description="What it does when it fires.")
+    actions_on_trigger: list[Action] = Field(default_factory=list, description="Run when it enters the triggered state.")
+    actions_on_resolve: list[Action] = Field(default_factory=list, description="Run when it resolves.")
+
+
+class Automations(ResourceKind):
+    kind = "automations"
+    spec = AutomationSpec
+    refers_by_id = True
+
+    def references(self, name: str, spec: AutomationSpec) -> list[Address]:
+        return automation_references(self._attributes(spec))
+
+    def desired(self, name: str, spec: AutomationSpec, defaults: ServerDefaults) -> dict[str, Any]:
+        attributes = self._attributes(spec)
+        client = defaults.client
+        if client is not None and not client.connection.is_cloud:
+            path = _metric_trigger_path(attributes["trigger"])
+            if path is not None:
+                raise FieldError(
+                    f"metric triggers are a Prefect Cloud feature; the server at {client.connection.api_url} "
+                    "does not support them",
+                    "trigger",
+                    *path,
+                )
+        return attributes
+
+    @staticmethod
+    def _attributes(spec: AutomationSpec) -> dict[str, Any]:
+        return automation_attributes(
+            spec.trigger,
+            spec.actions,
+            description=spec.description,
+            enabled=spec.enabled,
+            tags=spec.tags,
+            actions_on_trigger=spec.actions_on_trigger,
+            actions_on_resolve=spec.actions_on_resolve,
+        )
+
+    def list(self, client, names: set[str]) -> list[LiveObject]:
+        by_name: dict[str, list[dict[str, Any]]] = {}
+        for automation in self._named(client, names):
+            by_name.setdefault(automation["name"], []).append(automation)
+        duplicated = {name: found for name, found in by_name.items() if len(found) > 1}
+        if duplicated:
+            lines = "\n".join(
+                f"  automations.{name}: ids {', '.join(a['id'] + ' (created ' + a['created'] + ')' for a in found)}"
+                for name, found in sorted(duplicated.items())
+            )
+            raise PlanError(
+                "several automations on the server share a name, and prefect-provider manages one per name:\n"
+                f"{lines}\nDelete or rename the ones that should not be managed, then plan again."
+            )
+        return [LiveObject(a["id"], a["name"], automation_from_api(a)) for [a] in by_name.values()]
+
+    @staticmethod
+    def _named(client, names: Iterable[str]) -> list[dict[str, Any]]:
+        # By creation time: a stable order to page through, where names may repeat.
+        body = {"automations": {"name": {"any_": sorted(names)}}, "sort": "CREATED_DESC"}
+        return client.filter("/automations/filter", body)
+
+    def name_references(self, obj: LiveObject, addresses: Mapping[str, Address]) -> None:
+        name_automation_references(obj.attributes, addresses)
+
+    def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+        before = {a["id"] for a in self._named(client, [name])}
+        created = client.post("/automations/", automation_payload(name, attributes, ctx.id_of))
+        # Names may repeat, so a create retried after its answer was lost leaves a twin behind
+        # instead of failing: the same automation, made during this call. Delete it.
+        for other in self._named(client, [name]):
+            if other["id"] not in before | {created["id"]} and automation_from_api(other) == automation_from_api(created):
+                client.delete(f"/automations/{other['id']}")
+        return created["id"]
+
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
+        client.put(f"/automations/{obj_id}", automation_payload(name, attributes, ctx.id_of))
+
+    def delete(self, client, obj_id: str, name: str) -> None:
+        client.delete(f"/automations/{obj_id}")
+
+
+__all__ = [
+    "Action",
+    "Automations",
+    "Trigger",
+    "automation_attributes",
+    "automation_from_api",
+    "automation_payload",
+    "automation_references",
+    "name_automation_references",
+]

@@ -1,0 +1,496 @@
+"""deployments (FLOW_NAME/DEPLOYMENT_NAME): a flow's deployment with its schedules and pull steps.
+
+The flow is created on demand (`POST /flows/` returns the flow when it exists) and never deleted.
+Schedules are identified by their slug and updated in place, one route call each, so their ids
+(and the runs they scheduled) survive every apply.
+
+Each trigger becomes a child resource `automations.NAME` (the trigger's `name`, else
+`DEPLOYMENT__automation_N` as `prefect deploy` names it) whose one action runs this deployment.
+
+Attributes are normalized so that what the server fills in compares equal to an unset field:
+an unset timezone is UTC, an interval without `anchor_date` is anchored at 2020-01-01 00:00 in
+its timezone (the anchor Prefect gives an rrule without DTSTART), and anchor dates compare as
+instants, written in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from provider.errors import ProviderError
+from resources.automations import Trigger
+from resources.base import Address, ApplyContext, Child, LiveObject, ResourceKind, Spec
+from resources.names import check_object_name, split_pair
+from resources.work_queues import DEFAULT_QUEUE
+
+IDENTITY = "FLOW_NAME/DEPLOYMENT_NAME"
+SCHEDULE_TYPES = ("cron", "interval", "rrule")
+DEFAULT_ANCHOR = dt.datetime(2020, 1, 1)  # Prefect's own anchor for an rrule without DTSTART
+HIGH_FREQUENCY_RRULE = re.compile(r"FREQ=(SECONDLY|MINUTELY)", re.IGNORECASE)
+# Fields sent to the API under the same name as the attribute.
+PLAIN_FIELDS = (
+    "entrypoint", "path", "description", "version", "tags", "parameters", "enforce_parameter_schema",
+    "parameter_openapi_schema", "job_variables", "pull_steps", "paused", "concurrency_limit",
+    "concurrency_options",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+@cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class ScheduleSpec(Strict):
+    slug: str | None = Field(default=None, description="Identifies the schedule, so it is updated in place.")
+    timezone: str | None = Field(default=None, description="IANA timezone; UTC when unset.")
+    active: bool = True
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Parameter overrides for this schedule's runs.")
+    max_scheduled_runs: PositiveInt | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        # Without tz data on this machine, leave the check to the server.
+        if value is not None and known_timezones() and value not in known_timezones():
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/Chicago)")
+        return value
+
+    @model_validator(mode="after")
+    def _has_slug(self) -> ScheduleSpec:
+        if not self.slug:
+            raise PydanticCustomError(
+                "schedule_slug", "this schedule has no slug: add `slug: NAME` so the schedule can be updated in place"
+            )
+        return self
+
+    def zone(self) -> str:
+        return self.timezone or "UTC"
+
+
+class CronScheduleSpec(ScheduleSpec):
+    cron: str
+    day_or: bool = Field(default=True, description="Days of month and of week combine with OR (cron's rule).")
+
+
+class IntervalScheduleSpec(ScheduleSpec):
+    interval: dt.timedelta = Field(description="Seconds, or an ISO 8601 duration such as PT10M.")
+    anchor_date: dt.datetime | None = Field(
+        default=None, description="Runs fall on anchor_date + k * interval; 2020-01-01 00:00 in the timezone when unset."
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _positive(cls, value: dt.timedelta) -> dt.timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("interval must be positive")
+        return value
+
+
+class RRuleScheduleSpec(ScheduleSpec):
+    rrule: str
+
+    @field_validator("rrule")
+    @classmethod
+    def _anchored(cls, value: str) -> str:
+        # The server anchors these at the current time, which no configuration could match.
+        if "DTSTART" not in value.upper() and HIGH_FREQUENCY_RRULE.search(value) and "COUNT=" not in value.upper():
+            raise ValueError("a minutely or secondly rrule without COUNT needs an explicit DTSTART line")
+        return value
+
+
+def schedule_type(value: Any) -> str | None:
+    """The discriminator: which of cron, interval or rrule the schedule has (exactly one)."""
+    if isinstance(value, ScheduleSpec):
+        return _tag(next(t for t in SCHEDULE_TYPES if hasattr(value, t)))
+    if not isinstance(value, dict):
+        return None
+    present = [t for t in SCHEDULE_TYPES if t in value]
+    return _tag(present[0]) if len(present) == 1 else None
+
+
+def _tag(schedule_type: str) -> str:
+    # Brackets keep the tag from matching a field of the input, so error locations skip it (provider/config.py).
+    return f"schedule[{schedule_type}]"
+
+
+Schedule = Annotated[
+    Annotated[CronScheduleSpec, Tag(_tag("cron"))]
+    | Annotated[IntervalScheduleSpec, Tag(_tag("interval"))]
+    | Annotated[RRuleScheduleSpec, Tag(_tag("rrule"))],
+    Discriminator(
+        schedule_type,
+        custom_error_type="schedule_type",
+        custom_error_message="a schedule needs exactly one of cron, interval or rrule",
+    ),
+]
+
+
+# --- triggers ---------------------------------------------------------------------------------
+
+
+class DeploymentTrigger(Strict):
+    """A trigger that runs this deployment: Prefect's deployment trigger, written flat as in
+    prefect.yaml (the trigger's own fields beside the automation's and the run's)."""
+
+    name: str | None = Field(default=None, description="The automation's name; DEPLOYMENT__automation_N when unset.")
+    description: str = ""
+    enabled: bool = True
+    parameters: dict[str, Any] | None = Field(default=None, description="For the run; the deployment's when unset.")
+    job_variables: dict[str, Any] | None = None
+    schedule_after: dt.timedelta = Field(default=dt.timedelta(0), ge=dt.timedelta(0))
+    trigger: Trigger
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_trigger(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or "trigger" in value:
+            return value
+        own = {key: item for key, item in value.items() if key in cls.model_fields}
+        trigger = {key: item for key, item in value.items() if key not in cls.model_fields}
+        trigger.setdefault("type", _trigger_type(trigger))
+        return {**own, "trigger": trigger}
+
+
+def _trigger_type(trigger: dict[str, Any]) -> str:
+    """The type Prefect infers for a deployment trigger written without one."""
+    if trigger.get("posture") == "Metric":
+        return "metric"
+    if "triggers" in trigger:
+        return "compound" if "require" in trigger else "sequence"
+    return "event"
+
+
+# Written flat, so its JSON Schema is an open object: the nested model would reject valid input.
+FlatDeploymentTrigger = Annotated[
+    DeploymentTrigger,
+    WithJsonSchema({
+        "type": "object",
+        "description": "A trigger's fields (type: event, metric, compound or sequence; event when unset) beside "
+        "name, description, enabled, parameters, job_variables and schedule_after.",
+    }),
+]
+
+
+# --- the deployment ---------------------------------------------------------------------------
+
+
+class ConcurrencyOptions(Strict):
+    collision_strategy: Literal["ENQUEUE", "CANCEL_NEW"] = Field(description="What a run does when the limit is reached.")
+    grace_period_seconds: int | None = Field(default=None, ge=60, le=86400)
+
+
+class DeploymentSpec(Spec):
+    entrypoint: str | None = Field(default=None, description="path/to/file.py:flow_function")
+    path: str | None = None
+    description: str | None = None
+    version: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    enforce_parameter_schema: bool = True
+    parameter_openapi_schema: dict[str, Any] | None = Field(
+        default=None, description="JSON schema of the parameters; an empty object schema when unset."
+    )
+    job_variables: dict[str, Any] = Field(default_factory=dict)
+    work_pool: str | None = Field(default=None, description="A work pool of this configuration, by name.")
+    work_queue: str | None = Field(default=None, description="A queue of that pool; its default queue when unset.")
+    pull_steps: list[dict[str, Any]] = Field(
+        default_factory=list, description="Prefect pull steps, kept verbatim ({{ }} templates included)."
+    )
+    paused: bool = False
+    concurrency_limit: PositiveInt | None = None
+    concurrency_options: ConcurrencyOptions | None = None
+    schedules: list[Schedule] = Field(default_factory=list)
+    triggers: list[FlatDeploymentTrigger] = Field(
+        default_factory=list, description="Each becomes an automation that runs this deployment (automations.NAME)."
+    )
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique_slugs(cls, schedules: list[ScheduleSpec]) -> list[ScheduleSpec]:
+        seen: set[str] = set()
+        for schedule in schedules:
+            if schedule.slug in seen:
+                raise PydanticCustomError(
+                    "duplicate_slug", "slug '{slug}' is used by more than one schedule", {"slug": schedule.slug}
+                )
+            seen.add(schedule.slug)
+        return schedules
+
+    @model_validator(mode="after")
+    def _queue_needs_pool(self) -> DeploymentSpec:
+        if self.work_queue and not self.work_pool:
+            raise ValueError("work_queue needs work_pool: a queue is named within its pool")
+        return self
+
+
+class Deployments(ResourceKind):
+    kind = "deployments"
+    spec = DeploymentSpec
+    identity = IDENTITY
+    refers_by_id = True  # the server keeps the id of the work queue, which a replaced pool or queue changes
+
+    def check_name(self, name: str) -> None:
+        flow, deployment = split_pair(name, IDENTITY)
+        check_object_name(flow, "flow name")
+        check_object_name(deployment, "deployment name")
+
+    def children(self, name: str, spec: DeploymentSpec) -> list[Child]:
+        """Each trigger as an automation whose action runs this deployment, named as Prefect names it."""
+        deployment = name.split("/", 1)[1]
+        return [
+            Child(
+                "automations",
+                trigger.name or f"{deployment}__automation_{index + 1}",
+                trigger_automation(name, trigger),
+                ("triggers", index),
+            )
+            for index, trigger in enumerate(spec.triggers)
+        ]
+
+    def references(self, name: str, spec: DeploymentSpec) -> list[Address]:
+        if not spec.work_pool:
+            return []
+        refs = [Address("work_pools", spec.work_pool)]
+        if spec.work_queue and spec.work_queue != DEFAULT_QUEUE:
+            refs.append(Address("work_queues", f"{spec.work_pool}/{spec.work_queue}"))
+        return refs
+
+    def desired(self, name: str, spec: DeploymentSpec, defaults) -> dict[str, Any]:
+        return {
+            "entrypoint": spec.entrypoint,
+            "path": spec.path,
+            "description": spec.description or None,
+            "version": spec.version,
+            "tags": sorted(set(spec.tags)),
+            "parameters": spec.parameters,
+            "enforce_parameter_schema": spec.enforce_parameter_schema,
+            "parameter_openapi_schema": parameter_schema(spec.parameter_openapi_schema),
+            "job_variables": spec.job_variables,
+            "work_pool": spec.work_pool,
+            "work_queue": (spec.work_queue or DEFAULT_QUEUE) if spec.work_pool else None,
+            "pull_steps": spec.pull_steps,
+            "paused": spec.paused,
+            "concurrency_limit": spec.concurrency_limit,
+            "concurrency_options": spec.concurrency_options.model_dump() if spec.concurrency_options else None,
+            "schedules": {s.slug: desired_schedule(s) for s in spec.schedules},
+        }
+
+    def list(self, client, names: set[str]) -> list[LiveObject]:
+        pairs = [name.split("/", 1) for name in names]
+        body = {
+            "flows": {"name": {"any_": sorted({flow for flow, _ in pairs})}},
+            "deployments": {"name": {"any_": sorted({deployment for _, deployment in pairs})}},
+        }
+        deployments = client.filter("/deployments/filter", body)
+        flow_ids = sorted({d["flow_id"] for d in deployments})
+        flows = client.filter("/flows/filter", {"flows": {"id": {"any_": flow_ids}}}) if flow_ids else []
+        flow_names = {flow["id"]: flow["name"] for flow in flows}
+        found = []
+        for deployment in deployments:
+            name = f"{flow_names.get(deployment['flow_id'])}/{deployment['name']}"
+            if name in names:
+                found.append(LiveObject(deployment["id"], name, live_attributes(deployment)))
+        return found
+
+    def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+        flow, deployment = name.split("/", 1)
+        flow_id = client.post("/flows/", {"name": flow})["id"]
+        obj_id = client.post("/deployments/", {"name": deployment, "flow_id": flow_id, **api_fields(attributes)})["id"]
+        # Through their own route: schedules given inline to POST /deployments/ lose max_scheduled_runs.
+        for method, path, body in schedule_requests(obj_id, attributes["schedules"], []):
+            client.request(method, path, json=body)
+        return obj_id
+
+    def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
+        # Schedules first: what cannot be done in place fails before anything is written.
+        live_schedules = client.get(f"/deployments/{obj_id}/schedules")  # fresh: their ids are needed
+        requests = schedule_requests(obj_id, attributes["schedules"], live_schedules)
+        wanted = api_fields(attributes)
+        previous = api_fields(before) if before else {}
+        body = {key: value for key, value in wanted.items() if key not in previous or value != previous[key]}
+        # Pool and queue are always named again (together: a queue name alone names a queue outside
+        # any pool), so the server looks up the queue's id afresh after either was replaced.
+        body.update(work_pool_name=wanted["work_pool_name"], work_queue_name=wanted["work_queue_name"])
+        client.patch(f"/deployments/{obj_id}", body)
+        for method, path, schedule_body in requests:
+            client.request(method, path, json=schedule_body)
+
+    def delete(self, client, obj_id: str, name: str) -> None:
+        client.delete(f"/deployments/{obj_id}")
+
+
+def trigger_automation(name: str, trigger: DeploymentTrigger) -> dict[str, Any]:
+    """The automations spec of a deployment trigger."""
+    run = {
+        "type": "run-deployment",
+        "deployment": name,
+        "parameters": trigger.parameters,
+        "job_variables": trigger.job_variables,
+        "schedule_after": trigger.schedule_after,
+    }
+    return {"description": trigger.description, "enabled": trigger.enabled, "trigger": trigger.trigger, "actions": [run]}
+
+
+# --- normalization ----------------------------------------------------------------------------
+
+
+def desired_schedule(schedule: ScheduleSpec) -> dict[str, Any]:
+    if isinstance(schedule, CronScheduleSpec):
+        timing: dict[str, Any] = {"cron": schedule.cron, "day_or": schedule.day_or}
+    elif isinstance(schedule, IntervalScheduleSpec):
+        anchor = schedule.anchor_date or DEFAULT_ANCHOR
+        if anchor.tzinfo is None:  # a wall-clock time in the schedule's timezone
+            anchor = anchor.replace(tzinfo=_zone(schedule.zone()))
+        timing = {"interval": _number(schedule.interval.total_seconds()), "anchor_date": _instant(anchor)}
+    else:
+        rrule = schedule.rrule
+        if "DTSTART" not in rrule.upper():  # what the server would add
+            rrule = f"DTSTART:{DEFAULT_ANCHOR:%Y%m%dT%H%M%S}\n{rrule}"
+        timing = {"rrule": rrule}
+    return {
+        **timing,
+        "timezone": schedule.zone(),
+        "active": schedule.active,
+        "parameters": schedule.parameters,
+        "max_scheduled_runs": schedule.max_scheduled_runs,
+    }
+
+
+def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
+    timing = schedule["schedule"]
+    if "cron" in timing:
+        normalized: dict[str, Any] = {"cron": timing["cron"], "day_or": timing.get("day_or", True)}
+    elif "interval" in timing:
+        anchor = dt.datetime.fromisoformat(timing["anchor_date"])
+        normalized = {"interval": _number(timing["interval"]), "anchor_date": _instant(anchor)}
+    else:
+        normalized = {"rrule": timing["rrule"]}
+    return {
+        **normalized,
+        "timezone": timing.get("timezone") or "UTC",
+        "active": schedule["active"],
+        "parameters": schedule.get("parameters") or {},
+        "max_scheduled_runs": schedule.get("max_scheduled_runs"),
+    }
+
+
+def parameter_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """The server stores a missing or empty parameter schema as an empty object schema."""
+    return schema or {"type": "object", "properties": {}}
+
+
+def schedule_key(schedule: dict[str, Any]) -> str:
+    """Its slug; one made by hand without a slug is keyed by id (and deleted, being undeclared)."""
+    return schedule.get("slug") or f"(no slug, id {schedule['id']})"
+
+
+def live_attributes(deployment: dict[str, Any]) -> dict[str, Any]:
+    limit = deployment.get("global_concurrency_limit") or {}
+    options = deployment.get("concurrency_options")
+    return {
+        "entrypoint": deployment.get("entrypoint"),
+        "path": deployment.get("path"),
+        "description": deployment.get("description") or None,
+        "version": deployment.get("version"),
+        "tags": sorted(set(deployment.get("tags") or [])),
+        "parameters": deployment.get("parameters") or {},
+        "enforce_parameter_schema": deployment.get("enforce_parameter_schema", True),
+        "parameter_openapi_schema": parameter_schema(deployment.get("parameter_openapi_schema")),
+        "job_variables": deployment.get("job_variables") or {},
+        "work_pool": deployment.get("work_pool_name"),
+        "work_queue": deployment.get("work_queue_name") if deployment.get("work_pool_name") else None,
+        "pull_steps": deployment.get("pull_steps") or [],
+        "paused": deployment.get("paused", False),
+        # The server keeps a deployment's own limit as a global limit named after it.
+        "concurrency_limit": limit.get("limit") if str(limit.get("name", "")).startswith("deployment:") else None,
+        "concurrency_options": {
+            "collision_strategy": options["collision_strategy"],
+            "grace_period_seconds": options.get("grace_period_seconds"),
+        } if options else None,
+        "schedules": {schedule_key(s): live_schedule(s) for s in deployment.get("schedules") or []},
+    }
+
+
+def api_fields(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The deployment fields of a create or update body (schedules go through their own routes)."""
+    return {
+        **{key: attributes[key] for key in PLAIN_FIELDS},
+        "work_pool_name": attributes["work_pool"],
+        "work_queue_name": attributes["work_queue"],
+    }
+
+
+def schedule_requests(
+    obj_id: str, wanted: dict[str, dict[str, Any]], live_schedules: list[dict[str, Any]]
+) -> list[tuple[str, str, Any]]:
+    """(method, path, body) that patch changed schedules, create missing ones and delete undeclared
+    ones: schedules are matched by slug and never re-created."""
+    path = f"/deployments/{obj_id}/schedules"
+    live = {schedule_key(s): s for s in live_schedules}
+    requests: list[tuple[str, str, Any]] = []
+    for slug, schedule in wanted.items():
+        current = live.get(slug)
+        if current is None or live_schedule(current) == schedule:
+            continue
+        if schedule["max_scheduled_runs"] is None and current.get("max_scheduled_runs") is not None:
+            raise ProviderError(
+                f"schedule {slug!r}: the Prefect API cannot unset max_scheduled_runs in place; "
+                "set the value you want, or give the schedule a new slug to re-create it"
+            )
+        requests.append(("PATCH", f"{path}/{current['id']}", schedule_body(schedule)))
+    missing = [{**schedule_body(schedule), "slug": slug} for slug, schedule in wanted.items() if slug not in live]
+    if missing:
+        requests.append(("POST", path, missing))
+    requests += [("DELETE", f"{path}/{schedule['id']}", None) for key, schedule in live.items() if key not in wanted]
+    return requests
+
+
+def schedule_body(schedule: dict[str, Any]) -> dict[str, Any]:
+    timing = {key: schedule[key] for key in ("cron", "day_or", "interval", "anchor_date", "rrule") if key in schedule}
+    body = {
+        "schedule": {**timing, "timezone": schedule["timezone"]},
+        "active": schedule["active"],
+        "parameters": schedule["parameters"],
+    }
+    if schedule["max_scheduled_runs"] is not None:
+        body["max_scheduled_runs"] = schedule["max_scheduled_runs"]
+    return body
+
+
+def _zone(name: str) -> dt.tzinfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except zoneinfo.ZoneInfoNotFoundError:  # no tz data on this machine: the anchor falls back to UTC
+        return dt.timezone.utc
+
+
+def _instant(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _number(seconds: float) -> int | float:
+    return int(seconds) if float(seconds).is_integer() else float(seconds)

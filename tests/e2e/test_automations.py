@@ -1,0 +1,443 @@
+"""Automations against a real server: every trigger type, actions naming other resources, drift,
+validation errors with file and line, cycles, and names the server holds twice.
+
+Trigger round trips are data-driven: one case file per scenario in tests/cases/automations/, with
+the configuration to apply and a part of each automation as the API must return it (`__P__`
+stands for the test's unique name prefix).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import assert_ok
+from tests.fault_proxy import FaultProxy
+
+CASES = sorted((Path(__file__).parent.parent / "cases" / "automations").glob("*.yaml"))
+
+
+def automations_named(api, *names: str) -> list[dict[str, Any]]:
+    return api.post("automations/filter", json={"automations": {"name": {"any_": list(names)}}}).json()
+
+
+def automation(api, name: str) -> dict[str, Any]:
+    found = automations_named(api, name)
+    assert len(found) == 1, f"{len(found)} automations named {name!r}"
+    return found[0]
+
+
+def mismatches(actual: Any, expected: Any, path: str = "") -> list[str]:
+    """Where `actual` differs from `expected`; mappings in `expected` may leave keys out."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return [m for key, value in expected.items() for m in mismatches(actual.get(key), value, f"{path}.{key}")]
+    if isinstance(expected, list) and isinstance(actual, list) and len(actual) == len(expected):
+        return [m for i, (a, e) in enumerate(zip(actual, expected)) for m in mismatches(a, e, f"{path}[{i}]")]
+    return [] if actual == expected else [f"{path}: {actual!r} != {expected!r}"]
+
+
+def state_id(workspace, address: str) -> str:
+    return workspace.state()["resources"][address]["id"]
+
+
+# --- every trigger type round-trips ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case_file", CASES, ids=[c.stem for c in CASES])
+def test_trigger_round_trips_with_an_empty_second_plan(case_file, workspace, prefix, api):
+    case = YAML(typ="safe").load(case_file.read_text())
+    workspace.write("main.yaml", case["config"].replace("__P__", prefix))
+    assert_ok(workspace.plan(), 2)
+    assert_ok(workspace.apply())
+    names = [name.replace("__P__", prefix) for name in case["server"]]
+    for name, expected in zip(names, case["server"].values()):
+        live = automation(api, name)
+        assert not mismatches(live, expected), mismatches(live, expected)
+    assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+    # Destroyed, not left behind: a Proactive trigger fires every few seconds while it exists.
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))
+    assert automations_named(api, *names) == []
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+def lifecycle_config(prefix: str, *, threshold: int = 1, within: int = 0) -> str:
+    return f"""\
+automations:
+  {prefix}-on-failure:
+    description: when a flow run fails
+    trigger:
+      type: event
+      expect: [prefect.flow-run.Failed]
+      threshold: {threshold}
+      within: {within}
+    actions: [{{type: cancel-flow-run}}]
+  {prefix}-other:
+    trigger: {{type: event, expect: [external.ping]}}
+    actions: [{{type: do-nothing}}]
+"""
+
+
+def test_create_noop_update_in_place_drift_and_delete(workspace, prefix, api):
+    name = f"{prefix}-on-failure"
+    workspace.write("main.yaml", lifecycle_config(prefix))
+    assert_ok(workspace.apply())
+    created = automation(api, name)
+    assert created["trigger"]["expect"] == ["prefect.flow-run.Failed"]
+    assert state_id(workspace, f"automations.{name}") == created["id"]
+    assert_ok(workspace.plan(), 0)
+
+    workspace.write("main.yaml", lifecycle_config(prefix, threshold=3, within=120))
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"# automations.{name} will be updated in-place" in planned.stdout
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+    updated = automation(api, name)
+    assert updated["id"] == created["id"], "an update must not re-create the automation"
+    assert (updated["trigger"]["threshold"], updated["trigger"]["within"]) == (3, 120.0)
+    assert_ok(workspace.plan(), 0)
+
+    api.patch(f"automations/{created['id']}", json={"enabled": False}).raise_for_status()
+    drifted = assert_ok(workspace.plan(), 2)
+    assert "Objects have changed outside of prefect-provider" in drifted.stdout
+    assert "~ enabled" in drifted.stdout and "false -> true" in drifted.stdout
+    assert_ok(workspace.apply())
+    assert automation(api, name)["enabled"] is True
+    assert_ok(workspace.plan(), 0)
+
+    workspace.write("main.yaml", lifecycle_config(prefix).split(f"  {prefix}-other:")[0])
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"# automations.{prefix}-other will be destroyed" in planned.stdout
+    assert_ok(workspace.apply())
+    assert automations_named(api, f"{prefix}-other") == []
+    assert automation(api, name)["id"] == created["id"]
+    assert_ok(workspace.plan(), 0)
+
+
+# --- actions naming other resources ---------------------------------------------------------------
+
+
+def references_config(prefix: str) -> str:
+    return f"""\
+work_pools:
+  {prefix}-pool:
+    type: process
+    queues:
+      high: {{priority: 1}}
+blocks:
+  slack-webhook/{prefix}-alerts:
+    data: {{url: "https://hooks.slack.example/T000/B000"}}
+  webhook/{prefix}-hook:
+    data: {{url: "https://hooks.example/prefect", method: POST}}
+deployments:
+  {prefix}-flow/nightly:
+    entrypoint: flows/etl.py:etl
+automations:
+  {prefix}-guard:
+    trigger: {{type: event, expect: [prefect.flow-run.Crashed], threshold: 5, within: 300}}
+    actions:
+      - {{type: pause-work-pool, work_pool: {prefix}-pool}}
+      - {{type: pause-work-queue, work_queue: {prefix}-pool/high}}
+      - {{type: pause-automation, automation: {prefix}-retry}}
+      - {{type: pause-deployment, deployment: {prefix}-flow/nightly}}
+      - {{type: send-notification, block: slack-webhook/{prefix}-alerts, subject: Paused, body: "{{{{ event.event }}}}"}}
+      - {{type: call-webhook, block: webhook/{prefix}-hook, payload: '{{"paused": true}}'}}
+    actions_on_resolve:
+      - {{type: resume-work-pool, work_pool: {prefix}-pool}}
+      - {{type: resume-work-queue, work_queue: {prefix}-pool/high}}
+      - {{type: resume-automation, automation: {prefix}-retry}}
+      - {{type: resume-deployment, deployment: {prefix}-flow/nightly}}
+  {prefix}-retry:
+    trigger: {{type: event, expect: [external.data.arrived]}}
+    actions:
+      - {{type: run-deployment, deployment: {prefix}-flow/nightly, parameters: {{full_refresh: true}}}}
+"""
+
+
+def test_actions_naming_resources_get_their_ids(workspace, prefix, api):
+    workspace.write("main.yaml", references_config(prefix))
+    assert_ok(workspace.run("validate", str(workspace.directory)))
+    assert_ok(workspace.apply())
+
+    ids = {address: record["id"] for address, record in workspace.state()["resources"].items()}
+    pool_id = api.get(f"work_pools/{prefix}-pool").json()["id"]
+    queue_id = api.get(f"work_pools/{prefix}-pool/queues/high").json()["id"]
+    retry = automation(api, f"{prefix}-retry")
+    assert ids[f"work_pools.{prefix}-pool"] == pool_id and ids[f"automations.{prefix}-retry"] == retry["id"]
+    deployment_id = ids[f"deployments.{prefix}-flow/nightly"]
+    assert api.get(f"deployments/{deployment_id}").json()["name"] == "nightly"
+
+    guard = automation(api, f"{prefix}-guard")
+    targets = [
+        {k: v for k, v in action.items() if k.endswith("_id")} for action in guard["actions"] + guard["actions_on_resolve"]
+    ]
+    assert targets == [
+        {"work_pool_id": pool_id},
+        {"work_queue_id": queue_id},
+        {"automation_id": retry["id"]},
+        {"deployment_id": deployment_id},
+        {"block_document_id": ids[f"blocks.slack-webhook/{prefix}-alerts"]},
+        {"block_document_id": ids[f"blocks.webhook/{prefix}-hook"]},
+        {"work_pool_id": pool_id},
+        {"work_queue_id": queue_id},
+        {"automation_id": retry["id"]},
+        {"deployment_id": deployment_id},
+    ]
+    assert retry["actions"][0]["deployment_id"] == deployment_id
+    assert_ok(workspace.plan(), 0)
+
+    # Pointed elsewhere by hand: the live id names nothing managed, so it differs, and is repaired.
+    other_pool = api.post("work_pools/", json={"name": f"{prefix}-elsewhere", "type": "process"}).json()
+    actions = [dict(a, work_pool_id=other_pool["id"]) if "work_pool_id" in a else a for a in guard["actions"]]
+    body = {k: guard[k] for k in ("name", "description", "enabled", "tags", "trigger", "actions_on_trigger", "actions_on_resolve")}
+    api.put(f"automations/{guard['id']}", json={**body, "actions": actions}).raise_for_status()
+    drifted = assert_ok(workspace.plan(), 2)
+    assert other_pool["id"] in drifted.stdout
+    assert_ok(workspace.apply())
+    assert automation(api, f"{prefix}-guard")["actions"][0]["work_pool_id"] == pool_id
+    assert_ok(workspace.plan(), 0)
+
+
+def test_a_replaced_or_recreated_pool_gets_the_automation_pointed_at_it(workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        f"""\
+work_pools:
+  {prefix}-pool:
+    type: process
+    queues:
+      high: {{priority: 1}}
+automations:
+  {prefix}-pause:
+    trigger: {{type: event, expect: [external.outage]}}
+    actions:
+      - {{type: pause-work-pool, work_pool: {prefix}-pool}}
+      - {{type: pause-work-queue, work_queue: {prefix}-pool/high}}
+""",
+    )
+    assert_ok(workspace.apply())
+    before = automation(api, f"{prefix}-pause")
+
+    planned = assert_ok(workspace.plan("--replace", f"work_pools.{prefix}-pool"), 2)
+    assert f"work_pools.{prefix}-pool is replaced: refer to the new object" in planned.stdout
+    assert "Plan: 2 to add, 1 to change, 2 to destroy." in planned.stdout
+    assert_ok(workspace.apply("--replace", f"work_pools.{prefix}-pool"))
+
+    def assert_points_at_the_live_pool(old_pool_id: str) -> None:
+        pool_id = api.get(f"work_pools/{prefix}-pool").json()["id"]
+        queue_id = api.get(f"work_pools/{prefix}-pool/queues/high").json()["id"]
+        after = automation(api, f"{prefix}-pause")
+        assert after["id"] == before["id"]
+        assert pool_id != old_pool_id
+        assert [after["actions"][0]["work_pool_id"], after["actions"][1]["work_queue_id"]] == [pool_id, queue_id]
+        assert_ok(workspace.plan(), 0)
+
+    assert_points_at_the_live_pool(before["actions"][0]["work_pool_id"])
+
+    # Deleted by hand and re-created by the next apply: a new id again.
+    replaced_id = api.get(f"work_pools/{prefix}-pool").json()["id"]
+    api.delete(f"work_pools/{prefix}-pool").raise_for_status()
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"work_pools.{prefix}-pool is re-created: refer to the new object" in planned.stdout
+    assert_ok(workspace.apply())
+    assert_points_at_the_live_pool(replaced_id)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+TYPOS = [
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions: [{type: pause-work-pol, work_pool: __P__-pool}]
+""",
+        "main.yaml:6: automations.__P__-auto.actions[0]: Input tag 'pause-work-pol' found using 'type' does not match",
+        id="action-type",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: pause-work-pool
+        wrk_pool: __P__-pool
+""",
+        "main.yaml:8: automations.__P__-auto.actions[0].wrk_pool: unknown field",
+        id="action-field",
+    ),
+    pytest.param(
+        """\
+    trigger:
+      type: event
+      expct: [a.b]
+    actions: [{type: do-nothing}]
+""",
+        "main.yaml:7: automations.__P__-auto.trigger.expct: unknown field",
+        id="trigger-field",
+    ),
+    pytest.param(
+        """\
+    trigger:
+      type: compound
+      require: any
+      triggers:
+        - {type: event, expect: [a.b]}
+        - {type: event, posture: Reactiv}
+    actions: [{type: do-nothing}]
+""",
+        "main.yaml:10: automations.__P__-auto.trigger.triggers[1].posture: Input should be 'Reactive' or 'Proactive'",
+        id="nested-trigger-field",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "error"), TYPOS)
+def test_a_typo_is_a_validation_error_with_file_and_line(body, error, workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        f"work_pools:\n  {prefix}-pool: {{type: process}}\nautomations:\n  {prefix}-auto:\n" + body.replace("__P__", prefix),
+    )
+    expected = error.replace("__P__", prefix)
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"]):
+        result = assert_ok(workspace.run(*command, str(workspace.directory)), 1)
+        assert expected in result.stderr, f"{command[0]}: expected {expected!r} in:\n{result.stderr}"
+        assert "Traceback" not in result.output
+    assert automations_named(api, f"{prefix}-auto") == []
+    assert api.get(f"work_pools/{prefix}-pool").status_code == 404
+    assert not workspace.state_path.exists()
+
+
+def test_automations_pausing_each_other_are_a_cycle(workspace, prefix):
+    workspace.write(
+        "main.yaml",
+        f"""\
+automations:
+  {prefix}-a:
+    trigger: {{type: event, expect: [a.happened]}}
+    actions: [{{type: pause-automation, automation: {prefix}-b}}]
+  {prefix}-b:
+    trigger: {{type: event, expect: [b.happened]}}
+    actions: [{{type: pause-automation, automation: {prefix}-a}}]
+""",
+    )
+    result = assert_ok(workspace.run("validate", str(workspace.directory)), 1)
+    assert "dependency cycle" in result.stderr
+    assert f"automations.{prefix}-a" in result.stderr and f"automations.{prefix}-b" in result.stderr
+
+
+def test_a_reference_to_an_undeclared_object_is_an_error(workspace, prefix):
+    workspace.write(
+        "main.yaml",
+        f"""\
+automations:
+  {prefix}-a:
+    trigger: {{type: event, expect: [a.happened]}}
+    actions: [{{type: run-deployment, deployment: {prefix}-flow/missing}}]
+""",
+    )
+    result = assert_ok(workspace.run("validate", str(workspace.directory)), 1)
+    assert f"main.yaml:2: automations.{prefix}-a: refers to deployments.{prefix}-flow/missing, which is not declared" in result.stderr
+
+
+def test_a_metric_trigger_is_refused_by_the_open_source_server_at_plan_time(workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        f"""\
+automations:
+  {prefix}-slow:
+    trigger:
+      type: compound
+      require: any
+      triggers:
+        - {{type: event, expect: [a.happened]}}
+        - type: metric
+          match: {{prefect.resource.id: "prefect.flow.*"}}
+          metric: {{name: duration, operator: ">", threshold: 600, range: 900}}
+    actions: [{{type: do-nothing}}]
+""",
+    )
+    assert_ok(workspace.run("validate", str(workspace.directory)))
+    result = assert_ok(workspace.plan(), 1)
+    assert f"main.yaml:8: automations.{prefix}-slow.trigger.triggers[1]: metric triggers are a Prefect Cloud feature" in result.stderr
+    assert_ok(workspace.apply(), 1)
+    assert automations_named(api, f"{prefix}-slow") == []
+
+
+# --- names the server holds twice ---------------------------------------------------------------
+
+
+def single_config(prefix: str) -> str:
+    return f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [a.happened]}}
+    actions: [{{type: do-nothing}}]
+"""
+
+
+def unmanaged_body(name: str) -> dict[str, Any]:
+    return {"name": name, "trigger": {"type": "event", "posture": "Reactive", "expect": ["x"]}, "actions": [{"type": "do-nothing"}]}
+
+
+def test_an_unmanaged_automation_with_the_declared_name_is_an_error(workspace, prefix, api):
+    theirs = api.post("automations/", json=unmanaged_body(f"{prefix}-auto")).json()
+    workspace.write("main.yaml", single_config(prefix))
+    result = assert_ok(workspace.apply(), 1)
+    assert f"automations.{prefix}-auto (id {theirs['id']})" in result.stderr
+    assert "not managed by prefect-provider" in result.stderr
+    assert [a["id"] for a in automations_named(api, f"{prefix}-auto")] == [theirs["id"]]
+
+
+def test_a_second_automation_with_a_managed_name_is_an_error(workspace, prefix, api):
+    workspace.write("main.yaml", single_config(prefix))
+    assert_ok(workspace.apply())
+    ours = automation(api, f"{prefix}-auto")
+    twin = api.post("automations/", json=unmanaged_body(f"{prefix}-auto")).json()
+
+    for command in (workspace.plan, workspace.apply):
+        result = assert_ok(command(), 1)
+        assert "several automations on the server share a name" in result.stderr
+        assert f"automations.{prefix}-auto: ids" in result.stderr
+        assert ours["id"] in result.stderr and twin["id"] in result.stderr
+    assert {a["id"] for a in automations_named(api, f"{prefix}-auto")} == {ours["id"], twin["id"]}
+
+    api.delete(f"automations/{twin['id']}").raise_for_status()
+    assert_ok(workspace.plan(), 0)
+
+
+def test_a_create_whose_answer_was_lost_leaves_no_twin(workspace, prefix, api):
+    workspace.write("main.yaml", single_config(prefix))
+    with FaultProxy(workspace.api_url, ["drop-after"]) as proxy:
+        assert_ok(workspace.apply("--api-url", proxy.api_url))
+        assert proxy.seen["drop-after"] == 1
+    created = automation(api, f"{prefix}-auto")
+    assert state_id(workspace, f"automations.{prefix}-auto") == created["id"]
+    assert_ok(workspace.plan(), 0)
+
+
+def test_an_imported_automation_names_what_it_refers_to(workspace, prefix, api):
+    pool = f"work_pools:\n  {prefix}-pool: {{type: process}}\n"
+    workspace.write("main.yaml", pool)
+    assert_ok(workspace.apply())
+    pool_id = api.get(f"work_pools/{prefix}-pool").json()["id"]
+    body = unmanaged_body(f"{prefix}-auto") | {"actions": [{"type": "pause-work-pool", "work_pool_id": pool_id}]}
+    theirs = api.post("automations/", json=body).json()
+
+    workspace.write(
+        "main.yaml",
+        pool
+        + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [x]}}
+    actions: [{{type: pause-work-pool, work_pool: {prefix}-pool}}]
+""",
+    )
+    assert_ok(workspace.run("import", f"automations.{prefix}-auto", theirs["id"], str(workspace.directory)))
+    assert workspace.state()["resources"][f"automations.{prefix}-auto"]["attributes"]["actions"][0]["work_pool"] == f"{prefix}-pool"
+    assert "No changes." in assert_ok(workspace.plan(), 0).stdout

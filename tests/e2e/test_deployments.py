@@ -1,0 +1,367 @@
+"""Deployments against a real server: create, no-op, update in place, schedules reconciled by slug
+(ids kept), drift repaired, pull steps verbatim, triggers as automations, removal, and prefect.yaml
+as a configuration source. Bad input (slug-less schedules and the like) is in tests/cases/bad_input/.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.conftest import assert_ok
+
+PULL_STEPS = [
+    {
+        "prefect.deployments.steps.git_clone": {
+            "id": "clone",
+            "repository": "https://github.com/org/repo.git",
+            "access_token": "{{ prefect.blocks.secret.repo-token }}",
+        }
+    },
+    {"prefect.deployments.steps.run_shell_script": {"script": "cd {{ clone.directory }} && echo {{ $HOME }}"}},
+    {"my_company.steps.unknown_step": {"anything": ["goes", {"here": 1}]}},
+]
+
+
+def config(prefix: str, *, cron: str = "0 2 * * *", parameters: str = "{full_refresh: false}",
+           image: str = "etl:1", with_weekly: bool = True) -> str:
+    weekly = "      - {slug: weekly, rrule: 'FREQ=WEEKLY;BYDAY=MO', active: false}\n" if with_weekly else ""
+    return f"""\
+work_pools:
+  {prefix}-pool:
+    type: process
+    queues:
+      high: {{priority: 1}}
+deployments:
+  {prefix}-etl/nightly:
+    entrypoint: flows/etl.py:etl
+    description: Nightly warehouse load
+    version: "1.2"
+    tags: [warehouse, etl]
+    work_pool: {prefix}-pool
+    work_queue: high
+    parameters: {parameters}
+    job_variables: {{image: "{image}", env: {{MODE: full}}}}
+    concurrency_limit: 2
+    concurrency_options: {{collision_strategy: CANCEL_NEW}}
+    schedules:
+      - {{slug: nightly, cron: "{cron}", timezone: America/Chicago}}
+      - {{slug: hourly, interval: 3600, max_scheduled_runs: 5, parameters: {{full_refresh: true}}}}
+{weekly}    pull_steps:
+      - prefect.deployments.steps.git_clone:
+          id: clone
+          repository: https://github.com/org/repo.git
+          access_token: "{{{{ prefect.blocks.secret.repo-token }}}}"
+      - prefect.deployments.steps.run_shell_script:
+          script: "cd {{{{ clone.directory }}}} && echo {{{{ $HOME }}}}"
+      - my_company.steps.unknown_step: {{anything: [goes, {{here: 1}}]}}
+"""
+
+
+def squeezed(text: str) -> str:
+    """Plan output with runs of spaces made one (alignment depends on the keys shown)."""
+    return re.sub(r" +", " ", text)
+
+
+def deployment(api, flow: str, name: str) -> dict[str, Any]:
+    response = api.get(f"deployments/name/{flow}/{name}")
+    response.raise_for_status()
+    return response.json()
+
+
+def schedules_by_slug(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["slug"]: s for s in found["schedules"]}
+
+
+def test_create_then_noop_then_update_in_place(workspace, prefix, api):
+    workspace.write("main.yaml", config(prefix))
+    planned = assert_ok(workspace.plan(), 2)
+    assert "Plan: 3 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+
+    created = deployment(api, f"{prefix}-etl", "nightly")
+    assert created["work_pool_name"] == f"{prefix}-pool" and created["work_queue_name"] == "high"
+    assert created["parameters"] == {"full_refresh": False}
+    assert created["job_variables"] == {"image": "etl:1", "env": {"MODE": "full"}}
+    assert sorted(created["tags"]) == ["etl", "warehouse"]
+    assert created["pull_steps"] == PULL_STEPS, "pull steps must round-trip verbatim, templates and all"
+    assert created["global_concurrency_limit"]["limit"] == 2
+    assert created["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    schedules = schedules_by_slug(created)
+    assert schedules["nightly"]["schedule"]["cron"] == "0 2 * * *"
+    assert schedules["hourly"]["max_scheduled_runs"] == 5 and schedules["hourly"]["parameters"] == {"full_refresh": True}
+    assert schedules["weekly"]["active"] is False
+
+    noop = assert_ok(workspace.plan(), 0)
+    assert "No changes." in noop.stdout
+
+    workspace.write("main.yaml", config(prefix, cron="30 3 * * *", parameters="{full_refresh: true}", image="etl:2"))
+    planned = assert_ok(workspace.plan(), 2)
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+    assert '~ cron = "0 2 * * *" -> "30 3 * * *"' in squeezed(planned.stdout)
+    assert_ok(workspace.apply())
+
+    updated = deployment(api, f"{prefix}-etl", "nightly")
+    assert updated["id"] == created["id"], "an update must not re-create the deployment"
+    assert updated["parameters"] == {"full_refresh": True}
+    assert updated["job_variables"]["image"] == "etl:2"
+    after = schedules_by_slug(updated)
+    assert after["nightly"]["schedule"]["cron"] == "30 3 * * *"
+    assert {slug: s["id"] for slug, s in after.items()} == {slug: s["id"] for slug, s in schedules.items()}, (
+        "schedules are updated in place: their ids never change"
+    )
+    assert_ok(workspace.plan(), 0)
+
+
+def test_out_of_band_changes_are_detected_and_repaired(workspace, prefix, api):
+    workspace.write("main.yaml", config(prefix))
+    assert_ok(workspace.apply())
+    found = deployment(api, f"{prefix}-etl", "nightly")
+    ids = {slug: s["id"] for slug, s in schedules_by_slug(found).items()}
+    api.patch(f"deployments/{found['id']}", json={"parameters": {"full_refresh": True}}).raise_for_status()
+    api.patch(f"deployments/{found['id']}/schedules/{ids['nightly']}", json={"active": False}).raise_for_status()
+    api.delete(f"deployments/{found['id']}/schedules/{ids['hourly']}").raise_for_status()
+    api.post(f"deployments/{found['id']}/schedules", json=[{"schedule": {"cron": "* * * * *"}}]).raise_for_status()
+
+    drifted = assert_ok(workspace.plan(), 2)
+    assert "Objects have changed outside of prefect-provider" in drifted.stdout
+    assert "changed outside prefect-provider: parameters, schedules" in drifted.stdout
+    assert "~ active = false -> true" in squeezed(drifted.stdout)
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in drifted.stdout
+
+    assert_ok(workspace.apply())
+    repaired = deployment(api, f"{prefix}-etl", "nightly")
+    assert repaired["parameters"] == {"full_refresh": False}
+    schedules = schedules_by_slug(repaired)
+    assert set(schedules) == {"nightly", "hourly", "weekly"}, "the hand-made slug-less schedule is deleted"
+    assert len(repaired["schedules"]) == 3
+    assert schedules["nightly"]["active"] is True and schedules["nightly"]["id"] == ids["nightly"]
+    assert schedules["weekly"]["id"] == ids["weekly"], "an untouched schedule keeps its id"
+    assert schedules["hourly"]["id"] != ids["hourly"] and schedules["hourly"]["max_scheduled_runs"] == 5
+    assert_ok(workspace.plan(), 0)
+
+
+def test_deleted_by_hand_is_recreated_and_removal_deletes(workspace, prefix, api):
+    workspace.write("main.yaml", config(prefix))
+    assert_ok(workspace.apply())
+    api.delete(f"deployments/{deployment(api, f'{prefix}-etl', 'nightly')['id']}").raise_for_status()
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"deployments.{prefix}-etl/nightly: deleted outside prefect-provider" in planned.stdout
+    assert_ok(workspace.apply())
+    assert set(schedules_by_slug(deployment(api, f"{prefix}-etl", "nightly"))) == {"nightly", "hourly", "weekly"}
+
+    workspace.write("main.yaml", config(prefix, with_weekly=False))
+    assert_ok(workspace.apply())
+    assert set(schedules_by_slug(deployment(api, f"{prefix}-etl", "nightly"))) == {"nightly", "hourly"}
+
+    workspace.write("main.yaml", config(prefix).split("deployments:")[0])
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"# deployments.{prefix}-etl/nightly will be destroyed" in planned.stdout
+    assert "Plan: 0 to add, 0 to change, 1 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+    assert api.get(f"deployments/name/{prefix}-etl/nightly").status_code == 404
+    assert f"deployments.{prefix}-etl/nightly" not in workspace.state()["resources"]
+    assert_ok(workspace.plan(), 0)
+
+
+def test_a_replaced_pool_is_referred_to_again(workspace, prefix, api):
+    def write(pool_type: str) -> None:
+        workspace.write("main.yaml", f"""\
+work_pools:
+  {prefix}-pool: {{type: {pool_type}}}
+deployments:
+  {prefix}-etl/nightly: {{entrypoint: flows/etl.py:etl, work_pool: {prefix}-pool}}
+""")
+
+    write("process")
+    assert_ok(workspace.apply())
+    write("kubernetes")
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"(work_pools.{prefix}-pool is replaced: refer to the new object)" in planned.stdout
+    assert_ok(workspace.apply())
+    queue = api.get(f"work_pools/{prefix}-pool/queues/default").json()
+    assert deployment(api, f"{prefix}-etl", "nightly")["work_queue_id"] == queue["id"]
+    assert_ok(workspace.plan(), 0)
+
+
+def test_triggers_become_automations_that_run_the_deployment(workspace, prefix, api):
+    def write(expect: str) -> None:
+        workspace.write("main.yaml", f"""\
+deployments:
+  {prefix}-etl/{prefix}-on-event:
+    entrypoint: flows/etl.py:etl
+    triggers:
+      - match: {{prefect.resource.id: "external.model.*"}}
+        expect: [{expect}]
+        parameters: {{model: "{{{{ event.resource.id }}}}"}}
+      - name: {prefix}-after-upstream
+        type: compound
+        require: all
+        triggers:
+          - {{type: event, expect: [upstream.done]}}
+""")
+
+    write("external.model.refreshed")
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"+ automations.{prefix}-on-event__automation_1 {{" in planned.stdout
+    assert "Plan: 3 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+
+    deployment_id = deployment(api, f"{prefix}-etl", f"{prefix}-on-event")["id"]
+    automations = api.post("automations/filter", json={
+        "automations": {"name": {"any_": [f"{prefix}-on-event__automation_1", f"{prefix}-after-upstream"]}}
+    }).json()
+    by_name = {a["name"]: a for a in automations}
+    first = by_name[f"{prefix}-on-event__automation_1"]
+    assert first["trigger"]["expect"] == ["external.model.refreshed"]
+    [action] = first["actions"]
+    assert action["type"] == "run-deployment" and action["deployment_id"] == deployment_id
+    assert action["parameters"] == {"model": "{{ event.resource.id }}"}
+    assert by_name[f"{prefix}-after-upstream"]["trigger"]["type"] == "compound"
+    assert_ok(workspace.plan(), 0)
+
+    write("external.model.published")
+    planned = assert_ok(workspace.plan(), 2)
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+    assert api.get(f"automations/{first['id']}").json()["trigger"]["expect"] == ["external.model.published"]
+    assert_ok(workspace.plan(), 0)
+
+
+# --- prefect.yaml as a source ---------------------------------------------------------------------
+
+FLOWS = '''\
+from prefect import flow
+
+
+@flow(name="{prefix}-etl-flow")
+def etl(full_refresh: bool = False):
+    """Load the warehouse."""
+
+
+@flow
+def load_data_{prefix}():
+    pass
+'''
+
+PREFECT_YAML = """\
+name: warehouse
+prefect-version: 3.8.8
+
+build:
+  - prefect_docker.deployments.steps.build_docker_image:
+      id: build-image
+      image_name: registry.example.com/etl
+      tag: latest
+
+pull:
+  - prefect.deployments.steps.git_clone:
+      id: clone
+      repository: https://github.com/org/repo.git
+      access_token: "{{{{ prefect.blocks.secret.repo-token }}}}"
+  - prefect.deployments.steps.pip_install_requirements:
+      directory: "{{{{ clone.directory }}}}"
+
+definitions:
+  work_pools:
+    main: &main_pool
+      name: {prefix}-pool
+      work_queue_name: high
+      job_variables:
+        image: "{{{{ build-image.image }}}}"
+  schedules:
+    nightly: &nightly
+      cron: "0 2 * * *"
+      timezone: America/Chicago
+      slug: nightly
+
+deployments:
+  - name: nightly
+    entrypoint: flows/etl.py:etl
+    version: "{{{{ $GIT_SHA }}}}"
+    parameters: {{full_refresh: false}}
+    tags: [etl]
+    schedule: *nightly
+    work_pool: *main_pool
+    concurrency_limit: {{limit: 2, collision_strategy: CANCEL_NEW}}
+  - name: load
+    entrypoint: flows/etl.py:load_data_{prefix}
+    build: []
+    pull:
+      - prefect.deployments.steps.set_working_directory:
+          directory: /opt/prefect/flows
+    schedules:
+      - {{slug: hourly, interval: 3600}}
+    work_pool:
+      <<: *main_pool
+      job_variables: {{env: {{MODE: load}}}}
+  - name: elsewhere
+    entrypoint: flows/etl.py:load_data_{prefix}
+    work_pool: {{name: {prefix}-existing, work_queue_name: adhoc}}
+"""
+
+
+def test_prefect_yaml_plans_and_applies_clean(workspace, prefix, api):
+    api.post("work_pools/", json={"name": f"{prefix}-existing", "type": "process"}).raise_for_status()
+    workspace.write("pools.yaml", f"""\
+work_pools:
+  {prefix}-pool:
+    type: process
+    queues:
+      high: {{priority: 1}}
+""")
+    workspace.write("flows/etl.py", FLOWS.format(prefix=prefix))
+    workspace.write("prefect.yaml", PREFECT_YAML.format(prefix=prefix))
+
+    planned = assert_ok(workspace.plan(), 2)
+    assert (
+        "prefect.yaml: build and push steps are not run by prefect-provider "
+        f"(for deployments.{prefix}-etl-flow/nightly, deployments.load-data-{prefix}/elsewhere)" in planned.stdout
+    )
+    assert f"deployments.{prefix}-etl-flow/nightly: uses outputs of the build/push steps build-image" in planned.stdout
+    assert "Plan: 5 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+
+    nightly = deployment(api, f"{prefix}-etl-flow", "nightly")
+    assert nightly["description"] == "Load the warehouse.", "the flow's docstring, as prefect deploy sets it"
+    assert nightly["version"] == "{{ $GIT_SHA }}"
+    assert nightly["work_pool_name"] == f"{prefix}-pool" and nightly["work_queue_name"] == "high"
+    assert nightly["job_variables"] == {"image": "{{ build-image.image }}"}
+    assert nightly["pull_steps"][0]["prefect.deployments.steps.git_clone"]["access_token"] == (
+        "{{ prefect.blocks.secret.repo-token }}"
+    )
+    assert schedules_by_slug(nightly)["nightly"]["schedule"]["timezone"] == "America/Chicago"
+    assert nightly["global_concurrency_limit"]["limit"] == 2
+
+    load = deployment(api, f"load-data-{prefix}", "load")
+    assert load["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/prefect/flows"}}]
+    assert load["job_variables"] == {"env": {"MODE": "load"}}, "a merge key's override wins"
+    assert schedules_by_slug(load)["hourly"]["schedule"]["interval"] == 3600
+
+    elsewhere = deployment(api, f"load-data-{prefix}", "elsewhere")
+    assert elsewhere["work_pool_name"] == f"{prefix}-existing" and elsewhere["work_queue_name"] == "adhoc"
+    assert [s["prefect.deployments.steps.git_clone"]["id"] for s in elsewhere["pull_steps"][:1]] == ["clone"]
+
+    assert_ok(workspace.plan(), 0)
+
+
+def test_prefect_yaml_listed_in_the_configuration(workspace, prefix, api):
+    workspace.write("project/prefect.yaml", f"""\
+deployments:
+  - name: listed
+    flow_name: {prefix}-flow
+    entrypoint: flows/missing.py:main
+    work_pool: {{name: {prefix}-pool}}
+""")
+    workspace.write("main.yaml", f"""\
+prefect_yaml: [project/prefect.yaml]
+work_pools:
+  {prefix}-pool: {{type: process}}
+""")
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"+ deployments.{prefix}-flow/listed {{" in planned.stdout
+    assert "Note:" not in planned.stdout
+    assert_ok(workspace.apply())
+    found = deployment(api, f"{prefix}-flow", "listed")
+    assert found["work_pool_name"] == f"{prefix}-pool" and found["work_queue_name"] == "default"
+    assert_ok(workspace.plan(), 0)
