@@ -25,8 +25,10 @@ app = typer.Typer(
 )
 state_app = typer.Typer(help="Inspect and edit the state.", no_args_is_help=True)
 server_app = typer.Typer(help="The embedded local Prefect server.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Prefect Cloud webhooks managed by the configuration.", no_args_is_help=True)
 app.add_typer(state_app, name="state")
 app.add_typer(server_app, name="server")
+app.add_typer(webhooks_app, name="webhooks")
 
 # --- shared options ---------------------------------------------------------------------------
 
@@ -143,16 +145,19 @@ def schema() -> None:
 
 
 def _make_plan(config, backend, api_url, *, mode="normal", targets=None, replace=None, state=None):
-    from provider.engine import PlanOptions, make_plan
+    from provider.engine import PlanOptions, apply_moves, make_plan
     from provider.state import State
 
     if state is None:
         state = backend.read()
     new_state = state is None
     state = state or State()
+    moved = apply_moves(config, state)
     with connect(api_url) as client:
-        options = PlanOptions(mode, list(targets or []), list(replace or []))
+        options = PlanOptions(mode, list(targets or []), list(replace or []), moved)
         plan = make_plan(config, state, client, options, new_state=new_state)
+    plan.moved = {new: f"{new.split('.', 1)[0]}.{old}" for new, old in moved.items()}
+    plan.warnings += [f"{old} has moved to {new}" for new, old in plan.moved.items()]
     return plan, state
 
 
@@ -244,6 +249,8 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
     from provider.state import StateWriter
 
     writer = StateWriter(backend, state)
+    for new, old in plan.moved.items():
+        writer.move(old, new)  # already renamed in memory (a no-op there); this makes it durable
     verbs = {"create": ("Creating", "Creation complete"), "update": ("Modifying", "Modifications complete"),
              "delete": ("Destroying", "Destruction complete"), "forget": ("Forgetting", "Removed from state"),
              "import": ("Importing", "Import complete")}
@@ -275,12 +282,27 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
     summary = f"Resources: {count['add']} added, {count['change']} changed, {count['destroy']} destroyed."
     if result.ok:
         _console().print(f"\n[bold green]Apply complete![/bold green] {summary}")
+        _print_outputs([step.change.address for step in result.done], writer.state)
         return
     for step, error in result.failed:
         _error(f"{step.change.address}: {describe_error(error)}")
     for step in result.skipped:
         _error(f"{step.change.address}: not attempted because something it depends on failed")
     raise ProviderError(f"apply failed; state records what was done. {summary}")
+
+
+def _print_outputs(addresses: list[str], state: State) -> None:
+    """The outputs of the objects an apply wrote (e.g. a webhook's endpoint, a registry's URL)."""
+    from resources import KINDS
+
+    lines = []
+    for address in sorted(set(addresses)):
+        record = state.resources.get(address)
+        outputs = KINDS[record.kind].outputs(record.name, record.id, record.attributes) if record else {}
+        for name, value in outputs.items():
+            lines.append(f"  {address}.{name} = {json.dumps(value)}")
+    if lines:
+        _console().print("\n[bold]Outputs:[/bold]\n\n" + _escape("\n".join(lines)))
 
 
 @app.command()
@@ -386,6 +408,38 @@ def destroy(
         _run_apply(result, backend, state, api_url, parallelism)
 
 
+@app.command("provision-infra")
+@handle_errors
+def provision_infra(
+    pool: Annotated[str, typer.Argument(help="The work pool whose provision_infra to plan and apply.")],
+    directory: DirArg = Path("."),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan; change nothing.")] = False,
+    destroy: Annotated[bool, typer.Option("--destroy", help="Tear the pool's cloud side down; the pool stays.")] = False,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    lock_timeout: LockTimeout = "0s",
+    var: Vars = None,
+    var_file: VarFiles = None,
+    api_url: ApiUrl = None,
+) -> None:
+    """Plan and apply (or destroy) one work pool's cloud infrastructure, and the pool's template."""
+    import contextlib
+
+    from provider.provision import infra_scope
+
+    config = load_config(directory, var, var_file)
+    backend = backend_for(directory, config)
+    locked = contextlib.nullcontext() if dry_run else backend.lock("provision-infra", parse_duration(lock_timeout))
+    with locked:
+        state = backend.read()
+        scoped, targets = infra_scope(config, state, pool, destroy)
+        result, state = _make_plan(scoped, backend, api_url, targets=targets, state=state)
+        _show_plan(result, as_json=False)
+        if dry_run or not result.has_changes:
+            return
+        _confirm(auto_approve, "Do you want to perform these actions?")
+        _run_apply(result, backend, state, api_url, parallelism=10)
+
+
 @app.command("import")
 @handle_errors
 def import_(
@@ -416,6 +470,52 @@ def import_(
         state.serial += 1
         backend.write(state)
     typer.echo(f"Imported {address} (id {record.id}). Run plan to compare it with the configuration.")
+
+
+@app.command()
+@handle_errors
+def export(
+    kinds: Annotated[Optional[str], typer.Option("--kinds", help="Comma-separated kinds (default: all).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the configuration and state to.")] = Path("export"),
+    api_url: ApiUrl = None,
+) -> None:
+    """Write the live workspace as configuration files, with a state that adopts them."""
+    from rich.table import Table
+
+    from provider.errors import ProviderError
+    from provider.export import export_workspace
+    from provider.state import STATE_FILE, LocalBackend
+    from resources import KINDS
+
+    chosen = [k.strip() for k in kinds.split(",")] if kinds else list(KINDS)
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown:
+        raise ProviderError(f"unknown kinds {', '.join(unknown)} (expected some of: {', '.join(KINDS)})")
+    backend = LocalBackend(out / STATE_FILE)
+    if backend.read() is not None:
+        raise ProviderError(f"{backend.describe()} already exists: export into a new directory")
+    with connect(api_url) as client:
+        if not client.connection.is_cloud:
+            cloud_only = [k for k in chosen if getattr(KINDS[k], "cloud_only", False)]
+            if kinds and cloud_only:
+                raise ProviderError(f"{', '.join(cloud_only)}: Prefect Cloud only, and {client.connection.api_url} is not Prefect Cloud")
+            chosen = [k for k in chosen if k not in cloud_only]
+        result = export_workspace(client, chosen)
+    for relative, text in result.files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    backend.write(result.state)
+    table = Table("kind", "exported", title=f"Exported to {out}")
+    for kind_name, count in result.counts.items():
+        table.add_row(kind_name, str(count))
+    console = _console()
+    console.print(table)
+    if result.secrets:
+        console.print("Secrets are written as ${env.NAME}; set these before planning:")
+        for variable, where in sorted(result.secrets.items()):
+            console.print(f"  {variable}  ({_escape(where)})")
+    console.print(f"Check it with: prefect-provider plan {out}")
 
 
 # --- show / state -----------------------------------------------------------------------------
@@ -557,6 +657,41 @@ def state_push(
                 raise StateError(f"{backend.describe()} is newer (serial {current.serial} > {incoming.serial}); use --force to overwrite it")
         backend.write(incoming)
     typer.echo(f"Pushed {state_file} to {backend.describe()} (serial {incoming.serial}).")
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@webhooks_app.command("rotate")
+@handle_errors
+def webhooks_rotate(
+    name: Annotated[str, typer.Argument(help="The webhook's name, as in webhooks.NAME.")],
+    directory: DirArg = Path("."),
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    lock_timeout: LockTimeout = "0s",
+    api_url: ApiUrl = None,
+) -> None:
+    """Give a managed webhook a new endpoint URL (e.g. after a leak); the old one stops working at once."""
+    from provider.engine import cloud_refusal
+    from provider.errors import PlanError, StateError
+    from resources import KINDS
+
+    address = f"webhooks.{name}"
+    _confirm(auto_approve, f"Rotate the endpoint of {address}? The current URL stops working at once.")
+    rotated: dict[str, Any] = {}
+
+    def edit(state: State) -> None:
+        record = state.resources.get(address)
+        if record is None:
+            raise StateError(f"{address} is not in state")
+        with connect(api_url) as client:
+            if not client.connection.is_cloud:
+                raise PlanError(cloud_refusal("webhooks", client.connection))
+            record.attributes = {**record.attributes, **KINDS["webhooks"].rotate(client, record.id)}
+        rotated.update(record.attributes)
+
+    _edit_state(directory, lock_timeout, edit)
+    typer.echo(f"Rotated {address}: its endpoint is now {rotated['endpoint']}")
 
 
 # --- the embedded server ----------------------------------------------------------------------

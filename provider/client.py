@@ -54,7 +54,7 @@ class PrefectClient:
         connection: Connection,
         *,
         timeout: float = 30.0,
-        max_attempts: int = 6,
+        max_attempts: int = 10,
         backoff: float = 0.25,
         max_backoff: float = 10.0,
     ):
@@ -145,17 +145,38 @@ class PrefectClient:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
         time.sleep(min(delay, 60.0))
 
-    @staticmethod
-    def _result(method: str, url: str, response: httpx.Response) -> Any:
+    def _result(self, method: str, url: str, response: httpx.Response) -> Any:
         if response.is_success:
             if response.status_code == 204 or not response.content:
                 return None
             return response.json()
-        message = f"{response.status_code} {response.reason_phrase}: {_short(_explanation(response))}"
+        explanation = _short(_explanation(response))
+        if response.status_code in (401, 403):
+            explanation = self._credentials_problem(response.status_code, explanation)
+        message = f"{response.status_code} {response.reason_phrase}: {explanation}"
         error = ERRORS_BY_STATUS.get(response.status_code)
         if error is None:
             error = ServerError if response.status_code >= 500 else ApiError
         raise error(message, method=method, url=url, status_code=response.status_code)
+
+    def _credentials_problem(self, status: int, explanation: str) -> str:
+        """What to check after a 401 or 403: which credential was used, never its value."""
+        connection = self.connection
+        if status == 403:
+            problem = ("the credentials were accepted but lack permission for this: check the API key's role in the "
+                       "workspace, and that the URL names the right account and workspace")
+        elif connection.api_key:
+            problem = ("the API key was refused: check PREFECT_API_KEY (environment or the active Prefect profile); "
+                       "it may be wrong, expired or revoked, or belong to another account")
+        elif connection.auth_string:
+            problem = "the credentials in PREFECT_API_AUTH_STRING were refused"
+        else:
+            problem = ("this API needs credentials: set PREFECT_API_KEY for Prefect Cloud, or PREFECT_API_AUTH_STRING "
+                       "for a self-hosted server")
+        for secret in (connection.api_key, connection.auth_string):
+            if secret:
+                explanation = explanation.replace(secret, "***")  # should the server ever echo one
+        return f"{problem} (the server says: {explanation})"
 
 
 def _explanation(response: httpx.Response) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from provider.errors import ConfigError, ConfigErrors, Location
 from provider.expressions import Evaluator
@@ -17,7 +17,23 @@ from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import KINDS
 from resources.base import Address, Spec
 
-SETTINGS_KEYS = ("backend", "prefect_yaml")
+SETTINGS_KEYS = ("backend", "prefect_yaml", "moved")
+
+
+class Moved(BaseModel):
+    """A rename: the object recorded at `from` is the one now declared at `to`."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+
+    @model_validator(mode="after")
+    def _same_kind(self) -> Moved:
+        old, new = Address.parse(self.from_), Address.parse(self.to)
+        if old.kind != new.kind:
+            raise ValueError(f"{self.from_} -> {self.to}: only renames within one kind are possible")
+        return self
 
 
 @dataclass
@@ -46,6 +62,7 @@ class Configuration:
     resources: dict[Address, Resource]
     backend: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)  # shown with the plan
+    moved: list[Moved] = field(default_factory=list)
 
     def order(self) -> list[Address]:
         """Addresses in dependency order (dependencies first)."""
@@ -86,6 +103,7 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
     errors: list[ConfigError] = []
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
+    moved: list[Moved] = []
     prefect_yamls = [directory / PREFECT_YAML] if (directory / PREFECT_YAML).is_file() else []
 
     for path in config_files(directory):
@@ -110,8 +128,11 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
             if key == "prefect_yaml":
                 prefect_yamls += _prefect_yaml_paths(body, path.parent, source, errors)
                 continue
-            if key not in KINDS:
-                known = ", ".join([*KINDS, *SETTINGS_KEYS])
+            if key == "moved":
+                moved += _moved_entries(body, source, errors)
+                continue
+            if key not in KINDS or KINDS[key].nested_under:  # nested kinds are declared inside their parent
+                known = ", ".join([*(k for k, kind in KINDS.items() if not kind.nested_under), *SETTINGS_KEYS])
                 errors.append(ConfigError(f"unknown resource kind (expected one of: {known})", where, key))
                 continue
             if body is None:
@@ -139,7 +160,7 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
         _link(resources, errors)
     if errors:
         raise ConfigErrors(errors)
-    return Configuration(directory, resources, backend, warnings)
+    return Configuration(directory, resources, backend, warnings, moved)
 
 
 def _add_resource(
@@ -211,15 +232,24 @@ def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None
 
 def _validation_errors(exc: ValidationError, source: SourceMap, path: tuple, data: Any) -> list[ConfigError]:
     errors = []
+    for input_path, message in validation_problems(exc, data):
+        field_path = (*path, *input_path)
+        errors.append(ConfigError(message, source.locate(field_path), _dotted(field_path)))
+    return errors
+
+
+def validation_problems(exc: ValidationError, data: Any) -> list[tuple[tuple, str]]:
+    """Each error of validating `data`: the path into `data` and the message to show (also used by
+    the Pulumi providers' check)."""
+    problems = []
     for error in exc.errors():
-        field_path = (*path, *_input_path(error, data))
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         elif error["type"] == "missing":
             message = "required field is missing"
-        errors.append(ConfigError(message, source.locate(field_path), _dotted(field_path)))
-    return errors
+        problems.append((_input_path(error, data), message))
+    return problems
 
 
 def _input_path(error: Any, data: Any) -> tuple:
@@ -257,6 +287,19 @@ def _prefect_yaml_paths(body: Any, base_dir: Path, source: SourceMap, errors: li
             where = ("prefect_yaml", index)
             errors.append(ConfigError(f"no such file: {path}", source.locate(where), _dotted(where)))
     return found
+
+
+def _moved_entries(body: Any, source: SourceMap, errors: list[ConfigError]) -> list[Moved]:
+    if not isinstance(body, list):
+        errors.append(ConfigError("expected a list of {from: ADDRESS, to: ADDRESS}", source.locate(("moved",)), "moved"))
+        return []
+    entries = []
+    for index, item in enumerate(body):
+        try:
+            entries.append(Moved.model_validate(item))
+        except ValidationError as exc:
+            errors += _validation_errors(exc, source, ("moved", index), item)
+    return entries
 
 
 def _display(path: Path) -> str:

@@ -10,15 +10,15 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from provider.client import PrefectClient
+from provider.client import Connection, PrefectClient
 from provider.config import Configuration
 from provider.errors import ApiError, ConfigError, ConfigErrors, Conflict, NotFound, PlanError
-from provider.plan import Change, Plan
+from provider.plan import KNOWN_AFTER_APPLY, Change, Plan
 from provider.secrets import conceal, reveal
 from provider.state import Record, State, StateWriter
 from provider.yamlsource import _dotted
 from resources import KINDS
-from resources.base import Address, ApplyContext, FieldError, LiveObject, ServerDefaults
+from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults
 
 # --- diff -------------------------------------------------------------------------------------
 
@@ -41,13 +41,18 @@ def _canonical(value: Any) -> str:
 # --- refresh ----------------------------------------------------------------------------------
 
 
-def refresh(client: PrefectClient, names_by_kind: dict[str, set[str]], parallelism: int = 8) -> dict[str, dict[str, LiveObject]]:
-    """Live objects by kind and name: one bulk filter listing per kind, kinds read in parallel."""
+def refresh(client: PrefectClient, names_by_kind: dict[str, set[str]], parallelism: int = 8,
+            known: dict[str, dict[str, Known]] | None = None) -> dict[str, dict[str, LiveObject]]:
+    """Live objects by kind and name: one bulk filter listing per kind, kinds read in parallel.
+
+    `known`: by kind and name, what configuration and state say of the objects (see ResourceKind.read).
+    """
     wanted = {kind: names for kind, names in names_by_kind.items() if names}
     if not wanted:
         return {}
+    known = known or {}
     with ThreadPoolExecutor(max_workers=min(parallelism, len(wanted))) as pool:
-        futures = {kind: pool.submit(KINDS[kind].list, client, names) for kind, names in wanted.items()}
+        futures = {kind: pool.submit(KINDS[kind].read, client, names, known.get(kind, {})) for kind, names in wanted.items()}
         return {kind: {obj.name: obj for obj in future.result()} for kind, future in futures.items()}
 
 
@@ -59,6 +64,21 @@ class PlanOptions:
     mode: str = "normal"  # normal | destroy | refresh-only
     targets: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
+    # `moved` entries already applied to state: new address -> the name the object had before.
+    moved: dict[str, str] = field(default_factory=dict)
+
+
+def apply_moves(config: Configuration | None, state: State) -> dict[str, str]:
+    """Rename state records as the configuration's `moved` entries say, before planning.
+
+    Returns new address -> previous name, for the plan to find the object under its old name.
+    """
+    moved = {}
+    for move in config.moved if config else []:
+        if move.from_ in state.resources and move.to not in state.resources:
+            moved[move.to] = state.resources[move.from_].name
+            state.rename(move.from_, move.to)
+    return moved
 
 
 @dataclass
@@ -91,6 +111,34 @@ def desired_attributes(resources: dict[Address, Any], defaults: ServerDefaults, 
     return desired
 
 
+def cloud_refusal(feature: str, connection: Connection) -> str:
+    return (
+        f"{feature} are a Prefect Cloud feature, and {connection.api_url} is not a Prefect Cloud workspace "
+        "(a workspace URL looks like https://api.prefect.cloud/api/accounts/ID/workspaces/ID)"
+    )
+
+
+def check_cloud_features(resources: dict[Address, Any], state: State, connection: Connection) -> None:
+    """Refuse Cloud-only kinds and features against an open-source server, before anything is read
+    or written: each declared one named with its file and line, each managed one by address."""
+    if connection.is_cloud:
+        return
+    errors: list[ConfigError] = []
+    for address, resource in resources.items():
+        kind = resource.kind
+        if kind.cloud_only:
+            errors.append(ConfigError(cloud_refusal(address.kind, connection), resource.location, str(address)))
+        for feature, path in kind.cloud_features(address.name, resource.spec):
+            errors.append(ConfigError(cloud_refusal(feature, connection), resource.locate(*path),
+                                      _dotted((address.kind, address.name, *path))))
+    if errors:
+        raise ConfigErrors(errors)
+    managed = sorted(key for key, record in state.resources.items() if KINDS[record.kind].cloud_only)
+    if managed:
+        kinds = ", ".join(sorted({key.split(".")[0] for key in managed}))
+        raise PlanError(f"the state manages {', '.join(managed)}: " + cloud_refusal(kinds, connection))
+
+
 def make_plan(
     config: Configuration | None,
     state: State,
@@ -103,16 +151,30 @@ def make_plan(
     options = options or PlanOptions()
     working = state
     resources = config.resources if config and options.mode != "destroy" else {}
+    check_cloud_features(resources, working, client.connection)
 
     names_by_kind: dict[str, set[str]] = {}
     for address in resources:
         names_by_kind.setdefault(address.kind, set()).add(address.name)
     for record in working.resources.values():
         names_by_kind.setdefault(record.kind, set()).add(record.name)
-    live = refresh(client, names_by_kind)
-
+    for key, previous in options.moved.items():
+        names_by_kind.setdefault(Address.parse(key).kind, set()).add(previous)
     defaults = ServerDefaults(client)
     salt = working.lineage
+    wanted = desired_attributes(resources, defaults, salt)
+    live = refresh(client, names_by_kind, known=_known(resources, wanted, working))
+
+    def find(key: str, kind: str, name: str) -> tuple[LiveObject | None, bool]:
+        """The live object at an address, and whether it still has the name it had before a move."""
+        obj = live.get(kind, {}).get(name)
+        record = working.resources.get(key)
+        if obj is None and key in options.moved and record is not None:
+            before = live.get(kind, {}).get(options.moved[key])
+            if before is not None and before.id == record.id:
+                return before, True
+        return obj, False
+
     addresses = _addresses(working)
     for kind_name, objects in live.items():
         for obj in objects.values():
@@ -120,8 +182,7 @@ def make_plan(
             paths = KINDS[kind_name].sensitive_paths(obj.name, obj.attributes, defaults)
             obj.attributes, _ = conceal(obj.attributes, paths, salt)
             obj.sensitive = paths
-    wanted = desired_attributes(resources, defaults, salt)
-    drift = _drift(working, live, defaults)
+    drift = _drift(working, find, defaults)
     changes: dict[str, Change] = {}
     unmanaged: list[str] = []
 
@@ -130,30 +191,46 @@ def make_plan(
         kind = resource.kind
         desired = wanted.attributes[key]
         record = working.resources.get(key)
-        obj = live.get(address.kind, {}).get(address.name)
-        ignore = resource.spec.lifecycle.ignore_changes
+        obj, renaming = find(key, address.kind, address.name)
+        if renaming and not kind.renamable:
+            raise PlanError(
+                f"{key}: moved from {address.kind}.{options.moved[key]}, but the server cannot rename "
+                f"{address.kind}; remove the moved entry to replace the object instead"
+            )
+        # Computed attributes belong to the server: like ignored ones, never compared, the live value
+        # kept; a new object has them once it is written.
+        ignore = [*resource.spec.lifecycle.ignore_changes, *kind.computed]
+        unknown = dict.fromkeys(kind.computed, KNOWN_AFTER_APPLY)
         depends_on = [str(a) for a in resource.depends_on]
         sensitive = wanted.sensitive[key]
         if obj is None:
             reason = "deleted outside prefect-provider" if record else ""
-            changes[key] = Change(key, "create", None, desired, reason, depends_on=depends_on, sensitive=sensitive)
+            changes[key] = Change(key, "create", None, {**desired, **unknown}, reason, depends_on=depends_on, sensitive=sensitive)
             continue
         interrupted = record is None and key in working.pending
-        if record is None and not interrupted and not kind.server_owned(address.name):
+        adopted = record is None and not interrupted and kind.adopt_reason(obj)
+        if record is None and not interrupted and not adopted and not kind.server_owned(address.name):
             unmanaged.append(f"{key} (id {obj.id})")
             continue
         diff = changed_fields(obj.attributes, desired, ignore)
+        if renaming:
+            diff = ["name", *diff]
         if ignore:
             # Ignored fields keep their live value, so applying never touches them.
             desired = {**desired, **{f: obj.attributes[f] for f in ignore if f in obj.attributes}}
         common = dict(id=obj.id, depends_on=depends_on, changed=diff, sensitive=sorted({*sensitive, *obj.sensitive}),
                       dependencies=record.dependencies if record else [])
+        if renaming:
+            common["moved_from"] = f"{address.kind}.{options.moved[key]}"
         if key in options.replace:
-            changes[key] = Change(key, "replace", obj.attributes, desired, "replacement requested", **common)
+            changes[key] = Change(key, "replace", obj.attributes, {**desired, **unknown}, "replacement requested", **common)
         elif forced := [f for f in diff if f in kind.replace_fields]:
-            changes[key] = Change(key, "replace", obj.attributes, desired, f"{', '.join(forced)} forces replacement", **common)
+            changes[key] = Change(key, "replace", obj.attributes, {**desired, **unknown}, f"{', '.join(forced)} forces replacement",
+                                  **common)
         elif diff:
             reason = "changed outside prefect-provider" if key in {d.address for d in drift} else "configuration changed"
+            if renaming:
+                reason = f"moved from {common['moved_from']}: renamed on the server"
             changes[key] = Change(key, "update", obj.attributes, desired, f"{reason}: {', '.join(diff)}", **common)
         else:
             changes[key] = Change(key, "no-op", obj.attributes, desired, **common)
@@ -161,7 +238,7 @@ def make_plan(
             changes[key].importing = True
             changes[key].reason = (
                 "created by an interrupted apply; taken into state" if interrupted
-                else "created by the server with its parent; taken into state"
+                else adopted or "created by the server with its parent; taken into state"
             )
 
     if unmanaged:
@@ -174,7 +251,7 @@ def make_plan(
     for key, record in working.resources.items():
         if Address.parse(key) in resources:
             continue
-        obj = live.get(record.kind, {}).get(record.name)
+        obj, _ = find(key, record.kind, record.name)
         if KINDS[record.kind].server_owned(record.name):
             changes[key] = Change(key, "forget", record.attributes, None, "belongs to the server: no longer managed, not deleted", id=record.id)
         elif obj is None:
@@ -187,6 +264,7 @@ def make_plan(
 
     _cascade_replacements(changes)
     _check_prevent_destroy(config, changes)
+    _mark_create_before_destroy(config, changes)
     plan_changes = _targeted(list(changes.values()), options.targets, changes)
     if options.mode == "refresh-only":
         plan_changes = []
@@ -202,23 +280,35 @@ def make_plan(
     )
 
 
+def _known(resources: dict[Address, Any], wanted: Desired, state: State) -> dict[str, dict[str, Known]]:
+    """By kind and name: the attributes configured and the state record of each object to read."""
+    known: dict[str, dict[str, Known]] = {}
+    for address in resources:
+        known.setdefault(address.kind, {})[address.name] = Known(desired=wanted.attributes[str(address)])
+    for record in state.resources.values():
+        entry = known.setdefault(record.kind, {}).setdefault(record.name, Known())
+        entry.id, entry.recorded = record.id, record.attributes
+    return known
+
+
 def _addresses(state: State) -> dict[str, Address]:
     """The address of every managed object by its id: how live objects name what they refer to."""
     return {record.id: Address(record.kind, record.name) for record in state.resources.values()}
 
 
-def _drift(state: State, live: dict[str, dict[str, LiveObject]], defaults: ServerDefaults) -> list[Change]:
+def _drift(state: State, find: Callable[[str, str, str], tuple[LiveObject | None, bool]],
+           defaults: ServerDefaults) -> list[Change]:
     """Managed objects that changed on the server since the last apply (state vs live)."""
     drift = []
     for key, record in sorted(state.resources.items()):
-        obj = live.get(record.kind, {}).get(record.name)
+        obj, _ = find(key, record.kind, record.name)
         # The recorded attributes may hold secrets the live object no longer has (e.g. a removed key).
         recorded = KINDS[record.kind].sensitive_paths(record.name, record.attributes, defaults)
         if obj is None:
             drift.append(Change(key, "delete", record.attributes, None, "deleted outside prefect-provider", id=record.id,
                                 sensitive=recorded))
             continue
-        diff = changed_fields(record.attributes, obj.attributes)
+        diff = changed_fields(record.attributes, obj.attributes, KINDS[record.kind].computed)
         if diff:
             drift.append(Change(key, "update", record.attributes, obj.attributes,
                                 f"changed outside prefect-provider: {', '.join(diff)}", id=obj.id, changed=diff,
@@ -260,6 +350,24 @@ def _check_prevent_destroy(config: Configuration | None, changes: dict[str, Chan
             blocked.append(f"{key} ({resource.location}): {change.reason}")
     if blocked:
         raise PlanError("lifecycle.prevent_destroy forbids destroying:\n  " + "\n  ".join(blocked))
+
+
+def _mark_create_before_destroy(config: Configuration | None, changes: dict[str, Change]) -> None:
+    if config is None:
+        return
+    impossible = []
+    for key, change in changes.items():
+        resource = config.resources.get(Address.parse(key))
+        if change.action != "replace" or not resource or not resource.spec.lifecycle.create_before_destroy:
+            continue
+        if resource.kind.unique_names:
+            impossible.append(f"{key} ({resource.location})")
+        change.create_before_destroy = True
+    if impossible:
+        raise PlanError(
+            "lifecycle.create_before_destroy cannot work here: the server allows one object per name, so the "
+            "replacement cannot exist beside the old one:\n  " + "\n  ".join(impossible)
+        )
 
 
 def _targeted(changes: list[Change], targets: list[str], by_address: dict[str, Change]) -> list[Change]:
@@ -308,7 +416,7 @@ Event = Callable[[str, Step, Exception | None], None]  # ("start" | "done" | "fa
 
 def build_steps(changes: list[Change]) -> list[Step]:
     steps: list[Step] = []
-    writes: dict[str, int] = {}  # address -> its create/update step
+    writes: dict[str, int] = {}  # address -> its create/update/import step
     deletes: dict[str, int] = {}
     for change in changes:
         if not change.is_change:
@@ -319,18 +427,21 @@ def build_steps(changes: list[Change]) -> list[Step]:
         if change.action in ("create", "replace"):
             writes[change.address] = len(steps)
             steps.append(Step(change, "create"))
+            if change.create_before_destroy:
+                steps[deletes[change.address]].after.add(writes[change.address])
         elif change.action == "update":
             writes[change.address] = len(steps)
             steps.append(Step(change, "update"))
         elif change.action == "forget":
             steps.append(Step(change, "forget"))
         elif change.action == "no-op":
+            writes[change.address] = len(steps)  # dependents written in this apply need its id
             steps.append(Step(change, "import"))
     for index, step in enumerate(steps):
         change = step.change
         if step.operation in ("create", "update"):
             step.after |= {writes[d] for d in change.depends_on if d in writes}
-            if change.address in deletes:  # a replacement deletes first
+            if change.address in deletes and not change.create_before_destroy:  # a replacement deletes first
                 step.after.add(deletes[change.address])
         elif step.operation == "delete":
             # Dependents go (or stop referring to it) before the object they depend on. When it
@@ -405,6 +516,19 @@ def _run_steps(steps: list[Step], parallelism: int, client: PrefectClient, write
                     on_event("failed", step, error)
 
 
+def create_object(client: PrefectClient, kind: ResourceKind, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+    """Create one object and return its id; used by apply and by the Pulumi providers."""
+    try:
+        return kind.create(client, name, attributes, ctx)
+    except Conflict:
+        # A create whose first attempt landed before its answer was lost: adopt, don't duplicate.
+        existing = {o.name: o for o in kind.list(client, {name})}.get(name)
+        if existing is None:
+            raise
+        kind.update(client, existing.id, name, attributes, existing.attributes, ctx)
+        return existing.id
+
+
 def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext, secrets: dict[str, Any]) -> None:
     change = step.change
     send = reveal(change.after, secrets) if change.after is not None else None
@@ -415,7 +539,8 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
                 kind.delete(client, change.id, change.name)
             except NotFound:
                 pass  # already gone (e.g. deleted with its parent): the goal is reached
-        writer.remove(change.address)
+        if not change.create_before_destroy:  # else state already records the replacement
+            writer.remove(change.address)
         return
     if step.operation == "forget":
         writer.remove(change.address)
@@ -423,21 +548,22 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
     if step.operation == "import":
         obj_id = change.id
     elif step.operation == "update":
-        kind.update(client, change.id, change.name, send, change.before or {}, ctx)
+        if change.moved_from:
+            kind.rename(client, change.id, change.name, send, ctx)
+        if not change.moved_from or set(change.changed) - {"name"}:
+            kind.update(client, change.id, change.name, send, change.before or {}, ctx)
         obj_id = change.id
     else:
         writer.intend(change.address, change.kind, change.name)
-        try:
-            obj_id = kind.create(client, change.name, send, ctx)
-        except Conflict:
-            # A create whose first attempt landed before its answer was lost: adopt, don't duplicate.
-            existing = {o.name: o for o in kind.list(client, {change.name})}.get(change.name)
-            if existing is None:
-                raise
-            kind.update(client, existing.id, change.name, send, existing.attributes, ctx)
-            obj_id = existing.id
+        obj_id = create_object(client, kind, change.name, send, ctx)
     ctx.ids[change.address] = obj_id
-    writer.put(change.address, Record(change.kind, change.name, obj_id, change.after, change.depends_on))
+    after = change.after
+    if any(after.get(f) == KNOWN_AFTER_APPLY for f in kind.computed):
+        # The server filled these in when it made the object (e.g. a webhook's endpoint): read them for state.
+        written = {o.id: o for o in kind.list(client, {change.name})}.get(obj_id)
+        if written is not None:
+            after = {**after, **{f: written.attributes.get(f) for f in kind.computed}}
+    writer.put(change.address, Record(change.kind, change.name, obj_id, after, change.depends_on))
 
 
 def _accept_drift(plan: Plan, writer: StateWriter) -> None:
@@ -470,15 +596,20 @@ def import_object(config: Configuration | None, state: State, client: PrefectCli
         raise PlanError(f"{address}: invalid name: {exc}") from None
     if str(address) in state.resources:
         raise PlanError(f"{address} is already managed (id {state.resources[str(address)].id})")
-    found = [obj for obj in kind.list(client, {address.name}) if obj.name == address.name]
+    if kind.cloud_only and not client.connection.is_cloud:
+        raise PlanError(f"{address}: " + cloud_refusal(address.kind, client.connection))
+    resource = config.resources.get(address) if config else None
+    defaults = ServerDefaults(client)
+    # What the configuration says helps kinds that find their objects by more than the name.
+    desired = desired_attributes({address: resource}, defaults, state.lineage).attributes if resource else {}
+    known = {address.name: Known(desired=desired[str(address)])} if resource else {}
+    found = [obj for obj in kind.read(client, {address.name}, known) if obj.name == address.name]
     if not found:
         raise PlanError(f"{address}: no such object on the server")
     obj = next((o for o in found if id_or_name in (o.id, o.name)), None)
     if obj is None:
         raise PlanError(f"{address}: the object named {address.name!r} has id {found[0].id}, not {id_or_name!r}")
     kind.name_references(obj, _addresses(state))
-    defaults = ServerDefaults(client)
     attributes, _ = conceal(obj.attributes, kind.sensitive_paths(obj.name, obj.attributes, defaults), state.lineage)
-    resource = config.resources.get(address) if config else None
     dependencies = [str(a) for a in resource.depends_on] if resource else []
     return Record(address.kind, address.name, obj.id, attributes, dependencies)

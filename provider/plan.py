@@ -6,8 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from provider import __version__
+from resources import Address  # the package: it registers the nested kinds Address parses
 
 PLAN_FORMAT = 1
+# The planned value of an attribute the server fills in when it makes the object.
+KNOWN_AFTER_APPLY = "(known after apply)"
 
 # Terraform's action lists, for the JSON views.
 TERRAFORM_ACTIONS = {
@@ -33,14 +36,16 @@ class Change:
     changed: list[str] = field(default_factory=list)  # top-level attributes that differ
     importing: bool = False  # a server-owned object taken into state without a write
     sensitive: list[str] = field(default_factory=list)  # attribute paths shown as (sensitive value)
+    moved_from: str | None = None  # the address it had before a `moved` entry (renamed on apply)
+    create_before_destroy: bool = False  # a replacement that creates the new object first
 
     @property
     def kind(self) -> str:
-        return self.address.split(".", 1)[0]
+        return Address.parse(self.address).kind
 
     @property
     def name(self) -> str:
-        return self.address.split(".", 1)[1]
+        return Address.parse(self.address).name
 
     @property
     def is_change(self) -> bool:
@@ -56,6 +61,7 @@ class Plan:
     serial: int | None = None
     config_dir: str | None = None
     warnings: list[str] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)  # state renames: new address -> old address
     # Clear secret values by address and path: in memory only, never written with the plan.
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -75,7 +81,7 @@ class Plan:
     def has_changes(self) -> bool:
         if self.mode == "refresh-only":
             return bool(self.drift)
-        return bool(self.pending)
+        return bool(self.pending or self.moved)
 
     # --- saved plans -------------------------------------------------------------------------
 
@@ -88,6 +94,7 @@ class Plan:
             "serial": self.serial,
             "config_dir": self.config_dir,
             "warnings": self.warnings,
+            "moved": self.moved,
             "changes": [asdict(c) for c in self.changes],
             "drift": [asdict(c) for c in self.drift],
         }
@@ -104,4 +111,5 @@ class Plan:
             serial=data["serial"],
             config_dir=data.get("config_dir"),
             warnings=data.get("warnings", []),
+            moved=data.get("moved", {}),
         )

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 
 from provider import __version__
-from provider.plan import TERRAFORM_ACTIONS, Change, Plan
+from provider.plan import KNOWN_AFTER_APPLY, TERRAFORM_ACTIONS, Change, Plan
 
 SENSITIVE = "(sensitive value)"
 SYMBOLS = {
@@ -48,7 +48,7 @@ def _shown(value: Any, path: str, sensitive: list[str]) -> Any:
 
 
 def _scalar(value: Any) -> str:
-    return value if value == SENSITIVE else json.dumps(value, ensure_ascii=False)
+    return value if value in (SENSITIVE, KNOWN_AFTER_APPLY) else json.dumps(value, ensure_ascii=False)
 
 
 def _value_lines(value: Any, symbol: str, indent: int) -> list[tuple[str, str]]:
@@ -107,9 +107,11 @@ def _diff_lines(
 
 
 def change_block(change: Change) -> list[tuple[str, str]]:
-    symbol = SYMBOLS[change.action][0]
+    symbol = "+/-" if change.create_before_destroy else SYMBOLS[change.action][0]
     before = change.before or {}
     headline = HEADLINES.get(change.action, "")
+    if change.moved_from:
+        headline = f"has moved from {change.moved_from}" + (" and will be updated in-place" if set(change.changed) - {"name"} else "")
     if change.importing:
         headline = "will be imported" + (" and updated in-place" if change.action == "update" else "")
     lines = [("#", f"  # {change.address} {headline}")]
@@ -195,6 +197,11 @@ def _sensitive_map(value: Any, sensitive: list[str], prefix: str = "") -> Any:
 
 def change_json(change: Change) -> dict[str, Any]:
     actions = ["no-op"] if change.action == "no-op" else TERRAFORM_ACTIONS[change.action]
+    if change.create_before_destroy:
+        actions = ["create", "delete"]
+    after = masked(change.after, change.sensitive) if change.after is not None else None
+    # As Terraform: values known only after apply are left out of `after` and flagged in `after_unknown`.
+    unknown = {key: True for key, value in (after or {}).items() if value == KNOWN_AFTER_APPLY}
     item = {
         "address": change.address,
         "type": change.kind,
@@ -202,7 +209,8 @@ def change_json(change: Change) -> dict[str, Any]:
         "change": {
             "actions": actions,
             "before": masked(change.before, change.sensitive) if change.before is not None else None,
-            "after": masked(change.after, change.sensitive) if change.after is not None else None,
+            "after": {k: v for k, v in after.items() if k not in unknown} if after is not None else None,
+            "after_unknown": unknown,
             "before_sensitive": _sensitive_map(change.before, change.sensitive),
             "after_sensitive": _sensitive_map(change.after, change.sensitive),
         },

@@ -11,7 +11,8 @@ from resources import KINDS
 
 def configuration_schema() -> dict[str, Any]:
     fields: dict[str, Any] = {
-        kind_name: (Optional[dict[str, kind.spec]], None) for kind_name, kind in KINDS.items()  # noqa: UP007
+        kind_name: (Optional[dict[str, kind.spec]], None)  # noqa: UP007
+        for kind_name, kind in KINDS.items() if not kind.nested_under  # declared inside their parent
     }
     fields["backend"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007
     fields["prefect_yaml"] = (Optional[list[str]], None)  # noqa: UP007

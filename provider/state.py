@@ -358,8 +358,13 @@ def _lock_info(raw: bytes) -> LockInfo | None:
 
 
 def apply_entry(state: State, entry: dict[str, Any]) -> None:
-    """Apply one journal entry: {"op": "intent" | "put" | "remove", "address", ...}."""
+    """Apply one journal entry: {"op": "intent" | "put" | "remove" | "move", "address", ...}."""
     address = entry["address"]
+    if entry["op"] == "move":
+        if address in state.resources and entry["to"] not in state.resources:
+            state.rename(address, entry["to"])
+        state.serial = max(state.serial, entry.get("serial", state.serial))
+        return
     if entry["op"] == "intent":
         state.pending[address] = {"kind": entry["kind"], "name": entry["name"]}
         return
@@ -385,6 +390,9 @@ class StateWriter:
 
     def put(self, address: str, record: Record) -> None:
         self._record({"op": "put", "address": address, "record": asdict(record)})
+
+    def move(self, address: str, to: str) -> None:
+        self._record({"op": "move", "address": address, "to": to})
 
     def remove(self, address: str) -> None:
         if address in self.state.resources or address in self.state.pending:

@@ -7,10 +7,12 @@ from resources.base import Address, ResourceKind
 from resources.blocks import Blocks
 from resources.concurrency_limits import ConcurrencyLimits
 from resources.deployments import Deployments
+from resources.infra import Infra
 from resources.variables import Variables
+from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 
-KINDS: dict[str, ResourceKind] = {k.kind: k for k in (WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), ConcurrencyLimits())}
+KINDS: dict[str, ResourceKind] = {k.kind: k for k in (WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), Webhooks(), ConcurrencyLimits(), Infra())}
 
 __all__ = ["KINDS", "Address", "ResourceKind"]

@@ -1,10 +1,11 @@
 """automations: a trigger, and the actions to run when it fires (or resolves).
 
 Triggers and actions are pydantic discriminated unions on `type`, one model per type the
-open-source server knows (plus `metric` triggers, a Prefect Cloud feature), so a misspelled type
-or field is a validation error. Actions name what they act on as the configuration does
-(`deployment: FLOW/NAME`, `work_pool: POOL`, `work_queue: POOL/QUEUE`, `automation: NAME`,
-`block: TYPE_SLUG/NAME`): that makes them dependencies, and the ids are resolved at apply time.
+open-source server knows (plus `metric` triggers and `declare-incident` actions: Prefect Cloud
+features, marked with `cloud_feature`), so a misspelled type or field is a validation error.
+Actions name what they act on as the configuration does (`deployment: FLOW/NAME`,
+`work_pool: POOL`, `work_queue: POOL/QUEUE`, `automation: NAME`, `block: TYPE_SLUG/NAME`): that
+makes them dependencies, and the ids are resolved at apply time.
 Live automations hold ids; `name_references` turns them back into names through state, so both
 sides of a diff read the same. An id that names nothing in state stays an id, and differs.
 
@@ -38,7 +39,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from provider.errors import PlanError
-from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.base import Address, ApplyContext, LiveObject, ResourceKind, ServerDefaults, Spec, name_filter
 from resources.names import split_pair
 
 # --- building blocks --------------------------------------------------------------------------
@@ -121,6 +122,7 @@ class MetricQuery(Model):
 class MetricTrigger(Model):
     """Fires on a metric query (Prefect Cloud only)."""
 
+    cloud_feature: ClassVar[str] = "metric triggers"
     type: Literal["metric"] = "metric"
     match: ResourceSpecification = Field(default_factory=dict)
     match_related: ResourceSpecification | list[ResourceSpecification] = Field(default_factory=dict)
@@ -291,6 +293,13 @@ class DeleteFlowRun(Model):
     type: Literal["delete-flow-run"] = "delete-flow-run"
 
 
+class DeclareIncident(Model):
+    """Declares an incident for the triggering event (Prefect Cloud only)."""
+
+    cloud_feature: ClassVar[str] = "declare-incident actions"
+    type: Literal["declare-incident"] = "declare-incident"
+
+
 class ChangeFlowRunState(Model):
     type: Literal["change-flow-run-state"] = "change-flow-run-state"
     name: str | None = None
@@ -303,6 +312,7 @@ ACTION_MODELS = (
     DoNothing, RunDeployment, PauseDeployment, ResumeDeployment, CancelFlowRun, DeleteFlowRun,
     ChangeFlowRunState, PauseWorkQueue, ResumeWorkQueue, SendNotification, CallWebhook,
     PauseAutomation, ResumeAutomation, SuspendFlowRun, ResumeFlowRun, PauseWorkPool, ResumeWorkPool,
+    DeclareIncident,
 )  # fmt: skip
 Action = Annotated[Union[ACTION_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
 ACTION_TYPES: dict[str, type[Model]] = {model.model_fields["type"].default: model for model in ACTION_MODELS}
@@ -430,17 +440,6 @@ def automation_payload(
     return body
 
 
-def _metric_trigger_path(trigger: dict[str, Any], path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
-    """Where the first metric trigger stands in a (canonical) trigger, or None."""
-    if trigger.get("type") == "metric":
-        return path
-    for index, child in enumerate(trigger.get("triggers") or []):
-        found = _metric_trigger_path(child, (*path, "triggers", index))
-        if found is not None:
-            return found
-    return None
-
-
 # --- the kind ---------------------------------------------------------------------------------
 
 
@@ -458,23 +457,14 @@ class Automations(ResourceKind):
     kind = "automations"
     spec = AutomationSpec
     refers_by_id = True
+    renamable = True
+    unique_names = False
 
     def references(self, name: str, spec: AutomationSpec) -> list[Address]:
         return automation_references(self._attributes(spec))
 
     def desired(self, name: str, spec: AutomationSpec, defaults: ServerDefaults) -> dict[str, Any]:
-        attributes = self._attributes(spec)
-        client = defaults.client
-        if client is not None and not client.connection.is_cloud:
-            path = _metric_trigger_path(attributes["trigger"])
-            if path is not None:
-                raise FieldError(
-                    f"metric triggers are a Prefect Cloud feature; the server at {client.connection.api_url} "
-                    "does not support them",
-                    "trigger",
-                    *path,
-                )
-        return attributes
+        return self._attributes(spec)
 
     @staticmethod
     def _attributes(spec: AutomationSpec) -> dict[str, Any]:
@@ -488,7 +478,7 @@ class Automations(ResourceKind):
             actions_on_resolve=spec.actions_on_resolve,
         )
 
-    def list(self, client, names: set[str]) -> list[LiveObject]:
+    def list(self, client, names: set[str] | None) -> list[LiveObject]:
         by_name: dict[str, list[dict[str, Any]]] = {}
         for automation in self._named(client, names):
             by_name.setdefault(automation["name"], []).append(automation)
@@ -505,9 +495,9 @@ class Automations(ResourceKind):
         return [LiveObject(a["id"], a["name"], automation_from_api(a)) for [a] in by_name.values()]
 
     @staticmethod
-    def _named(client, names: Iterable[str]) -> list[dict[str, Any]]:
+    def _named(client, names: Iterable[str] | None) -> list[dict[str, Any]]:
         # By creation time: a stable order to page through, where names may repeat.
-        body = {"automations": {"name": {"any_": sorted(names)}}, "sort": "CREATED_DESC"}
+        body = {**name_filter("automations", names), "sort": "CREATED_DESC"}
         return client.filter("/automations/filter", body)
 
     def name_references(self, obj: LiveObject, addresses: Mapping[str, Address]) -> None:
@@ -525,6 +515,10 @@ class Automations(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         client.put(f"/automations/{obj_id}", automation_payload(name, attributes, ctx.id_of))
+
+    def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        # The name is part of the full document PUT sends.
+        self.update(client, obj_id, new_name, attributes, {}, ctx)
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(f"/automations/{obj_id}")

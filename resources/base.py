@@ -7,7 +7,7 @@ create, update or delete one object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,16 +17,32 @@ if TYPE_CHECKING:
     from provider.client import PrefectClient
 
 
+# Kinds whose objects belong to one object of another kind and are addressed under it, by kind:
+# the parent's kind. Filled from `ResourceKind.nested_under`.
+NESTED_KINDS: dict[str, str] = {}
+
+
 @dataclass(frozen=True, order=True)
 class Address:
+    """KIND.NAME; a nested kind's OWNER/PART is addressed PARENT_KIND.OWNER.KIND.PART
+    (e.g. infra ecs-prod/ecs_cluster is work_pools.ecs-prod.infra.ecs_cluster)."""
+
     kind: str
     name: str
 
     def __str__(self) -> str:
+        parent = NESTED_KINDS.get(self.kind)
+        if parent:
+            owner, _, part = self.name.rpartition("/")
+            return f"{parent}.{owner}.{self.kind}.{part}"
         return f"{self.kind}.{self.name}"
 
     @classmethod
     def parse(cls, text: str) -> Address:
+        for kind, parent in NESTED_KINDS.items():
+            owner, marker, part = text.removeprefix(parent + ".").rpartition(f".{kind}.")
+            if text.startswith(parent + ".") and marker and owner and part and "." not in part:
+                return cls(kind, f"{owner}/{part}")
         kind, dot, name = text.partition(".")
         if not dot or not kind or not name:
             raise ValueError(f"{text!r} is not an address: expected KIND.NAME, e.g. work_pools.my-pool")
@@ -46,6 +62,7 @@ class Lifecycle(BaseModel):
 
     prevent_destroy: bool = False
     ignore_changes: list[str] = Field(default_factory=list)
+    create_before_destroy: bool = False
 
 
 class Spec(BaseModel):
@@ -64,6 +81,15 @@ class LiveObject:
     name: str
     attributes: dict[str, Any]
     sensitive: list[str] = field(default_factory=list)  # filled by the engine after concealing
+
+
+@dataclass
+class Known:
+    """What the engine knows of an object it reads: the attributes configured, its state record."""
+
+    desired: dict[str, Any] | None = None
+    id: str | None = None
+    recorded: dict[str, Any] | None = None
 
 
 @dataclass
@@ -86,6 +112,22 @@ class ApplyContext:
         return self.ids[str(address)]
 
 
+def find_cloud_features(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str, tuple[str | int, ...]]]:
+    """Models marked with a `cloud_feature` class variable (what to call them in messages) in `value`."""
+    if isinstance(value, BaseModel):
+        feature = getattr(value, "cloud_feature", None)
+        if feature:
+            yield feature, path
+        for name in type(value).model_fields:
+            yield from find_cloud_features(getattr(value, name), (*path, name))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from find_cloud_features(item, (*path, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from find_cloud_features(item, (*path, key))
+
+
 class ResourceKind:
     """One kind of Prefect object. Subclasses fill the class variables and the hooks."""
 
@@ -98,6 +140,25 @@ class ResourceKind:
     # True when these objects hold the server ids of the objects they refer to: when one of those
     # is replaced (and so gets a new id), they are updated to refer to the new one.
     refers_by_id: ClassVar[bool] = False
+    # True when the server can rename an object in place (`moved` entries rename, never re-create).
+    renamable: ClassVar[bool] = False
+    # False when the server allows several objects with one name, which is what lets
+    # `create_before_destroy` create the replacement while the old object still exists.
+    unique_names: ClassVar[bool] = True
+    # True when the whole kind exists only in Prefect Cloud (e.g. webhooks): refused at plan time
+    # against an open-source server, before anything is read or written.
+    cloud_only: ClassVar[bool] = False
+    # Attributes the server fills in (e.g. a webhook's endpoint): shown and recorded in state,
+    # never compared, so they cause no diff; "(known after apply)" until the object is written.
+    computed: ClassVar[frozenset[str]] = frozenset()
+    # The kind whose objects these belong to (e.g. infra parts to their work pool): declared only
+    # inside the parent's spec (as children), addressed under it.
+    nested_under: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("nested_under"):
+            NESTED_KINDS[cls.kind] = cls.nested_under
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -121,6 +182,14 @@ class ResourceKind:
         """Objects the server creates and owns: adopted instead of created, never deleted."""
         return False
 
+    def cloud_features(self, name: str, spec: Spec) -> Iterable[tuple[str, tuple[str | int, ...]]]:
+        """The Prefect Cloud-only parts of a spec, as (feature, path in the spec) pairs.
+
+        By default: every model in the spec whose class names a `cloud_feature` (e.g. metric
+        triggers), found wherever it is nested.
+        """
+        return find_cloud_features(spec)
+
     # --- planning ----------------------------------------------------------------------------
 
     def desired(self, name: str, spec: Spec, defaults: ServerDefaults) -> dict[str, Any]:
@@ -131,9 +200,21 @@ class ResourceKind:
         """Dotted attribute paths holding secrets: fingerprinted in plans and state, never shown."""
         return []
 
-    def list(self, client: PrefectClient, names: set[str]) -> list[LiveObject]:
-        """Live objects of this kind among `names`, read through bulk filter endpoints."""
+    def list(self, client: PrefectClient, names: set[str] | None) -> list[LiveObject]:
+        """Live objects of this kind among `names` (every one when None: `export`), read through
+        bulk filter endpoints."""
         raise NotImplementedError
+
+    def read(self, client: PrefectClient, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
+        """Live objects among `names`; `known` says, by name, what configuration and state know of
+        each, for kinds whose objects are not found by name alone (e.g. cloud objects by region).
+        Found by name (`list`) by default."""
+        return self.list(client, names)
+
+    def adopt_reason(self, obj: LiveObject) -> str | None:
+        """Why a live object not in state is taken into state rather than refused as unmanaged
+        (e.g. it carries this configuration's tag); None (the default): it is refused."""
+        return None
 
     def name_references(self, obj: LiveObject, addresses: Mapping[str, Address]) -> None:
         """Replace the server ids a live object holds with the names of the objects they refer to.
@@ -161,6 +242,33 @@ class ResourceKind:
 
     def delete(self, client: PrefectClient, obj_id: str, name: str) -> None:
         raise NotImplementedError
+
+    def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """For `export`: the configuration spec that asks for these (live) attributes."""
+        return {key: value for key, value in attributes.items() if value is not None and key not in self.computed}
+
+    def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Values shown after an apply that wrote the object: its computed attributes by default."""
+        return {key: attributes.get(key) for key in sorted(self.computed)}
+
+    def externalize(self, name: str, spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """For `export`: move large values of an exported spec into files; (spec, path -> text)."""
+        return spec, {}
+
+    def rename(
+        self, client: PrefectClient, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext
+    ) -> None:
+        """Give the object a new name, keeping its id."""
+        raise NotImplementedError
+
+
+def name_filter(field: str, names: Iterable[str] | None) -> dict[str, Any]:
+    """A filter body part restricting `field` to `names`; empty (no restriction) for None."""
+    return {} if names is None else {field: {"name": {"any_": sorted(names)}}}
+
+
+def wanted(name: str, names: set[str] | None) -> bool:
+    return names is None or name in names
 
 
 class ServerDefaults:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from pydantic import Field, JsonValue, field_validator
 from pydantic_core import PydanticCustomError
 
-from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec, wanted
 from resources.names import split_pair
 
 IDENTITY = "TYPE_SLUG/NAME"
@@ -86,17 +86,19 @@ class Blocks(ResourceKind):
             paths += [".".join(["data", *parts]) for parts in _secret_leaves(data, secret.split("."))]
         return paths
 
-    def list(self, client, names: set[str]) -> list[LiveObject]:
-        pairs = [name.split("/", 1) for name in names]
-        body = {
-            "block_documents": {"name": {"any_": sorted({n for _, n in pairs})}, "is_anonymous": {"eq_": False}},
-            "block_types": {"slug": {"any_": sorted({s for s, _ in pairs})}},
+    def list(self, client, names: set[str] | None) -> list[LiveObject]:
+        body: dict[str, Any] = {
+            "block_documents": {"is_anonymous": {"eq_": False}},
             "include_secrets": True,  # the engine fingerprints them, so a changed secret is drift
         }
+        if names is not None:
+            pairs = [name.split("/", 1) for name in names]
+            body["block_documents"]["name"] = {"any_": sorted({n for _, n in pairs})}
+            body["block_types"] = {"slug": {"any_": sorted({s for s, _ in pairs})}}
         found = []
         for document in client.filter("/block_documents/filter", body):
             name = f"{document['block_type']['slug']}/{document['name']}"
-            if name in names:
+            if wanted(name, names):
                 found.append(LiveObject(id=document["id"], name=name, attributes={"data": _live_data(document)}))
         return found
 

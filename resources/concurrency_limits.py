@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt
 
-from resources.base import ApplyContext, LiveObject, ResourceKind, Spec
+from resources.base import ApplyContext, LiveObject, ResourceKind, Spec, wanted
 from resources.names import check_object_name
 
 SERVER_PREFIXES = ("tag:", "deployment:")
@@ -29,6 +29,7 @@ class ConcurrencyLimitSpec(Spec):
 class ConcurrencyLimits(ResourceKind):
     kind = "concurrency_limits"
     spec = ConcurrencyLimitSpec
+    renamable = True
 
     def check_name(self, name: str) -> None:
         check_object_name(name, "concurrency limit name")
@@ -41,7 +42,7 @@ class ConcurrencyLimits(ResourceKind):
     def desired(self, name: str, spec: ConcurrencyLimitSpec, defaults) -> dict[str, Any]:
         return {"limit": spec.limit, "active": spec.active, "slot_decay_per_second": spec.slot_decay_per_second}
 
-    def list(self, client, names: set[str]) -> list[LiveObject]:
+    def list(self, client, names: set[str] | None) -> list[LiveObject]:
         # The filter endpoint takes no criteria: it pages through every limit.
         return [
             LiveObject(
@@ -54,7 +55,7 @@ class ConcurrencyLimits(ResourceKind):
                 },
             )
             for limit in client.filter("/v2/concurrency_limits/filter")
-            if limit["name"] in names and not limit["name"].startswith(SERVER_PREFIXES)
+            if wanted(limit["name"], names) and not limit["name"].startswith(SERVER_PREFIXES)
         ]
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
@@ -63,6 +64,9 @@ class ConcurrencyLimits(ResourceKind):
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         # By id: a name could read as an id to the server.
         client.patch(f"/v2/concurrency_limits/{obj_id}", attributes)
+
+    def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        client.patch(f"/v2/concurrency_limits/{obj_id}", {"name": new_name})
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(f"/v2/concurrency_limits/{obj_id}")

@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 
 from provider.errors import ProviderError
 from resources.automations import Trigger
-from resources.base import Address, ApplyContext, Child, LiveObject, ResourceKind, Spec
+from resources.base import Address, ApplyContext, Child, LiveObject, ResourceKind, Spec, name_filter, wanted
 from resources.names import check_object_name, split_pair
 from resources.work_queues import DEFAULT_QUEUE
 
@@ -271,6 +271,9 @@ class Deployments(ResourceKind):
             for index, trigger in enumerate(spec.triggers)
         ]
 
+    def cloud_features(self, name: str, spec: DeploymentSpec) -> list:
+        return []  # its triggers are checked as the automations they become, not twice
+
     def references(self, name: str, spec: DeploymentSpec) -> list[Address]:
         if not spec.work_pool:
             return []
@@ -299,12 +302,17 @@ class Deployments(ResourceKind):
             "schedules": {s.slug: desired_schedule(s) for s in spec.schedules},
         }
 
-    def list(self, client, names: set[str]) -> list[LiveObject]:
-        pairs = [name.split("/", 1) for name in names]
-        body = {
-            "flows": {"name": {"any_": sorted({flow for flow, _ in pairs})}},
-            "deployments": {"name": {"any_": sorted({deployment for _, deployment in pairs})}},
-        }
+    def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        spec = super().to_spec(name, attributes)
+        spec["schedules"] = [{"slug": slug, **schedule} for slug, schedule in attributes["schedules"].items()]
+        return spec
+
+    def list(self, client, names: set[str] | None) -> list[LiveObject]:
+        flows_wanted = deployments_wanted = None
+        if names is not None:
+            pairs = [name.split("/", 1) for name in names]
+            flows_wanted, deployments_wanted = {f for f, _ in pairs}, {d for _, d in pairs}
+        body = {**name_filter("flows", flows_wanted), **name_filter("deployments", deployments_wanted)}
         deployments = client.filter("/deployments/filter", body)
         flow_ids = sorted({d["flow_id"] for d in deployments})
         flows = client.filter("/flows/filter", {"flows": {"id": {"any_": flow_ids}}}) if flow_ids else []
@@ -312,7 +320,7 @@ class Deployments(ResourceKind):
         found = []
         for deployment in deployments:
             name = f"{flow_names.get(deployment['flow_id'])}/{deployment['name']}"
-            if name in names:
+            if wanted(name, names):
                 found.append(LiveObject(deployment["id"], name, live_attributes(deployment)))
         return found
 

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from pydantic import Field, JsonValue
 
-from resources.base import ApplyContext, LiveObject, ResourceKind, Spec
+from resources.base import ApplyContext, LiveObject, ResourceKind, Spec, name_filter
 from resources.names import VARIABLE_NAME
 
 
@@ -19,6 +19,7 @@ class VariableSpec(Spec):
 class Variables(ResourceKind):
     kind = "variables"
     spec = VariableSpec
+    renamable = True
 
     def check_name(self, name: str) -> None:
         if not VARIABLE_NAME.match(name):
@@ -27,8 +28,8 @@ class Variables(ResourceKind):
     def desired(self, name: str, spec: VariableSpec, defaults) -> dict[str, Any]:
         return {"value": spec.value, "tags": sorted(set(spec.tags))}
 
-    def list(self, client, names: set[str]) -> list[LiveObject]:
-        body = {"variables": {"name": {"any_": sorted(names)}}}
+    def list(self, client, names: set[str] | None) -> list[LiveObject]:
+        body = name_filter("variables", names)
         return [
             LiveObject(
                 id=variable["id"],
@@ -43,6 +44,9 @@ class Variables(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         client.patch(f"/variables/name/{quote(name, safe='')}", attributes)
+
+    def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        client.patch(f"/variables/{obj_id}", {"name": new_name})
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(f"/variables/name/{quote(name, safe='')}")

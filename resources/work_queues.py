@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pydantic import NonNegativeInt, PositiveInt
 
-from resources.base import Address, ApplyContext, LiveObject, ResourceKind, Spec
+from resources.base import Address, ApplyContext, LiveObject, ResourceKind, Spec, name_filter, wanted
 from resources.names import check_object_name, split_pair
 
 DEFAULT_QUEUE = "default"
@@ -32,6 +32,7 @@ class WorkQueues(ResourceKind):
     spec = QueueSpec
     identity = "POOL/QUEUE"
     deleted_with_parent = True
+    renamable = True  # within its pool
 
     def check_name(self, name: str) -> None:
         pool, queue = split_pair(name, self.identity)
@@ -63,13 +64,12 @@ class WorkQueues(ResourceKind):
             "paused": spec.paused,
         }
 
-    def list(self, client, names: set[str]) -> list[LiveObject]:
-        queue_names = sorted({name.split("/", 1)[1] for name in names})
-        body = {"work_queues": {"name": {"any_": queue_names}}}
+    def list(self, client, names: set[str] | None) -> list[LiveObject]:
+        body = name_filter("work_queues", None if names is None else {name.split("/", 1)[1] for name in names})
         found = []
         for queue in client.filter("/work_queues/filter", body):
             name = f"{queue.get('work_pool_name')}/{queue['name']}"
-            if name in names:
+            if queue.get("work_pool_name") and wanted(name, names):
                 found.append(
                     LiveObject(
                         id=queue["id"],
@@ -115,6 +115,9 @@ class WorkQueues(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         client.patch(self.path(name), self.payload(attributes, before))
+
+    def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        client.patch(f"/work_queues/{obj_id}", {"name": new_name.split("/", 1)[1]})
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(self.path(name))

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import assert_ok
+from tests.conftest import all_objects, assert_ok
 from tests.e2e.test_lifecycle import pool_config
 
 
@@ -177,3 +177,61 @@ def test_cli_starts_without_importing_prefect():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_moved_renames_on_the_server_without_destroying(workspace, prefix, api):
+    workspace.write("main.yaml", f"variables:\n  {prefix}_old: {{value: 1}}\nconcurrency_limits:\n  {prefix}-slots: {{limit: 2}}\n")
+    assert_ok(workspace.apply())
+    variable_id = api.get(f"variables/name/{prefix}_old").json()["id"]
+    workspace.write(
+        "main.yaml",
+        f"variables:\n  {prefix}_new: {{value: 2}}\nconcurrency_limits:\n  {prefix}-renamed: {{limit: 2}}\n"
+        f"moved:\n  - {{from: variables.{prefix}_old, to: variables.{prefix}_new}}\n"
+        f"  - {{from: concurrency_limits.{prefix}-slots, to: concurrency_limits.{prefix}-renamed}}\n",
+    )
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"variables.{prefix}_old has moved to variables.{prefix}_new" in planned.stdout
+    assert "Plan: 0 to add, 2 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+    renamed = api.get(f"variables/name/{prefix}_new").json()
+    assert renamed["id"] == variable_id and renamed["value"] == 2
+    assert api.get(f"variables/name/{prefix}_old").status_code == 404
+    assert set(workspace.state()["resources"]) == {f"variables.{prefix}_new", f"concurrency_limits.{prefix}-renamed"}
+    assert_ok(workspace.plan(), 0)
+
+
+def test_moved_is_refused_for_kinds_the_server_cannot_rename(workspace, prefix, api):
+    workspace.write("main.yaml", f"work_pools:\n  {prefix}-a: {{type: process}}\n")
+    assert_ok(workspace.apply())
+    workspace.write("main.yaml", f"work_pools:\n  {prefix}-b: {{type: process}}\n"
+                                 f"moved:\n  - {{from: work_pools.{prefix}-a, to: work_pools.{prefix}-b}}\n")
+    refused = assert_ok(workspace.plan(), 1)
+    assert "cannot rename work_pools" in refused.stderr
+    assert api.get(f"work_pools/{prefix}-a").status_code == 200
+
+
+def test_create_before_destroy_needs_a_kind_that_allows_duplicate_names(workspace, prefix):
+    workspace.write("main.yaml", f"work_pools:\n  {prefix}-p:\n    type: process\n    lifecycle: {{create_before_destroy: true}}\n")
+    assert_ok(workspace.apply())
+    workspace.write("main.yaml", f"work_pools:\n  {prefix}-p:\n    type: docker\n    lifecycle: {{create_before_destroy: true}}\n")
+    refused = assert_ok(workspace.plan(), 1)
+    assert "create_before_destroy cannot work here" in refused.stderr and f"work_pools.{prefix}-p" in refused.stderr
+
+
+def test_create_before_destroy_replaces_an_automation_new_one_first(workspace, prefix, api):
+    config = (
+        f"automations:\n  {prefix}-watch:\n    lifecycle: {{create_before_destroy: true}}\n"
+        "    trigger: {type: event, expect: [external.thing.happened]}\n"
+        "    actions: [{type: do-nothing}]\n"
+    )
+    workspace.write("main.yaml", config)
+    assert_ok(workspace.apply())
+    old_id = workspace.state()["resources"][f"automations.{prefix}-watch"]["id"]
+    planned = assert_ok(workspace.run("plan", str(workspace.directory), "--json", "--replace", f"automations.{prefix}-watch")).json()
+    change = next(c for c in planned["resource_changes"] if c["address"] == f"automations.{prefix}-watch")
+    assert change["change"]["actions"] == ["create", "delete"]
+    assert_ok(workspace.apply("--replace", f"automations.{prefix}-watch"))
+    live = [a for a in all_objects(api, "automations/filter") if a["name"] == f"{prefix}-watch"]
+    assert len(live) == 1 and live[0]["id"] != old_id
+    assert workspace.state()["resources"][f"automations.{prefix}-watch"]["id"] == live[0]["id"]
+    assert_ok(workspace.plan(), 0)
