@@ -235,3 +235,27 @@ def test_create_before_destroy_replaces_an_automation_new_one_first(workspace, p
     assert len(live) == 1 and live[0]["id"] != old_id
     assert workspace.state()["resources"][f"automations.{prefix}-watch"]["id"] == live[0]["id"]
     assert_ok(workspace.plan(), 0)
+
+
+def test_prevent_destroy_blocks_deletes_and_replacements(workspace, prefix, api):
+    guarded = f"work_pools:\n  {prefix}-keep:\n    type: process\n    lifecycle: {{prevent_destroy: true}}\n"
+    workspace.write("main.yaml", guarded)
+    assert_ok(workspace.apply())
+    workspace.write("main.yaml", guarded.replace("type: process", "type: docker"))
+    replaced = assert_ok(workspace.plan(), 1)
+    assert "prevent_destroy forbids destroying" in replaced.stderr and f"work_pools.{prefix}-keep" in replaced.stderr
+    assert "main.yaml:2" in replaced.stderr
+    destroyed = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"), 1)
+    assert "prevent_destroy" in destroyed.stderr
+    assert api.get(f"work_pools/{prefix}-keep").json()["type"] == "process"
+
+
+def test_ignore_changes_leaves_drift_in_those_fields(workspace, prefix, api):
+    workspace.write("main.yaml", f"variables:\n  {prefix}_tuned:\n    value: 1\n    tags: [a]\n    lifecycle: {{ignore_changes: [value]}}\n")
+    assert_ok(workspace.apply())
+    api.patch(f"variables/name/{prefix}_tuned", json={"value": 42}).raise_for_status()
+    assert_ok(workspace.plan(), 0)
+    api.patch(f"variables/name/{prefix}_tuned", json={"tags": ["b"]}).raise_for_status()
+    assert_ok(workspace.apply())
+    live = api.get(f"variables/name/{prefix}_tuned").json()
+    assert live["tags"] == ["a"] and live["value"] == 42
