@@ -482,6 +482,7 @@ def export(
     """Write the live workspace as configuration files, with a state that adopts them."""
     from rich.table import Table
 
+    from provider.engine import cloud_refusal
     from provider.errors import ProviderError
     from provider.export import export_workspace
     from provider.state import STATE_FILE, LocalBackend
@@ -496,9 +497,9 @@ def export(
         raise ProviderError(f"{backend.describe()} already exists: export into a new directory")
     with connect(api_url) as client:
         if not client.connection.is_cloud:
-            cloud_only = [k for k in chosen if getattr(KINDS[k], "cloud_only", False)]
+            cloud_only = [k for k in chosen if KINDS[k].cloud_only]
             if kinds and cloud_only:
-                raise ProviderError(f"{', '.join(cloud_only)}: Prefect Cloud only, and {client.connection.api_url} is not Prefect Cloud")
+                raise ProviderError(cloud_refusal(", ".join(cloud_only), client.connection))
             chosen = [k for k in chosen if k not in cloud_only]
         result = export_workspace(client, chosen)
     for relative, text in result.files.items():
