@@ -323,15 +323,21 @@ def apply(
     if source.is_file():
         _apply_saved(source, api_url, parallelism, parse_duration(lock_timeout), var, var_file)
         return
-    config = load_config(source, var, var_file)
-    backend = backend_for(source, config)
     mode = "refresh-only" if refresh_only else "normal"
-    with backend.lock("apply", parse_duration(lock_timeout)):
-        result, state = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
+    _plan_then_apply(source, var, var_file, api_url, mode, target, replace, lock_timeout, auto_approve, parallelism)
+
+
+def _plan_then_apply(directory, var, var_file, api_url, mode, targets, replace, lock_timeout, auto_approve, parallelism):
+    """Under the state lock: plan, show it, ask (unless approved), apply."""
+    config = load_config(directory, var, var_file)
+    backend = backend_for(directory, config)
+    with backend.lock("destroy" if mode == "destroy" else "apply", parse_duration(lock_timeout)):
+        result, state = _make_plan(config, backend, api_url, mode=mode, targets=targets, replace=replace)
         _show_plan(result, as_json=False)
         if not result.has_changes:
             return
-        _confirm(auto_approve, "Do you want to perform these actions?")
+        question = "Do you really want to destroy all managed objects?" if mode == "destroy" else "Do you want to perform these actions?"
+        _confirm(auto_approve, question)
         _run_apply(result, backend, state, api_url, parallelism)
 
 
@@ -397,15 +403,7 @@ def destroy(
     api_url: ApiUrl = None,
 ) -> None:
     """Delete every object the state manages."""
-    config = load_config(directory, var, var_file)
-    backend = backend_for(directory, config)
-    with backend.lock("destroy", parse_duration(lock_timeout)):
-        result, state = _make_plan(config, backend, api_url, mode="destroy", targets=target)
-        _show_plan(result, as_json=False)
-        if not result.has_changes:
-            return
-        _confirm(auto_approve, "Do you really want to destroy all managed objects?")
-        _run_apply(result, backend, state, api_url, parallelism)
+    _plan_then_apply(directory, var, var_file, api_url, "destroy", target, None, lock_timeout, auto_approve, parallelism)
 
 
 @app.command("provision-infra")
