@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import random
 import threading
@@ -19,6 +20,10 @@ from provider.errors import ERRORS_BY_STATUS, ApiError, ApiUnreachable, ServerEr
 PAGE_SIZE = 200
 RETRY_STATUSES = {429, 502, 503, 504}
 RETRY_EXCEPTIONS = (httpx.TransportError,)
+# Answers and errors that say the server is saturated: fewer requests at once, not just a retry.
+OVERLOAD_STATUSES = {429, 503}
+OVERLOAD_EXCEPTIONS = (httpx.TimeoutException,)
+MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,47 @@ class Connection:
     @property
     def is_cloud(self) -> bool:
         return "/accounts/" in self.api_url and "/workspaces/" in self.api_url
+
+
+class AdaptiveLimit:
+    """How many requests may be in flight at once: as many as the server sustains.
+
+    The SQLite-backed server takes one writer at a time and answers 503 when writers contend, so
+    parallel applies against it only add retries. An overloaded answer halves the limit; `limit`
+    successes in a row raise it by one, up to `ceiling`. A server that is never overloaded (Prefect
+    Cloud, PostgreSQL) keeps the ceiling.
+    """
+
+    def __init__(self, ceiling: int):
+        self.ceiling = self.limit = ceiling
+        self._in_flight = 0
+        self._successes = 0
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def overloaded(self) -> None:
+        with self._changed:
+            self.limit = max(1, self.limit // 2)
+            self._successes = 0
+
+    def succeeded(self) -> None:
+        with self._changed:
+            self._successes += 1
+            if self._successes >= self.limit and self.limit < self.ceiling:
+                self.limit += 1
+                self._successes = 0
+                self._changed.notify_all()
 
 
 @dataclass
@@ -74,8 +120,9 @@ class PrefectClient:
             base_url=connection.api_url.rstrip("/") + "/",
             headers=headers,
             timeout=timeout,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
         )
+        self.limit = AdaptiveLimit(MAX_CONNECTIONS)
 
     def close(self) -> None:
         self._http.close()
@@ -125,14 +172,21 @@ class PrefectClient:
             with self._count_lock:
                 self.counter.count(method, "/" + path)
             try:
-                response = self._http.request(method, path, **kwargs)
+                with self.limit.slot():
+                    response = self._http.request(method, path, **kwargs)
             except RETRY_EXCEPTIONS as exc:
+                if isinstance(exc, OVERLOAD_EXCEPTIONS):
+                    self.limit.overloaded()
                 if attempt == self.max_attempts:
                     raise ApiUnreachable(
                         f"no answer after {attempt} attempts ({type(exc).__name__})", method=method, url=url
                     ) from None
                 self._sleep(attempt, None)
                 continue
+            if response.status_code in OVERLOAD_STATUSES:
+                self.limit.overloaded()
+            else:
+                self.limit.succeeded()
             if response.status_code in RETRY_STATUSES and attempt < self.max_attempts:
                 self._sleep(attempt, response.headers.get("Retry-After"))
                 continue

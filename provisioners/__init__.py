@@ -11,12 +11,13 @@ from typing import Annotated, Union
 
 from pydantic import Field
 
-from provisioners.aws import AwsInfra, AwsProvisioner
+from provisioners.aws import AwsProvisioner
 from provisioners.base import InfraConfig, InfraPart, Provisioner
 
 PROVISIONERS: dict[str, Provisioner] = {p.provider: p for p in (AwsProvisioner(),)}
 
-ProvisionInfra = Annotated[Union[AwsInfra], Field(discriminator="provider")]  # noqa: UP007 (one member for now)
+# The `provision_infra` field: one model per provider, told apart by `provider`.
+ProvisionInfra = Annotated[Union[tuple(p.config for p in PROVISIONERS.values())], Field(discriminator="provider")]  # noqa: UP007
 
 
 def _parts() -> dict[str, InfraPart]:

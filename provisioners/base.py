@@ -1,0 +1,136 @@
+"""What a provisioner is: the cloud side of a push work pool, as a list of infra parts.
+
+A pool's `provision_infra: {provider: ...}` names a provisioner. The provisioner lists the parts
+it makes for that pool (an IAM role, a cluster, a network, a credentials block, ...); each part is
+one resource the engine plans, applies, records in state and destroys like any other, at the
+address `work_pools.POOL.infra.PART`. A part reads the live state of all its objects (of every
+pool) at once, creates idempotently, converges an existing object to its attributes, deletes, and
+gives the value its object fills into the pool's base job template.
+
+Attributes that name another part hold its address (as configurations name other resources);
+live objects hold that part's id there, turned back into the address through state, so a part
+re-created with a new id makes the parts and the pool that refer to it update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from provider.errors import ApiError
+from resources.base import Address, LiveObject
+
+if TYPE_CHECKING:
+    from provider.client import PrefectClient
+
+# Every cloud object a provisioner makes carries this tag, valued with the pool's name: it is how
+# an object left by an interrupted apply (or a lost state) is recognized as this pool's and adopted.
+TAG = "prefect-provider:work-pool"
+INFRA_KIND = "infra"  # the resource kind of the parts, addressed work_pools.POOL.infra.PART
+
+
+class CloudError(ApiError):
+    """A cloud API refused or failed a call; the message names the action (e.g. iam:CreateRole)."""
+
+
+class InfraConfig(BaseModel):
+    """A pool's `provision_infra`; each provider's model fixes `provider` to its own name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The work pool types this provider's infrastructure serves.
+    pool_types: ClassVar[tuple[str, ...]] = ()
+
+    provider: str
+
+    def check(self) -> None:
+        """Raise a FieldError for what only shows while planning (e.g. no region anywhere)."""
+
+
+@dataclass
+class Sought:
+    """One part of one pool whose live object is read: what configuration and state say of it."""
+
+    name: str  # POOL/PART
+    desired: dict[str, Any] | None  # None: no longer configured, only in state
+    id: str | None  # from state
+    recorded: dict[str, Any] | None
+
+    @property
+    def pool(self) -> str:
+        return self.name.rsplit("/", 1)[0]
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Where to look: as configured, else as last applied."""
+        return self.desired if self.desired is not None else self.recorded or {}
+
+
+class InfraPart:
+    """One cloud object of a pool's infrastructure. Instances are registered by `part` name."""
+
+    part: str
+    # Parts whose objects must exist first; destroyed after this one.
+    needs: tuple[str, ...] = ()
+    # Attributes holding another part's address (its id once applied): a value or a list of them.
+    references: ClassVar[tuple[str, ...]] = ()
+    # The base job template variable whose default this part's object fills.
+    template_variable: ClassVar[str | None] = None
+    # Objects the cloud owns (e.g. a default VPC): looked up instead of created, never deleted.
+    server_owned: ClassVar[bool] = False
+
+    def desired(self, pool: str, config: InfraConfig) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def read(self, client: PrefectClient, sought: list[Sought]) -> list[LiveObject]:
+        """The live objects of `sought` (several pools at once), named POOL/PART like them."""
+        raise NotImplementedError
+
+    def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
+        """Why a live object not in state is this pool's and taken into state (None: it is not).
+
+        By default: it carries the pool's tag, so an earlier apply of this pool made it.
+        """
+        if (obj.attributes.get("tags") or {}).get(TAG) == pool:
+            return f"found with the tag {TAG}={pool}, left by an earlier apply: taken into state"
+        return None
+
+    def create(self, client: PrefectClient, pool: str, attributes: dict[str, Any]) -> str:
+        """Make the object (references resolved to ids) and return its id."""
+        raise NotImplementedError
+
+    def update(self, client: PrefectClient, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
+        """Make the object match every attribute; references may point at re-created objects."""
+        raise NotImplementedError
+
+    def delete(self, client: PrefectClient, obj_id: str) -> None:
+        raise NotImplementedError
+
+    def template_value(self, obj_id: str) -> Any:
+        """The default this part's object gives `template_variable`."""
+        return obj_id
+
+    def outputs(self, obj_id: str) -> dict[str, Any]:
+        """Values shown after an apply (e.g. a registry URL)."""
+        return {}
+
+
+class Provisioner:
+    """The parts a provider makes for a pool, chosen by its configuration."""
+
+    provider: ClassVar[str]
+    config: ClassVar[type[InfraConfig]]
+
+    def parts(self, config: InfraConfig) -> list[InfraPart]:
+        raise NotImplementedError
+
+    def all_parts(self) -> list[InfraPart]:
+        """Every part any configuration may choose (for the registry)."""
+        raise NotImplementedError
+
+
+def part_address(pool: str, part: str) -> str:
+    """The address of a pool's part, as attributes naming another part hold it."""
+    return str(Address(INFRA_KIND, f"{pool}/{part}"))
