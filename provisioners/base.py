@@ -8,8 +8,9 @@ pool) at once, creates idempotently, converges an existing object to its attribu
 gives the value its object fills into the pool's base job template.
 
 Attributes that name another part hold its address (as configurations name other resources);
-live objects hold that part's id there, turned back into the address through state, so a part
-re-created with a new id makes the parts and the pool that refer to it update.
+live objects hold that part's id there, turned back into the address through state (or among the
+parts read together), so a part re-created with a new id makes the parts and the pool that refer
+to it update.
 """
 
 from __future__ import annotations

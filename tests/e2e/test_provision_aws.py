@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import assert_ok, moto_server
 
 TAG = "prefect-provider:work-pool"
+README = Path(__file__).parents[2] / "README.md"
 PARTS = ["aws_credentials", "ecr_repository", "ecs_cluster", "execution_role", "iam_user", "internet_gateway",
          "route_table", "security_group", "subnet_1", "subnet_2", "subnet_3", "vpc"]
 
@@ -101,6 +102,7 @@ def test_plan_creates_nothing_then_apply_creates_everything_tagged(workspace, pr
     assert n["user"] not in aws.user_names() and n["role"] not in aws.role_names()
     assert aws.tagged("Vpcs", pool) == []
     assert api.get(f"work_pools/{pool}").status_code == 404
+    assert api.get(f"block_types/slug/aws-credentials/block_documents/name/{n['block']}").status_code == 404
     assert not workspace.state_path.exists()
 
     applied = assert_ok(workspace.apply(env=aws_env))
@@ -239,6 +241,16 @@ def test_destroy_tears_the_cloud_side_down(workspace, prefix, api, aws, aws_env)
     assert workspace.state()["resources"] == {}
 
 
+def test_prevent_destroy_on_the_pool_protects_its_infrastructure(workspace, prefix, aws, aws_env):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n    lifecycle: {prevent_destroy: true}\n"))
+    assert_ok(workspace.apply(env=aws_env))
+    refused = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=aws_env), 1)
+    assert "lifecycle.prevent_destroy forbids destroying" in refused.stderr
+    assert f"work_pools.{pool}.infra.ecs_cluster (" in refused.stderr and f"work_pools.{pool}.infra.iam_user (" in refused.stderr
+    assert aws.cluster(n["cluster"]) is not None
+
+
 def test_removing_provision_infra_deletes_the_infra_and_keeps_the_pool(workspace, prefix, api, aws, aws_env):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
     workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
@@ -281,15 +293,28 @@ def test_provision_infra_command_plans_applies_and_destroys_one_pool(workspace, 
     assert api.get(f"work_pools/{pool}").status_code == 200, "the pool itself stays"
 
 
-def test_access_denied_names_the_action_and_state_keeps_what_was_made(workspace, prefix, api, tmp_path):
+def operator_policy(*, without: str = "") -> dict:
+    """The README's policy for the operator. moto authorizes most calls against the resource "*"
+    and knows no condition keys, so resources are widened to "*" and conditions dropped: what this
+    checks is that its actions are enough."""
+    section = README.read_text().split("## Provisioning an ECS push pool", 1)[1]
+    policy = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    for statement in policy["Statement"]:
+        statement["Resource"] = "*"
+        statement.pop("Condition", None)
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        statement["Action"] = [action for action in actions if action != without]
+    return policy
+
+
+def test_the_operator_policy_suffices_and_a_denied_action_is_named(workspace, prefix, api, tmp_path):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
-    # A moto server that checks IAM policies after its first three calls, which make the operator.
+    # A moto server that enforces IAM policies after its first three calls, which make the operator.
     with moto_server(tmp_path / "moto-auth.log", INITIAL_NO_AUTH_ACTION_COUNT="3") as url:
         iam = Aws(url)("iam")
         iam.create_user(UserName="operator")
-        allow_all = {"Effect": "Allow", "Action": "*", "Resource": "*"}
-        no_roles = {"Version": "2012-10-17", "Statement": [allow_all, {"Effect": "Deny", "Action": "iam:CreateRole", "Resource": "*"}]}
-        iam.put_user_policy(UserName="operator", PolicyName="operator", PolicyDocument=json.dumps(no_roles))
+        iam.put_user_policy(UserName="operator", PolicyName="operator",
+                            PolicyDocument=json.dumps(operator_policy(without="iam:CreateRole")))
         key = iam.create_access_key(UserName="operator")["AccessKey"]
         operator = Aws(url, key["AccessKeyId"], key["SecretAccessKey"])
         env = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
@@ -306,13 +331,21 @@ def test_access_denied_names_the_action_and_state_keeps_what_was_made(workspace,
         assert f"work_pools.{pool}.infra.execution_role" not in recorded and f"work_pools.{pool}" not in recorded
         assert api.get(f"work_pools/{pool}").status_code == 404
 
-        # Once allowed, the next apply finishes the job without making anything twice.
+        # With the whole policy, the next apply finishes the job without making anything twice.
         operator("iam").put_user_policy(UserName="operator", PolicyName="operator",
-                                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow_all]}))
+                                        PolicyDocument=json.dumps(operator_policy()))
         finished = assert_ok(workspace.apply(env=env))
         assert "Plan: 5 to add, 0 to change, 0 to destroy." in finished.stdout  # role, user, key, pool, queue
         assert len(operator.tagged("Vpcs", pool)) == 1 and operator.cluster(n["cluster"]) is not None
         assert template_defaults(api, pool)["execution_role_arn"].endswith(f":role/{n['role']}")
+        assert_ok(workspace.plan(env=env), 0)
+
+        assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+        assert operator.cluster(n["cluster"]) is None and operator.tagged("Vpcs", pool) == []
+        iam = operator("iam")  # the operator may not list users or roles: look them up by name
+        for lookup in (lambda: iam.get_user(UserName=n["user"]), lambda: iam.get_role(RoleName=n["role"])):
+            with pytest.raises(iam.exceptions.NoSuchEntityException):
+                lookup()
 
 
 def test_missing_region_or_credentials_is_a_clear_error(workspace, prefix, moto_url):
@@ -338,6 +371,14 @@ def test_an_object_of_the_same_name_without_the_pool_tag_is_not_taken_over(works
     assert f"work_pools.{pool}.infra.ecs_cluster (id {theirs})" in refused.stderr
     assert "not managed by prefect-provider" in refused.stderr
     assert n["role"] not in aws.role_names() and not workspace.state_path.exists(), "nothing is applied"
+
+    # Adopted deliberately, it is managed from then on: it gets the pool's tag.
+    address = f"work_pools.{pool}.infra.ecs_cluster"
+    assert_ok(workspace.run("import", address, theirs, str(workspace.directory), env=aws_env))
+    planned = assert_ok(workspace.plan(env=aws_env), 2)
+    assert f"# {address} will be updated in-place" in planned.stdout and f"+ {TAG} = " in planned.stdout
+    assert_ok(workspace.apply(env=aws_env))
+    assert aws.cluster(n["cluster"])["clusterArn"] == theirs and {"key": TAG, "value": pool} in aws.cluster(n["cluster"])["tags"]
 
 
 def test_bad_provision_infra_is_refused_offline(workspace, prefix):
