@@ -71,6 +71,8 @@ def read_file_value(path: Path) -> Any:
         text = path.read_text()
     except OSError as exc:
         raise ExpressionError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ExpressionError(f"cannot read {path}: not UTF-8 text ({exc.reason})") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":

@@ -29,8 +29,10 @@ class SourceMap:
         return Location(self.file)
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def load_yaml(path: Path, evaluator: Evaluator, display: str | None = None) -> tuple[Any, SourceMap]:
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     display = display or str(path)
@@ -38,10 +40,13 @@ def load_yaml(path: Path, evaluator: Evaluator, display: str | None = None) -> t
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror or exc}", Location(display)) from None
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text ({exc.reason})", Location(display, line)) from None
+    source = SourceMap(display)
     try:
-        document = yaml.load(text)
+        yaml, node = _compose(text)
+        value = _Copier(yaml.constructor, source, evaluator, path.parent).copy(node, (), 1) if node is not None else None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -49,55 +54,103 @@ def load_yaml(path: Path, evaluator: Evaluator, display: str | None = None) -> t
         raise ConfigError(f"invalid YAML: {problem}", Location(display, line)) from None
     except YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", Location(display)) from None
-    source = SourceMap(display)
-    value = _plain(document, (), source, evaluator, path.parent, 1)
     return value, source
 
 
-def _plain(node: Any, path: Path_, source: SourceMap, evaluator: Evaluator, base_dir: Path, line: int) -> Any:
-    """Copy a ruamel node into dicts/lists/scalars, recording lines and evaluating `${...}`."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+def _compose(text: str) -> tuple[Any, Any]:
+    """The document's nodes (they know their lines), and the loader that composed them.
 
-    source.lines.setdefault(path, line)
-    if isinstance(node, CommentedMap):
-        result = {}
-        for key in node:
-            key_line = _key_line(node, key, line)
-            child = (*path, str(key))
-            source.lines[child] = key_line
-            result[str(key)] = _plain(node[key], child, source, evaluator, base_dir, key_line)
+    The C parser (ruamel.yaml.clib) is several times faster than the pure-Python one, which at 1,000
+    objects took most of a no-op plan's own time; the pure-Python one also reads YAML 1.2 that
+    libyaml rejects (`{url: https://x}` in flow style), so it reads what the C parser does not.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        yaml = YAML(typ="safe")
+        return yaml, yaml.compose(text)
+    except YAMLError:
+        yaml = YAML(typ="safe", pure=True)
+        return yaml, yaml.compose(text)
+
+
+class _Copier:
+    """Copies composed YAML nodes into dicts, lists and scalars, recording the line of every key and
+    item and evaluating `${...}` in strings. Keys merged in with `<<: *anchor` keep the lines where
+    the anchor writes them; the mapping's own keys win over merged ones."""
+
+    def __init__(self, constructor: Any, source: SourceMap, evaluator: Evaluator, base_dir: Path):
+        self.constructor = constructor
+        self.source = source
+        self.evaluator = evaluator
+        self.base_dir = base_dir
+        self.open: set[int] = set()  # nodes being copied: an alias among them would never end
+
+    def copy(self, node: Any, path: Path_, line: int) -> Any:
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+        self.source.lines.setdefault(path, line)
+        if isinstance(node, (MappingNode, SequenceNode)):
+            if id(node) in self.open:
+                raise self.error(node, "an alias refers to the node that contains it")
+            self.open.add(id(node))
+            try:
+                if isinstance(node, MappingNode):
+                    return self.mapping(node, path)
+                return [self.copy(item, (*path, index), _line(item)) for index, item in enumerate(node.value)]
+            finally:
+                self.open.discard(id(node))
+        value = self.scalar(node)
+        if isinstance(value, str):
+            try:
+                return self.evaluator.evaluate(value, self.base_dir)
+            except ExpressionError as exc:
+                raise ConfigError(str(exc), Location(self.source.file, line), _dotted(path)) from None
+        if isinstance(value, (dt.datetime, dt.date)):
+            return value.isoformat()
+        return value
+
+    def mapping(self, node: Any, path: Path_) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node, merged in self.pairs(node):
+            key = str(self.scalar(key_node))
+            if key in result:
+                if merged:
+                    continue
+                raise self.error(key_node, f'duplicate key "{key}" (first at line {self.source.lines[(*path, key)]})')
+            self.source.lines[(*path, key)] = _line(key_node)
+            result[key] = self.copy(value_node, (*path, key), _line(key_node))
         return result
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            item_line = node.lc.item(index)[0] + 1
-            items.append(_plain(item, (*path, index), source, evaluator, base_dir, item_line))
-        return items
-    if isinstance(node, str):
+
+    def pairs(self, node: Any) -> list[tuple[Any, Any, bool]]:
+        """(key, value, merged) node triples: the mapping's own, then those of `<<` in order."""
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+        own, merged = [], []
+        for key_node, value_node in node.value:
+            if key_node.tag != MERGE_TAG:
+                own.append((key_node, value_node, False))
+                continue
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, MappingNode):
+                    raise self.error(source, "<< merges a mapping or a list of mappings")
+                merged += [(key, value, True) for key, value, _ in self.pairs(source)]
+        return own + merged
+
+    def scalar(self, node: Any) -> Any:
         try:
-            return evaluator.evaluate(str(node), base_dir)
-        except ExpressionError as exc:
-            raise ConfigError(str(exc), Location(source.file, line), _dotted(path)) from None
-    if isinstance(node, (dt.datetime, dt.date)):
-        return node.isoformat()
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return node
+            return self.constructor.construct_object(node, deep=True)
+        except (ValueError, TypeError) as exc:  # e.g. a timestamp such as 2020-13-45
+            raise self.error(node, f"cannot read {node.value!r}: {exc}") from None
+
+    def error(self, node: Any, message: str) -> ConfigError:
+        return ConfigError(f"invalid YAML: {message}", Location(self.source.file, _line(node)))
 
 
-def _key_line(node: Any, key: Any, default: int) -> int:
-    """The line of `key`; a key merged in with `<<: *anchor` has the line where the anchor writes it."""
-    if key in node.lc.data:
-        return node.lc.key(key)[0] + 1
-    for merged in getattr(node, "merge", None) or []:
-        merged = merged[1] if isinstance(merged, tuple) else merged  # ruamel <0.19: (position, mapping)
-        if key in merged:
-            return _key_line(merged, key, default)
-    return default
+def _line(node: Any) -> int:
+    return node.start_mark.line + 1
 
 
 def _dotted(path: Path_) -> str:

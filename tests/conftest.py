@@ -85,10 +85,24 @@ def api_url(prefect_server: str) -> str:
     return prefect_server
 
 
+class RetryingTransport(httpx.HTTPTransport):
+    """Retries 503s, as every client of the SQLite-backed server must: its own services (the
+    scheduler, the event persister) write too, and a writer that contends with them gets 503."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(50):
+            response = super().handle_request(request)
+            if response.status_code != 503:
+                return response
+            response.close()
+            time.sleep(0.1)
+        return super().handle_request(request)
+
+
 @pytest.fixture
 def api(api_url: str) -> Iterator[httpx.Client]:
     """A plain HTTP client to the server, for out-of-band changes and for checking results."""
-    with httpx.Client(base_url=api_url + "/", timeout=30) as client:
+    with httpx.Client(base_url=api_url + "/", timeout=30, transport=RetryingTransport()) as client:
         yield client
 
 

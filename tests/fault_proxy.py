@@ -4,6 +4,8 @@ Faults are taken from a script (a list of "503", "429", "drop" or "ok" per write
 order) so a test knows exactly what happened; "drop-after" forwards the request and then closes
 the connection without answering, like a write that landed but whose answer was lost;
 "hang-after" forwards it and never answers, so a test can kill the client right after the write.
+It records how many writes were in flight as each one arrived; `write_delay` makes each forwarded
+write take at least that long, so concurrent writes surely overlap.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import httpx
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, script: list[str]):
+    def __init__(self, upstream: str, script: list[str], write_delay: float = 0.0):
         self.upstream = upstream.rstrip("/")
         self.script = list(script)
+        self.write_delay = write_delay
         self.seen = Counter()
         self.requests = Counter()  # "read" / "write", as forwarded or faulted
+        self.concurrency: list[int] = []  # writes in flight (this one included) as each write arrived
+        self._in_flight = 0
         self._lock = threading.Lock()
         proxy = self
 
@@ -38,36 +43,56 @@ class FaultProxy:
                 fault = proxy._next_fault() if is_write else "ok"
                 proxy.seen[fault] += 1
                 proxy.requests["write" if is_write else "read"] += 1
+                if is_write:
+                    proxy._arrived()
                 if fault == "drop":
-                    self.close_connection = True
-                    self.connection.close()
+                    self._close(is_write)
                     return
                 if fault in ("503", "429"):
-                    self.send_response(int(fault))
-                    self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self._answer(is_write, int(fault), {"Retry-After": "0"}, b"")
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
                 upstream = httpx.request(self.command, proxy.upstream + self.path.removeprefix("/api"), content=body, headers=headers, timeout=30)
+                if is_write:
+                    time.sleep(proxy.write_delay)
                 if fault == "hang-after":
                     time.sleep(60)  # the write landed; its answer never comes (the client gets killed)
                 if fault in ("drop-after", "hang-after"):
-                    self.close_connection = True
-                    self.connection.close()
+                    self._close(is_write)
                     return
-                self.send_response(upstream.status_code)
-                for key, value in upstream.headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(upstream.content)))
+                kept = {k: v for k, v in upstream.headers.items()
+                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
+                self._answer(is_write, upstream.status_code, kept, upstream.content)
+
+            def _answer(self, is_write, status, headers, content):
+                if is_write:
+                    proxy._answered()  # before the client can have its answer and send the next write
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(upstream.content)
+                self.wfile.write(content)
+
+            def _close(self, is_write):
+                if is_write:
+                    proxy._answered()
+                self.close_connection = True
+                self.connection.close()
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _arrived(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.concurrency.append(self._in_flight)
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _next_fault(self) -> str:
         with self._lock:

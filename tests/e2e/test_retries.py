@@ -39,3 +39,15 @@ def test_a_noop_apply_sends_no_writes_and_reads_in_bulk(workspace, prefix):
         # One bulk listing per kind (3 kinds) plus the pool type's default template lookup:
         # independent of how many objects there are.
         assert proxy.requests["read"] <= 4
+
+
+def test_an_overloaded_server_gets_fewer_writes_at_once(workspace, prefix, api):
+    """Each 503 halves the requests in flight (32, 16, ..., 1): after five, one write at a time."""
+    workspace.write("vars.yaml", "variables:\n" + "".join(f"  {prefix}_v{i}: {{value: {i}}}\n" for i in range(40)))
+    with FaultProxy(workspace.api_url, ["ok"] * 10 + ["503"] * 5, write_delay=0.02) as proxy:
+        assert_ok(workspace.apply("--api-url", proxy.api_url, "--parallelism", "10"))
+        assert proxy.seen["503"] == 5
+        assert max(proxy.concurrency[:10]) > 1, "writes went in parallel before the server was overloaded"
+        assert proxy.concurrency[-20:] == [1] * 20
+    assert len([v for v in all_objects(api, "variables/filter") if v["name"].startswith(f"{prefix}_v")]) == 40
+    assert_ok(workspace.plan(), 0)
