@@ -645,7 +645,7 @@ def state_push(
     from provider.errors import StateError
     from provider.state import Backend
 
-    incoming = Backend._parse(state_file.read_text(), str(state_file))
+    incoming = Backend.parse(state_file.read_text(), str(state_file))
     backend = _state_backend(directory)
     with backend.lock("state push", parse_duration(lock_timeout)):
         current = backend.read()

@@ -156,7 +156,7 @@ class Backend:
             self._release(info)
 
     @staticmethod
-    def _parse(state_json: str | bytes, where: str) -> State:
+    def parse(state_json: str | bytes, where: str) -> State:
         try:
             return State.from_json(json.loads(state_json))
         except (ValueError, KeyError, TypeError) as exc:
@@ -188,7 +188,7 @@ class LocalBackend(Backend):
             return self._replay(None)
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
-        return self._replay(self._parse(text, str(self.path)))
+        return self._replay(self.parse(text, str(self.path)))
 
     def write(self, state: State) -> None:
         """Write to a temporary file and rename it over the state, so a crash never leaves half a file."""
@@ -289,7 +289,7 @@ class S3Backend(Backend):
             body = self._call("cannot read state", "get_object", Key=self.key)["Body"].read()
         except ClientError:
             return None
-        return self._parse(body, self.describe())
+        return self.parse(body, self.describe())
 
     def write(self, state: State) -> None:
         body = (json.dumps(state.to_json(), indent=2) + "\n").encode()
