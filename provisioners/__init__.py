@@ -12,9 +12,11 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from provisioners.aws import AwsProvisioner
+from provisioners.azure import AzureProvisioner
 from provisioners.base import InfraConfig, InfraPart, Provisioner
+from provisioners.gcp import GcpProvisioner
 
-PROVISIONERS: dict[str, Provisioner] = {p.provider: p for p in (AwsProvisioner(),)}
+PROVISIONERS: dict[str, Provisioner] = {p.provider: p for p in (AwsProvisioner(), GcpProvisioner(), AzureProvisioner())}
 
 # The `provision_infra` field: one model per provider, told apart by `provider`.
 ProvisionInfra = Annotated[Union[tuple(p.config for p in PROVISIONERS.values())], Field(discriminator="provider")]  # noqa: UP007

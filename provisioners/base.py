@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from provider.errors import ApiError
-from resources.base import Address, LiveObject
+from resources.base import Address, ApplyContext, LiveObject
 
 if TYPE_CHECKING:
     from provider.client import PrefectClient
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 # an object left by an interrupted apply (or a lost state) is recognized as this pool's and adopted.
 TAG = "prefect-provider:work-pool"
 INFRA_KIND = "infra"  # the resource kind of the parts, addressed work_pools.POOL.infra.PART
+# In a base job template default, a part's value to come: {"$infra": ADDRESS}, filled in at apply.
+REF = "$infra"
 
 
 class CloudError(ApiError):
@@ -79,6 +81,9 @@ class InfraPart:
     references: ClassVar[tuple[str, ...]] = ()
     # The base job template variable whose default this part's object fills.
     template_variable: ClassVar[str | None] = None
+    # Further variables whose defaults `template_defaults` builds around this part's value (e.g. a
+    # list holding it, or a mapping of it and configured values).
+    template_variables: ClassVar[tuple[str, ...]] = ()
     # Objects the cloud owns (e.g. a default VPC): looked up instead of created, never deleted.
     server_owned: ClassVar[bool] = False
 
@@ -113,6 +118,12 @@ class InfraPart:
         """The default this part's object gives `template_variable`."""
         return obj_id
 
+    def template_defaults(self, pool: str, config: InfraConfig) -> dict[str, Any]:
+        """Template variable -> the default this part gives it: a reference to its object
+        (`{"$infra": ADDRESS}`, replaced by `template_value` at apply), a structure holding such
+        references, or a configured value."""
+        return {self.template_variable: reference(pool, self.part)} if self.template_variable else {}
+
     def outputs(self, obj_id: str) -> dict[str, Any]:
         """Values shown after an apply (e.g. a registry URL)."""
         return {}
@@ -135,3 +146,81 @@ class Provisioner:
 def part_address(pool: str, part: str) -> str:
     """The address of a pool's part, as attributes naming another part hold it."""
     return str(Address(INFRA_KIND, f"{pool}/{part}"))
+
+
+def reference(pool: str, part: str) -> dict[str, str]:
+    """A template default standing for a part's value until apply fills it in."""
+    return {REF: part_address(pool, part)}
+
+
+class CredentialsBlockPart(InfraPart):
+    """A credential made for the pool (a key, a client secret), kept only in a Prefect block of
+    `block_type`: never in state, plans or output.
+
+    Live attributes describe the block's credential (whose it is, and "active" or why not), so
+    one deleted or revoked by hand, or one of another account, shows as drift and the next apply
+    issues exactly one new credential. A block that already exists is adopted as it is: nothing
+    is issued for it.
+    """
+
+    block_type: ClassVar[str]
+
+    def live(self, data: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        """The attributes of a block with `data`, beside its name; `attributes` say where to look."""
+        raise NotImplementedError
+
+    def settings(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """The block's fields that are not the credential (e.g. a project or tenant)."""
+        return {}
+
+    def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """A new credential, as the block's fields; credentials issued before for the block go."""
+        raise NotImplementedError
+
+    def revoke(self, attributes: dict[str, Any], issued: dict[str, Any]) -> None:
+        """Undo `issue` (the block did not take the credential, which then exists nowhere else)."""
+        raise NotImplementedError
+
+    def read(self, client: PrefectClient, sought: list[Sought]) -> list[LiveObject]:
+        by_block = {f"{self.block_type}/{item.attributes['name']}": item for item in sought}
+        found = []
+        for block in _blocks().list(client, set(by_block)):
+            item = by_block[block.name]
+            found.append(LiveObject(block.id, item.name, {
+                "name": block.name.split("/", 1)[1], **self.live(block.attributes["data"], item.attributes)}))
+        return found
+
+    def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
+        return f"the block {self.block_type}/{obj.attributes['name']} exists in Prefect: taken into state, no new credential"
+
+    def create(self, client: PrefectClient, pool: str, attributes: dict[str, Any]) -> str:
+        name = f"{self.block_type}/{attributes['name']}"
+        existing = _blocks().list(client, {name})
+        if existing:
+            self.update(client, existing[0].id, pool, attributes)
+            return existing[0].id
+        issued = self.issue(attributes)
+        try:
+            return _blocks().create(client, name, {"data": {**self.settings(attributes), **issued}}, ApplyContext())
+        except Exception:
+            self.revoke(attributes, issued)
+            raise
+
+    def update(self, client: PrefectClient, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
+        data = client.get(f"/block_documents/{obj_id}", include_secrets=True)["data"]
+        change = self.settings(attributes)
+        if self.live(data, attributes) != {key: value for key, value in attributes.items() if key != "name"}:
+            change.update(self.issue(attributes))
+        client.patch(f"/block_documents/{obj_id}", {"data": change, "merge_existing_data": True})
+
+    def delete(self, client: PrefectClient, obj_id: str) -> None:
+        client.delete(f"/block_documents/{obj_id}")
+
+    def template_value(self, obj_id: str) -> Any:
+        return {"$ref": {"block_document_id": obj_id}}
+
+
+def _blocks():
+    from resources.blocks import Blocks  # the blocks kind reads and writes block documents
+
+    return Blocks()

@@ -6,9 +6,10 @@ the part, resolving the addresses in reference attributes to ids on the way.
 
 The pool depends on the parts whose objects fill its base job template: the template's default
 for such a variable is `{"$infra": ADDRESS}` until apply puts the value in (the cluster's ARN, the
-VPC's id, the role's ARN, the credentials block's `$ref`). Live templates say the same: a value
-that is the output of a part in state is turned back into its reference, so a part re-created
-with a new id makes the pool update.
+VPC's id, the role's ARN, the credentials block's `$ref`). A default may also hold references
+inside a list or mapping (an ACI pool's `identities`, `image_registry`), or be a configured value
+(a Cloud Run pool's `region`). Live templates say the same: a value that is the output of a part
+in state is turned back into its reference, so a part re-created with a new id makes the pool update.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from provisioners import PARTS, ProvisionInfra, provisioner_for
-from provisioners.base import INFRA_KIND, InfraConfig, InfraPart, Sought, part_address
+from provisioners.base import INFRA_KIND, REF, InfraConfig, InfraPart, Sought
 from resources.base import Address, ApplyContext, Child, Known, Lifecycle, LiveObject, ResourceKind, Spec
 from resources.names import check_object_name
 
-REF = "$infra"
 MARKER = f".{INFRA_KIND}."  # inside an address; so work pool names may not contain it
 
 
@@ -36,8 +36,10 @@ class Infra(ResourceKind):
     spec = InfraSpec
     identity = "POOL/PART"
     nested_under = "work_pools"
-    # Another name, region or network, or a property the cloud cannot change, is another object.
-    replace_fields = frozenset({"name", "region", "vpc", "cidr_block", "description"})
+    # Another name, place (project, subscription, resource group, region, location, scope) or
+    # network, or a property the cloud cannot change, is another object.
+    replace_fields = frozenset({"name", "region", "vpc", "cidr_block", "description",
+                                "project", "subscription_id", "resource_group", "location", "scope", "role"})
     deleted_with_parent = True  # a part on a replaced part (a subnet of a VPC) is replaced with it
     refers_by_id = True  # parts hold the ids of the parts they name
 
@@ -137,50 +139,92 @@ def infra_children(pool: str, config: InfraConfig, lifecycle: Lifecycle) -> list
     return [Child(INFRA_KIND, f"{pool}/{part.part}", spec, ("provision_infra",)) for part in provisioner_for(config).parts(config)]
 
 
-def template_parts(pool: str, config: InfraConfig) -> dict[str, str]:
-    """Base job template variable -> the address of the part whose object fills its default."""
-    return {part.template_variable: part_address(pool, part.part)
-            for part in provisioner_for(config).parts(config) if part.template_variable}
+def template_defaults(pool: str, config: InfraConfig) -> dict[str, Any]:
+    """Base job template variable -> the default the pool's parts give it (references to parts inside)."""
+    defaults: dict[str, Any] = {}
+    for part in provisioner_for(config).parts(config):
+        defaults.update(part.template_defaults(pool, config))
+    return defaults
+
+
+def template_parts(pool: str, config: InfraConfig) -> list[str]:
+    """The addresses of the parts whose objects fill the template's defaults."""
+    return sorted({address for default in template_defaults(pool, config).values() for address in _references(default)})
 
 
 def with_infra_defaults(template: dict[str, Any], pool: str, config: InfraConfig) -> dict[str, Any]:
-    """The template with a reference to the part as the default of each variable a part fills."""
+    """The template with the defaults the pool's parts give, holding references to the parts."""
     filled = copy.deepcopy(template)
     properties = (filled.get("variables") or {}).get("properties") or {}
-    for variable, address in template_parts(pool, config).items():
+    for variable, default in template_defaults(pool, config).items():
         if isinstance(properties.get(variable), dict):
-            properties[variable]["default"] = {REF: address}
+            properties[variable]["default"] = default
     return filled
 
 
 def resolved_template(template: dict[str, Any], ctx: ApplyContext) -> dict[str, Any]:
     """The template as the server takes it: each part reference replaced by the part's output."""
     properties = (template.get("variables") or {}).get("properties") or {}
-    if not any(_is_reference(p.get("default")) for p in properties.values() if isinstance(p, dict)):
+    if not any(_references(p.get("default")) for p in properties.values() if isinstance(p, dict)):
         return template
     resolved = copy.deepcopy(template)
     for prop in resolved["variables"]["properties"].values():
-        if isinstance(prop, dict) and _is_reference(prop.get("default")):
-            address = prop["default"][REF]
-            _, part = _split(Address.parse(address).name)
-            prop["default"] = part.template_value(ctx.id_of(address))
+        if isinstance(prop, dict) and "default" in prop:
+            prop["default"] = _resolved_default(prop["default"], ctx)
     return resolved
 
 
 def name_template_outputs(template: dict[str, Any], pool: str, addresses: Mapping[str, Address]) -> None:
-    """Turn the defaults of a live template that are outputs of the pool's parts back into references."""
+    """Turn the outputs of the pool's parts in a live template's defaults back into references."""
     properties = (template.get("variables") or {}).get("properties") or {}
-    variables = {p.template_variable for p in PARTS.values() if p.template_variable}
+    variables = {v for p in PARTS.values() for v in (p.template_variable, *p.template_variables) if v}
     if not variables & set(properties):
         return
     prefix = pool + "/"
+    outputs: dict[str, list[tuple[Any, dict[str, str]]]] = {}  # variable -> (part output, its reference)
     for obj_id, address in addresses.items():
         if address.kind != INFRA_KIND or not address.name.startswith(prefix):
             continue
         part = PARTS.get(address.name[len(prefix):])
-        prop = properties.get(part.template_variable) if part and part.template_variable else None
-        if isinstance(prop, dict) and prop.get("default") == part.template_value(obj_id):
-            prop["default"] = {REF: str(address)}
+        for variable in (part.template_variable, *part.template_variables) if part else ():
+            if variable:
+                outputs.setdefault(variable, []).append((part.template_value(obj_id), {REF: str(address)}))
+    for variable, known in outputs.items():
+        prop = properties.get(variable)
+        if isinstance(prop, dict) and "default" in prop:
+            prop["default"] = _named_default(prop["default"], known)
+
+
+def _resolved_default(value: Any, ctx: ApplyContext) -> Any:
+    if _is_reference(value):
+        _, part = _split(Address.parse(value[REF]).name)
+        return part.template_value(ctx.id_of(value[REF]))
+    if isinstance(value, dict):
+        return {key: _resolved_default(item, ctx) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_resolved_default(item, ctx) for item in value]
+    return value
+
+
+def _named_default(value: Any, known: list[tuple[Any, dict[str, str]]]) -> Any:
+    for output, ref in known:
+        if value == output:
+            return ref
+    if isinstance(value, dict):
+        return {key: _named_default(item, known) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_named_default(item, known) for item in value]
+    return value
+
+
+def _references(value: Any) -> list[str]:
+    if _is_reference(value):
+        return [value[REF]]
+    if isinstance(value, dict):
+        return [address for item in value.values() for address in _references(item)]
+    if isinstance(value, list):
+        return [address for item in value for address in _references(item)]
+    return []
 
 
 def _is_reference(value: Any) -> bool:

@@ -71,7 +71,7 @@ class WorkPools(ResourceKind):
     def references(self, name: str, spec: WorkPoolSpec) -> list[Address]:
         if spec.provision_infra is None:
             return []
-        return [Address.parse(address) for address in template_parts(name, spec.provision_infra).values()]
+        return [Address.parse(address) for address in template_parts(name, spec.provision_infra)]
 
     def desired(self, name: str, spec: WorkPoolSpec, defaults: ServerDefaults) -> dict[str, Any]:
         template = spec.base_job_template

@@ -1,0 +1,303 @@
+"""provision_infra for Cloud Run push pools: the cloud side planned, applied, repaired and destroyed.
+
+The real Google Cloud client libraries (REST, and gRPC for IAM admin) talk to a loopback fake of
+the control plane (tests/gcp_fake.py), reached through the provider's endpoint settings and
+trusted through REQUESTS_CA_BUNDLE / GRPC_DEFAULT_SSL_ROOTS_FILE_PATH; the credentials are a
+service-account GOOGLE_APPLICATION_CREDENTIALS, as Application Default Credentials find them.
+Checks read the fake's state and Prefect's REST API, never prefect-provider.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_ok
+from tests.fake_https import make_certificate
+from tests.gcp_fake import GcpFake
+
+PROJECT = "prefect-test-project"
+PARTS = ["artifact_registry_api", "artifact_repository", "cloud_run_region", "gcp_credentials", "project_roles", "run_api",
+         "service_account"]
+# Anything not on loopback goes to a closed loopback port and fails at once: google-auth looks up
+# the credentials' regional access boundary at iamcredentials.googleapis.com in the background.
+OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
+# What a plan may ask: reads only.
+READS = {"serviceusage.services.get", "resourcemanager.projects.getIamPolicy", "artifactregistry.repositories.get",
+         "run.services.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list"}
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    # One for the session: gRPC reads GRPC_DEFAULT_SSL_ROOTS_FILE_PATH once per process.
+    return make_certificate(tmp_path_factory.mktemp("gcp-tls"))
+
+
+@pytest.fixture(scope="session")
+def operator(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """The operator's service-account key file, its public key and its email."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    email = f"operator@{PROJECT}.iam.gserviceaccount.com"
+    path = tmp_path_factory.mktemp("gcp-operator") / "operator.json"
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": PROJECT, "private_key_id": "operator-key", "client_email": email,
+        "client_id": "1", "token_uri": "https://oauth2.googleapis.com/token",
+        "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode(),
+    }))
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return path, public, email
+
+
+@pytest.fixture
+def gcp(certificate, operator) -> Iterator[GcpFake]:
+    with GcpFake(PROJECT, certificate, operator[1], operator[2]) as fake:
+        yield fake
+
+
+@pytest.fixture
+def gcp_env(gcp, certificate, operator) -> dict[str, str | None]:
+    return {"GOOGLE_APPLICATION_CREDENTIALS": str(operator[0]), "GOOGLE_CLOUD_PROJECT": None,
+            "REQUESTS_CA_BUNDLE": str(certificate[0]), "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(certificate[0]),
+            **gcp.endpoints(), **OFFLINE}
+
+
+def pool_config(pool: str, *, pool_type: str = "cloud-run:push", region: str = "us-central1") -> str:
+    return f"""\
+work_pools:
+  {pool}:
+    type: {pool_type}
+    provision_infra:
+      provider: gcp
+      project: {PROJECT}
+      region: {region}
+"""
+
+
+def names(pool: str) -> dict[str, str]:
+    return {"email": f"prefect-{pool}@{PROJECT}.iam.gserviceaccount.com", "block": f"{pool}-gcp-credentials",
+            "repository": f"projects/{PROJECT}/locations/us-central1/repositories/prefect-{pool}"}
+
+
+def template_defaults(api, pool: str) -> dict:
+    properties = api.get(f"work_pools/{pool}").json()["base_job_template"]["variables"]["properties"]
+    return {key: properties[key].get("default") for key in ("credentials", "region")}
+
+
+def block(api, pool: str) -> dict:
+    return api.get(f"block_types/slug/gcp-credentials/block_documents/name/{names(pool)['block']}",
+                   params={"include_secrets": True}).json()
+
+
+def test_plan_creates_nothing_then_apply_creates_everything_labelled(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    outputs = []
+
+    planned = assert_ok(workspace.plan(env=gcp_env), 2)
+    outputs.append(planned.output)
+    for part in PARTS:
+        assert f"+ work_pools.{pool}.infra.{part} {{" in planned.stdout
+    assert "Plan: 8 to add, 0 to change, 0 to destroy." in planned.stdout  # 7 parts and the pool
+    assert set(gcp.calls) <= READS, "plan only reads"
+    assert gcp.services["run.googleapis.com"] == "DISABLED" and not gcp.accounts and not gcp.repositories
+    assert api.get(f"work_pools/{pool}").status_code == 404 and not workspace.state_path.exists()
+
+    applied = assert_ok(workspace.apply(env=gcp_env))
+    outputs.append(applied.output)
+    assert f'repository_url = "us-central1-docker.pkg.dev/{PROJECT}/prefect-{pool}"' in applied.stdout
+
+    assert gcp.services["run.googleapis.com"] == gcp.services["artifactregistry.googleapis.com"] == "ENABLED"
+    account = gcp.accounts[n["email"]]
+    assert f"prefect-provider-work-pool={pool}" in account["description"] and account["display_name"] == f"Prefect work pool {pool}"
+    assert gcp.bound_roles(f"serviceAccount:{n['email']}") == ["roles/iam.serviceAccountUser", "roles/run.developer"]
+    assert {"role": "roles/owner", "members": [f"serviceAccount:{gcp.operator_email}"]} in gcp.policy["bindings"], "others' bindings stay"
+    repository = gcp.repositories[n["repository"]]
+    assert repository["format"] == "DOCKER" and repository["labels"] == {"prefect-provider-work-pool": pool}
+
+    # One key, only in the block; the pool's template points at the block and the region.
+    [key] = gcp.keys[n["email"]]
+    document = block(api, pool)
+    info = document["data"]["service_account_info"]
+    assert key["name"].endswith("/keys/" + info["private_key_id"]) and info["client_email"] == n["email"]
+    assert document["data"]["project"] == PROJECT
+    assert template_defaults(api, pool) == {"credentials": {"$ref": {"block_document_id": document["id"]}}, "region": "us-central1"}
+
+    again = assert_ok(workspace.plan(env=gcp_env), 0)
+    outputs.append(again.output)
+    outputs.append(assert_ok(workspace.run("show", "--dir", str(workspace.directory), "--json")).output)
+    for text in outputs + [p.read_text() for p in workspace.directory.rglob("*") if p.is_file()]:
+        assert key["secret"] not in text and info["private_key_id"] not in text
+
+
+def test_cloud_run_v2_pool_gets_the_same_defaults(workspace, prefix, api, gcp, gcp_env):
+    pool = f"{prefix}-run2"
+    workspace.write("pools.yaml", pool_config(pool, pool_type="cloud-run-v2:push", region="europe-west1"))
+    assert_ok(workspace.apply(env=gcp_env))
+    assert template_defaults(api, pool) == {"credentials": {"$ref": {"block_document_id": block(api, pool)["id"]}},
+                                            "region": "europe-west1"}
+    assert f"projects/{PROJECT}/locations/europe-west1/repositories/prefect-{pool}" in gcp.repositories
+    assert_ok(workspace.plan(env=gcp_env), 0)
+
+
+def test_reapply_makes_no_second_key_and_what_was_deleted_by_hand_comes_back(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    assert_ok(workspace.apply(env=gcp_env))
+    assert_ok(workspace.apply(env=gcp_env))
+    keys = [k["name"] for k in gcp.keys[n["email"]]]
+    assert len(keys) == 1, "a re-apply makes no key"
+
+    del gcp.repositories[n["repository"]]
+    for binding in gcp.policy["bindings"]:
+        if binding["role"] == "roles/run.developer":
+            binding["members"].remove(f"serviceAccount:{n['email']}")
+    planned = assert_ok(workspace.plan(env=gcp_env), 2)
+    assert f"work_pools.{pool}.infra.artifact_repository: deleted outside prefect-provider" in planned.stdout
+    assert re.search(r"~ roles\s+= \[", planned.stdout)
+    assert "Plan: 1 to add, 1 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply(env=gcp_env))
+    assert n["repository"] in gcp.repositories
+    assert gcp.bound_roles(f"serviceAccount:{n['email']}") == ["roles/iam.serviceAccountUser", "roles/run.developer"]
+    assert_ok(workspace.plan(env=gcp_env), 0)
+
+    # With the state lost, the labelled objects and the block are adopted: no second key.
+    workspace.state_path.unlink()
+    assert_ok(workspace.run("import", f"work_pools.{pool}", pool, str(workspace.directory), env=gcp_env))
+    adopting = assert_ok(workspace.plan(env=gcp_env), 2)
+    assert f"# work_pools.{pool}.infra.service_account will be imported" in adopting.stdout
+    assert "exists in Prefect: taken into state, no new credential" in adopting.stdout
+    assert "7 to import" in adopting.stdout
+    assert_ok(workspace.apply(env=gcp_env))
+    assert_ok(workspace.plan(env=gcp_env), 0)
+    assert [k["name"] for k in gcp.keys[n["email"]]] == keys
+
+
+def test_a_key_deleted_by_hand_is_replaced_by_exactly_one_new_key(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    assert_ok(workspace.apply(env=gcp_env))
+    old = gcp.keys[n["email"]][0]["name"]
+    gcp.keys[n["email"]] = []
+
+    planned = assert_ok(workspace.plan(env=gcp_env), 2)
+    assert re.search(r'~ key\s+= "missing" -> "active"', planned.stdout)
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply(env=gcp_env))
+    [new] = gcp.keys[n["email"]]
+    assert new["name"] != old and new["name"].endswith("/keys/" + block(api, pool)["data"]["service_account_info"]["private_key_id"])
+    assert_ok(workspace.plan(env=gcp_env), 0)
+
+
+def test_destroy_removes_what_was_made_and_leaves_the_apis_enabled(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    assert_ok(workspace.apply(env=gcp_env))
+    block_id = block(api, pool)["id"]
+
+    destroyed = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=gcp_env))
+    assert "Plan: 0 to add, 0 to change, 5 to destroy, 3 to forget." in destroyed.stdout  # APIs and region: forgotten
+    assert not gcp.accounts and not gcp.repositories and n["email"] not in json.dumps(gcp.policy)
+    assert gcp.services["run.googleapis.com"] == "ENABLED", "an API is never disabled"
+    assert api.get(f"block_documents/{block_id}").status_code == 404
+    assert api.get(f"work_pools/{pool}").status_code == 404
+    assert workspace.state()["resources"] == {}
+
+
+def test_a_denied_permission_is_named_and_the_next_apply_carries_on(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.deny.add("iam.serviceAccountKeys.create")
+
+    failed = assert_ok(workspace.apply(env=gcp_env), 1)
+    assert (f"work_pools.{pool}.infra.gcp_credentials: iam:CreateServiceAccountKey denied: Permission "
+            "'iam.serviceAccountKeys.create' denied on resource (or it may not exist).") in failed.stderr
+    assert "Traceback" not in failed.output
+    recorded = workspace.state()["resources"]
+    for part in ("service_account", "project_roles", "artifact_repository", "run_api"):
+        assert f"work_pools.{pool}.infra.{part}" in recorded, part
+    assert f"work_pools.{pool}.infra.gcp_credentials" not in recorded and f"work_pools.{pool}" not in recorded
+    assert gcp.keys[n["email"]] == [] and api.get(f"work_pools/{pool}").status_code == 404
+
+    gcp.deny.clear()
+    finished = assert_ok(workspace.apply(env=gcp_env))
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in finished.stdout  # the block and the pool
+    assert len(gcp.keys[n["email"]]) == 1 and len(gcp.accounts) == 1
+    assert_ok(workspace.plan(env=gcp_env), 0)
+
+
+def test_a_region_cloud_run_does_not_offer_is_refused_at_plan(workspace, prefix, gcp, gcp_env):
+    pool = f"{prefix}-run"
+    gcp.services["run.googleapis.com"] = "ENABLED"
+    workspace.write("pools.yaml", pool_config(pool, region="mars-north1"))
+    refused = assert_ok(workspace.plan(env=gcp_env), 1)
+    assert "run:ListServices: Cloud Run cannot be used in the region mars-north1 of the project prefect-test-project" in refused.stderr
+    assert set(gcp.calls) <= READS and not gcp.accounts
+
+
+def test_the_project_policy_is_written_with_its_etag_through_races_and_a_new_account(workspace, prefix, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    gcp.concurrent_policy_changes = 2  # two other writers get in between our read and our write
+    gcp.unpropagated_accounts = True  # and IAM does not know the new account everywhere at once
+    workspace.write("pools.yaml", pool_config(pool))
+    assert_ok(workspace.apply(env=gcp_env))
+    assert gcp.bound_roles(f"serviceAccount:{n['email']}") == ["roles/iam.serviceAccountUser", "roles/run.developer"]
+    others = [m for b in gcp.policy["bindings"] if b["role"] == "roles/viewer" for m in b["members"]]
+    assert len(others) == 2, "the other writers' bindings are kept"
+    assert_ok(workspace.plan(env=gcp_env), 0)
+
+
+def test_missing_credentials_or_project_are_clear_errors(workspace, prefix, gcp, gcp_env, tmp_path):
+    pool = f"{prefix}-run"
+    workspace.write("pools.yaml", f"work_pools:\n  {pool}:\n    type: cloud-run:push\n"
+                                  f"    provision_infra: {{provider: gcp, region: us-central1}}\n")
+    no_project_file = tmp_path / "no-project.json"
+    no_project_file.write_text(json.dumps({**json.loads(Path(gcp_env["GOOGLE_APPLICATION_CREDENTIALS"]).read_text()),
+                                           "project_id": None}))
+    no_project = assert_ok(workspace.plan(env={**gcp_env, "GOOGLE_APPLICATION_CREDENTIALS": str(no_project_file)}), 1)
+    assert f"pools.yaml:4: work_pools.{pool}.provision_infra.project: no GCP project" in no_project.stderr
+
+    workspace.write("pools.yaml", pool_config(pool))
+    missing = tmp_path / "missing.json"
+    no_credentials = assert_ok(workspace.plan(env={**gcp_env, "GOOGLE_APPLICATION_CREDENTIALS": str(missing)}), 1)
+    assert "no Google Cloud credentials found: set GOOGLE_APPLICATION_CREDENTIALS" in no_credentials.stderr
+    assert "Traceback" not in no_credentials.output and not workspace.state_path.exists()
+
+
+def test_the_cloud_sdks_are_imported_only_for_pools_that_provision(tmp_path):
+    (tmp_path / "main.yaml").write_text("work_pools:\n  plain: {type: process}\n")
+    code = ("import sys; from provider.config import load_configuration; "
+            f"load_configuration(__import__('pathlib').Path({str(tmp_path)!r})); "
+            "print(sorted(m for m in ('google.auth', 'google.cloud', 'azure.identity', 'azure.mgmt', 'grpc') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_an_unlabelled_account_is_not_taken_over_and_a_create_race_is_a_clear_conflict(workspace, prefix, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    theirs = {"name": f"projects/{PROJECT}/serviceAccounts/{n['email']}", "project_id": PROJECT, "unique_id": "1",
+              "email": n["email"], "display_name": "someone else's", "description": ""}
+    gcp.accounts[n["email"]] = theirs
+    refused = assert_ok(workspace.plan(env=gcp_env), 1)
+    assert f"work_pools.{pool}.infra.service_account (id {theirs['name']})" in refused.stderr
+    assert "not managed by prefect-provider" in refused.stderr
+
+    # Made by someone else between plan and apply: the create is refused with Google's ALREADY_EXISTS.
+    del gcp.accounts[n["email"]]
+    saved = workspace.directory / "saved.plan"
+    assert_ok(workspace.plan("--out", str(saved), env=gcp_env), 2)
+    gcp.accounts[n["email"]] = theirs
+    failed = assert_ok(workspace.run("apply", str(saved), "--auto-approve", env=gcp_env), 1)
+    assert (f"work_pools.{pool}.infra.service_account: iam:CreateServiceAccount failed: ALREADY_EXISTS: Service account "
+            f"prefect-{pool} already exists within project projects/{PROJECT}.") in failed.stderr
+    assert gcp.accounts[n["email"]] == theirs and not gcp.keys.get(n["email"])
