@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from provider.errors import StateError, StateLocked
+from resources.base import Address
 
 STATE_VERSION = 1
 STATE_FILE = "prefect-provider.state.json"
@@ -59,11 +60,14 @@ class State:
             raise StateError(f"{source} is not in state")
         if destination in self.resources:
             raise StateError(f"{destination} is already in state")
-        kind, _, name = destination.partition(".")
-        if kind != self.resources[source].kind or not name:
+        try:  # Address.parse knows nested kinds, whose addresses have more dots
+            new = Address.parse(destination)
+        except ValueError as exc:
+            raise StateError(str(exc)) from None
+        if new.kind != self.resources[source].kind:
             raise StateError(f"{source} -> {destination}: only renames within one kind are possible")
         record = self.resources.pop(source)
-        record.name = name
+        record.name = new.name
         self.resources[destination] = record
 
     @classmethod
