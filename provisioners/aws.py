@@ -32,8 +32,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from provisioners.base import TAG, CloudError, InfraConfig, InfraPart, Provisioner, Sought, part_address
-from resources.base import ApplyContext, FieldError, LiveObject
+from provisioners.base import (
+    TAG,
+    CloudError,
+    CredentialsBlockPart,
+    InfraConfig,
+    InfraPart,
+    Provisioner,
+    Sought,
+    part_address,
+)
+from resources.base import FieldError, LiveObject
 
 IAM_NAME = r"^[A-Za-z0-9_+=,.@-]{1,64}$"
 EXECUTION_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -377,7 +386,7 @@ class IamUser(AwsPart):
         call("iam", "delete_user", missing=("NoSuchEntity",), UserName=name)
 
 
-class AwsCredentials(AwsPart):
+class AwsCredentials(CredentialsBlockPart):
     """The worker's access key, held only by an aws-credentials block: never in state, plans or output.
 
     Live attributes say whether the block's key is an active key of the user (`access_key`), so a
@@ -387,7 +396,8 @@ class AwsCredentials(AwsPart):
     """
 
     part = "aws_credentials"
-    regional = False
+    block_type = CREDENTIALS_BLOCK_TYPE
+    credential = "access key"
     needs = ("iam_user",)
     template_variable = "aws_credentials"
 
@@ -396,55 +406,23 @@ class AwsCredentials(AwsPart):
         return {"name": names["credentials_block"], "user_name": names["user"], "region_name": config.region_name(),
                 "access_key": "active"}
 
-    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
-        by_block = {f"{CREDENTIALS_BLOCK_TYPE}/{item.attributes['name']}": item for item in sought}
-        found = []
-        for block in _blocks().list(client, set(by_block)):
-            data, user = block.attributes["data"], by_block[block.name].attributes["user_name"]
-            status = _key_status(user, data.get("aws_access_key_id"))
-            found.append(LiveObject(block.id, by_block[block.name].name, {
-                "name": block.name.split("/", 1)[1], "user_name": user if status != "missing" else None,
-                "region_name": data.get("region_name"), "access_key": status,
-            }))
-        return found
+    def live(self, data: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
+        status = _key_status(attributes["user_name"], data.get("aws_access_key_id"))
+        return {"user_name": attributes["user_name"] if status != "missing" else None,
+                "region_name": data.get("region_name"), "access_key": status}
 
-    def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
-        return f"the block {CREDENTIALS_BLOCK_TYPE}/{obj.attributes['name']} exists in Prefect: taken into state, no new access key"
+    def settings(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {"region_name": attributes["region_name"]}
 
-    def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        name = f"{CREDENTIALS_BLOCK_TYPE}/{attributes['name']}"
-        existing = _blocks().list(client, {name})
-        if existing:
-            self.update(client, existing[0].id, pool, attributes)
-            return existing[0].id
-        key = _new_key(attributes["user_name"])
-        try:
-            data = {**key, "region_name": attributes["region_name"]}
-            return _blocks().create(client, name, {"data": data}, ApplyContext())
-        except Exception:
-            # The secret exists nowhere else: a key the block did not take is useless, remove it.
-            call("iam", "delete_access_key", missing=("NoSuchEntity",), UserName=attributes["user_name"],
-                 AccessKeyId=key["aws_access_key_id"])
-            raise
+    def needs_new_credential(self, live: dict[str, Any], attributes: dict[str, Any]) -> bool:
+        return live["access_key"] != "active"  # a changed region is a setting: the key stays
 
-    def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
-        data = client.get(f"/block_documents/{obj_id}", include_secrets=True)["data"]
-        change: dict[str, Any] = {"region_name": attributes["region_name"]}
-        if _key_status(attributes["user_name"], data.get("aws_access_key_id")) != "active":
-            change.update(_new_key(attributes["user_name"]))
-        client.patch(f"/block_documents/{obj_id}", {"data": change, "merge_existing_data": True})
+    def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return _new_key(attributes["user_name"])
 
-    def delete(self, client, obj_id: str) -> None:
-        client.delete(f"/block_documents/{obj_id}")
-
-    def template_value(self, obj_id: str) -> Any:
-        return {"$ref": {"block_document_id": obj_id}}
-
-
-def _blocks():
-    from resources.blocks import Blocks  # the blocks kind reads and writes block documents
-
-    return Blocks()
+    def revoke(self, attributes: dict[str, Any], issued: dict[str, Any]) -> None:
+        call("iam", "delete_access_key", missing=("NoSuchEntity",), UserName=attributes["user_name"],
+             AccessKeyId=issued["aws_access_key_id"])
 
 
 def _key_status(user: str, key_id: str | None) -> str:

@@ -164,6 +164,7 @@ class CredentialsBlockPart(InfraPart):
     """
 
     block_type: ClassVar[str]
+    credential: ClassVar[str] = "credential"  # what is issued, in messages
 
     def live(self, data: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
         """The attributes of a block with `data`, beside its name; `attributes` say where to look."""
@@ -172,6 +173,10 @@ class CredentialsBlockPart(InfraPart):
     def settings(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """The block's fields that are not the credential (e.g. a project or tenant)."""
         return {}
+
+    def needs_new_credential(self, live: dict[str, Any], attributes: dict[str, Any]) -> bool:
+        """Whether the block's credential (as `live` describes it) must be replaced by a new one."""
+        return live != {key: value for key, value in attributes.items() if key != "name"}
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """A new credential, as the block's fields; credentials issued before for the block go."""
@@ -191,7 +196,7 @@ class CredentialsBlockPart(InfraPart):
         return found
 
     def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
-        return f"the block {self.block_type}/{obj.attributes['name']} exists in Prefect: taken into state, no new credential"
+        return f"the block {self.block_type}/{obj.attributes['name']} exists in Prefect: taken into state, no new {self.credential}"
 
     def create(self, client: PrefectClient, pool: str, attributes: dict[str, Any]) -> str:
         name = f"{self.block_type}/{attributes['name']}"
@@ -209,7 +214,7 @@ class CredentialsBlockPart(InfraPart):
     def update(self, client: PrefectClient, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
         data = client.get(f"/block_documents/{obj_id}", include_secrets=True)["data"]
         change = self.settings(attributes)
-        if self.live(data, attributes) != {key: value for key, value in attributes.items() if key != "name"}:
+        if self.needs_new_credential(self.live(data, attributes), attributes):
             change.update(self.issue(attributes))
         client.patch(f"/block_documents/{obj_id}", {"data": change, "merge_existing_data": True})
 
