@@ -14,7 +14,7 @@ deployments with schedules and pull steps) and measures in one run:
 - the same deployments written as a `prefect.yaml`: `prefect deploy --all` (first deploy and a
   redeploy of the unchanged file) against `prefect-provider apply` reading that prefect.yaml.
 
-It prints a table (and `--markdown` prints the README's table). Not a test: it asserts only that
+It prints a table (and `--markdown` prints the table in docs/performance.md). Not a test: it asserts only that
 what it measures did what it should (a no-op plan has no changes).
 """
 
@@ -352,7 +352,7 @@ def run(tmp: Path, api: str, objects: int) -> tuple[list[Row], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=1000)
-    parser.add_argument("--markdown", action="store_true", help="print the README table")
+    parser.add_argument("--markdown", action="store_true", help="print the table for docs/performance.md")
     parser.add_argument("--bare-listing", metavar="API_URL", help=argparse.SUPPRESS)  # the bare script, run as a process
     args = parser.parse_args()
     if args.bare_listing:

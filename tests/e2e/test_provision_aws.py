@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import assert_ok, moto_server
 
 TAG = "prefect-provider:work-pool"
-README = Path(__file__).parents[2] / "README.md"
+PROVISIONING_DOC = Path(__file__).parents[2] / "docs" / "provisioning.md"
 PARTS = ["aws_credentials", "ecr_repository", "ecs_cluster", "execution_role", "iam_user", "internet_gateway",
          "route_table", "security_group", "subnet_1", "subnet_2", "subnet_3", "vpc"]
 
@@ -294,10 +294,10 @@ def test_provision_infra_command_plans_applies_and_destroys_one_pool(workspace, 
 
 
 def operator_policy(*, without: str = "") -> dict:
-    """The README's policy for the operator. moto authorizes most calls against the resource "*"
+    """The documented policy for the operator (docs/provisioning.md). moto authorizes most calls against the resource "*"
     and knows no condition keys, so resources are widened to "*" and conditions dropped: what this
     checks is that its actions are enough."""
-    section = README.read_text().split("## Provisioning an ECS push pool", 1)[1]
+    section = PROVISIONING_DOC.read_text().split("## Provisioning an ECS push pool", 1)[1]
     policy = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
     for statement in policy["Statement"]:
         statement["Resource"] = "*"
