@@ -343,14 +343,10 @@ def _plan_then_apply(directory, var, var_file, api_url, mode, targets, replace, 
 
 def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float, var, var_file) -> None:
     from provider.errors import ProviderError
-    from provider.plan import Plan
+    from provider.plan import load_saved_plan
     from provider.state import State
 
-    try:
-        data = json.loads(path.read_text())
-        saved = Plan.from_file(data)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ProviderError(f"{path}: not a readable plan file: {exc}") from None
+    saved = load_saved_plan(path)
     # The configuration names the backend and holds the secrets the plan only has fingerprints of.
     config = load_config(Path(saved.config_dir or "."), var, var_file)
     backend = backend_for(config.directory, config)
@@ -528,15 +524,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a saved plan, or the state."""
-    from provider.errors import ProviderError
-    from provider.plan import Plan
+    from provider.plan import load_saved_plan
 
     if plan_file is not None:
-        try:
-            saved = Plan.from_file(json.loads(plan_file.read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ProviderError(f"{plan_file}: not a readable plan file: {exc}") from None
-        _show_plan(saved, as_json)
+        _show_plan(load_saved_plan(plan_file), as_json)
         return
     state = _read_state(directory)
     if as_json:
@@ -643,9 +634,9 @@ def state_push(
 ) -> None:
     """Write a state file to the configured backend (e.g. when moving from local to S3)."""
     from provider.errors import StateError
-    from provider.state import Backend
+    from provider.state import read_state_file
 
-    incoming = Backend.parse(state_file.read_text(), str(state_file))
+    incoming = read_state_file(state_file)
     backend = _state_backend(directory)
     with backend.lock("state push", parse_duration(lock_timeout)):
         current = backend.read()
@@ -656,6 +647,29 @@ def state_push(
                 raise StateError(f"{backend.describe()} is newer (serial {current.serial} > {incoming.serial}); use --force to overwrite it")
         backend.write(incoming)
     typer.echo(f"Pushed {state_file} to {backend.describe()} (serial {incoming.serial}).")
+
+
+@app.command("force-unlock")
+@handle_errors
+def force_unlock(
+    lock_id: Annotated[str, typer.Argument(help="The lock id, as the locked error names it.")],
+    directory: DirArg = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove the state lock LOCK_ID left by a command that is gone (refuses any other lock)."""
+    from provider.errors import ProviderError
+
+    backend = _state_backend(directory)
+    if not force:
+        if not sys.stdin.isatty():
+            raise ProviderError("refusing to force-unlock without confirmation: not interactive; pass --force")
+        _console().print(f"\n[bold]Do you really want to force-unlock {_escape(backend.describe())}?[/bold]\n"
+                         "  A command that still holds the lock would then run unguarded (its state writes are "
+                         "still checked).\n  Only 'yes' will be accepted to confirm.\n")
+        if typer.prompt("  Enter a value", default="", show_default=False).strip() != "yes":
+            raise ProviderError("force-unlock cancelled")
+    holder = backend.force_unlock(lock_id)
+    typer.echo(f"Unlocked {backend.describe()}: removed the lock of {holder.describe()}.")
 
 
 # --- webhooks ---------------------------------------------------------------------------------

@@ -53,6 +53,10 @@ class StateLocked(StateError):
     pass
 
 
+class StateConflict(StateError):
+    """A state write refused because the stored state is no longer the one this command read."""
+
+
 # --- API errors -------------------------------------------------------------------------------
 
 

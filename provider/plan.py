@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from provider import __version__
-from resources import Address  # the package: it registers the nested kinds Address parses
+from provider.errors import PlanError
+from resources import KINDS, Address  # the package: it registers the nested kinds Address parses
 
 PLAN_FORMAT = 1
 # The planned value of an attribute the server fills in when it makes the object.
@@ -100,16 +106,75 @@ class Plan:
         }
 
     @classmethod
-    def from_file(cls, data: dict[str, Any]) -> Plan:
-        if data.get("plan_format") != PLAN_FORMAT:
-            raise ValueError("not a prefect-provider plan file (or one from an incompatible release)")
-        return cls(
-            changes=[Change(**c) for c in data["changes"]],
-            drift=[Change(**c) for c in data.get("drift", [])],
-            mode=data["mode"],
-            lineage=data["lineage"],
-            serial=data["serial"],
-            config_dir=data.get("config_dir"),
-            warnings=data.get("warnings", []),
-            moved=data.get("moved", {}),
-        )
+    def from_file(cls, data: _PlanFile) -> Plan:
+        return cls(changes=data.changes, drift=data.drift, mode=data.mode, lineage=data.lineage, serial=data.serial,
+                   config_dir=data.config_dir, warnings=data.warnings, moved=data.moved)
+
+
+class _PlanFile(BaseModel):
+    """The shape of a saved plan (Plan.to_file); changes are checked against Change itself."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    plan_format: int
+    prefect_provider_version: str
+    mode: Literal["normal", "destroy", "refresh-only"]
+    lineage: str | None
+    serial: int | None
+    config_dir: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    moved: dict[str, str] = Field(default_factory=dict)
+    changes: list[Change]
+    drift: list[Change] = Field(default_factory=list)
+
+
+def load_saved_plan(path: Path) -> Plan:
+    """The plan saved in `path` by plan --out; PlanError naming the file and the fault."""
+    from provider.state import json_type, validation_problems
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PlanError(f"cannot read plan file {path}: {exc.strerror or exc}") from None
+    try:
+        data = from_json(raw)
+    except ValueError as exc:
+        raise PlanError(f"plan file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"plan file {path} is not a saved plan: expected a JSON object, found {json_type(data)}")
+    if "plan_format" not in data:
+        raise PlanError(f"plan file {path} is not a prefect-provider plan (it has no plan_format)")
+    if data["plan_format"] != PLAN_FORMAT or isinstance(data["plan_format"], bool):
+        raise PlanError(f"plan file {path} has plan format {data['plan_format']!r}, but this release reads "
+                        f"format {PLAN_FORMAT}: make the plan again with this release")
+    try:
+        parsed = _PlanFile.model_validate_json(raw)
+    except ValidationError as exc:
+        raise PlanError(f"plan file {path} is malformed: {validation_problems(exc)}") from None
+    problems = [f"{where}: {problem}" for where, change in _located(parsed) if (problem := _change_problem(change))]
+    problems += [f"moved[{json.dumps(new)}]: {problem}" for new, old in parsed.moved.items()
+                 if (problem := _address_problem(new) or _address_problem(old))]
+    if problems:
+        raise PlanError(f"plan file {path} is malformed: {'; '.join(problems[:5])}")
+    return Plan.from_file(parsed)
+
+
+def _located(parsed: _PlanFile) -> list[tuple[str, Change]]:
+    return [(f"changes[{i}]", c) for i, c in enumerate(parsed.changes)] + [(f"drift[{i}]", c) for i, c in enumerate(parsed.drift)]
+
+
+def _change_problem(change: Change) -> str | None:
+    if change.action not in TERRAFORM_ACTIONS:
+        return f"action {change.action!r} is not one of {', '.join(TERRAFORM_ACTIONS)}"
+    for name, needed in (("before", ("update", "replace", "delete", "forget")), ("after", ("create", "update", "replace"))):
+        if change.action in needed and getattr(change, name) is None:
+            return f"a {change.action} needs {name}"
+    return _address_problem(change.address) or (change.moved_from and _address_problem(change.moved_from))
+
+
+def _address_problem(text: str) -> str | None:
+    try:
+        kind = Address.parse(text).kind
+    except ValueError as exc:
+        return str(exc)
+    return None if kind in KINDS else f"{text!r}: unknown kind {kind!r}"

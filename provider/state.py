@@ -1,4 +1,5 @@
-"""State: what prefect-provider manages, versioned, written atomically, locked while applied."""
+"""State: what prefect-provider manages, versioned, written atomically and only over the state that
+was read (compare-and-swap), locked while applied."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -17,11 +19,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provider.errors import StateError, StateLocked
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
+
+from provider.errors import StateConflict, StateError, StateLocked
+from resources import KINDS  # the package: it registers every kind a record may name
 from resources.base import Address
 
 STATE_VERSION = 1
 STATE_FILE = "prefect-provider.state.json"
+# How long an S3 lock lives unless its holder renews it (seconds); tests shorten it.
+LOCK_LEASE_ENV = "PREFECT_PROVIDER_LOCK_LEASE"
+DEFAULT_LOCK_LEASE = 60.0
 
 
 @dataclass
@@ -70,18 +79,109 @@ class State:
         record.name = new.name
         self.resources[destination] = record
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> State:
-        version = data.get("version")
-        if version != STATE_VERSION:
-            raise StateError(f"state version {version!r} is not supported (this release reads version {STATE_VERSION})")
-        return cls(
-            lineage=data["lineage"],
-            serial=int(data["serial"]),
-            version=version,
-            resources={address: Record(**record) for address, record in data.get("resources", {}).items()},
-            pending=dict(data.get("pending", {})),
-        )
+
+# --- reading state files: every malformed file is a clear error, never a traceback ---------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Pending(_Strict):
+    kind: str
+    name: str
+
+
+class _StateFile(_Strict):
+    """The shape of a state file. Records are checked against the Record dataclass itself, so a
+    field added to it (optional, with a default) may be absent from older files."""
+
+    version: int
+    serial: int = Field(ge=0)
+    lineage: str = Field(min_length=1)
+    resources: dict[str, Record] = Field(default_factory=dict)
+    pending: dict[str, _Pending] = Field(default_factory=dict)
+
+
+class _JournalEntry(_Strict):
+    lineage: str
+    serial: int
+    op: str = Field(pattern="^(intent|put|remove|move)$")
+    address: str
+    kind: str | None = None
+    name: str | None = None
+    to: str | None = None
+    record: Record | None = None
+
+
+def parse_state(raw: str | bytes, where: str) -> State:
+    """The state in `raw` (the text of a state file); StateError naming `where` and the fault."""
+    try:
+        data = from_json(raw)
+    except ValueError as exc:
+        raise StateError(f"state {where} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise StateError(f"state {where} is not a state file: expected a JSON object, found {json_type(data)}")
+    version = data.get("version")
+    if version != STATE_VERSION:
+        raise StateError(f"state {where}: version {version!r} is not supported (this release reads version {STATE_VERSION})")
+    try:
+        parsed = _StateFile.model_validate_json(raw)
+    except ValidationError as exc:
+        raise StateError(f"state {where} is malformed: {validation_problems(exc)}") from None
+    for address, record in parsed.resources.items():
+        _check_address(address, record.kind, record.name, where)
+    for address, entry in parsed.pending.items():
+        _check_address(address, entry.kind, entry.name, where)
+    return State(lineage=parsed.lineage, serial=parsed.serial, version=parsed.version, resources=parsed.resources,
+                 pending={address: entry.model_dump() for address, entry in parsed.pending.items()})
+
+
+def read_state_file(path: Path) -> State:
+    """A state file given on the command line (e.g. to `state push`)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise StateError(f"cannot read state file {path}: {exc.strerror or exc}") from None
+    return parse_state(raw, str(path))
+
+
+def _check_address(address: str, kind: str, name: str, where: str) -> None:
+    field = f"resources[{json.dumps(address)}]"
+    try:
+        parsed = Address.parse(address)
+    except ValueError as exc:
+        raise StateError(f"state {where} is malformed: {field}: {exc}") from None
+    if parsed.kind not in KINDS:
+        raise StateError(f"state {where} is malformed: {field}: unknown kind {parsed.kind!r}")
+    if (parsed.kind, parsed.name) != (kind, name):
+        raise StateError(f"state {where} is malformed: {field}: the record says kind {kind!r}, name {name!r}")
+
+
+def validation_problems(exc: ValidationError, limit: int = 5) -> str:
+    """Pydantic's errors as `field.path: what is wrong`, without the values (they may be large)."""
+    wording = {"unexpected_keyword_argument": "unknown field", "extra_forbidden": "unknown field",
+               "missing": "missing", "missing_argument": "missing"}
+    lines = []
+    for error in exc.errors(include_input=False)[:limit]:
+        path = ""
+        for part in error["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif part.isidentifier():
+                path += f".{part}" if path else part
+            else:
+                path += f"[{json.dumps(part)}]"
+        lines.append(f"{path or 'the file'}: {wording.get(error['type'], error['msg'])}")
+    more = exc.error_count() - limit
+    return "; ".join(lines) + (f" (and {more} more)" if more > 0 else "")
+
+
+def json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(type(value), "null")
+
+
+# --- locks ------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -92,12 +192,17 @@ class LockInfo:
     host: str
     pid: int
     created: str
+    # A lease (S3): the holder renews it while it runs; once it is `lease` seconds old by the
+    # server's clock it is expired and may be broken. 0: no expiry (the local flock).
+    lease: float = 0.0
+    expires: str = ""  # by the holder's clock, for people to read
 
     def describe(self) -> str:
-        return f"{self.who} on {self.host} (pid {self.pid}, {self.operation} since {self.created}, lock id {self.id})"
+        until = f", lease until {self.expires}" if self.expires else ""
+        return f"{self.who} on {self.host} (pid {self.pid}, {self.operation} since {self.created}{until}, lock id {self.id})"
 
     @classmethod
-    def new(cls, operation: str) -> LockInfo:
+    def new(cls, operation: str, lease: float = 0.0) -> LockInfo:
         try:
             user = getpass.getuser()
         except Exception:  # no user name in some containers
@@ -109,12 +214,44 @@ class LockInfo:
             who=f"{user}@{host}",
             host=host,
             pid=os.getpid(),
-            created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            created=_now().isoformat(timespec="seconds"),
+            lease=lease,
         )
+
+    def renewed(self) -> bytes:
+        """The lock object's body, with the expiry moved one lease ahead of now."""
+        if self.lease:
+            self.expires = (_now() + dt.timedelta(seconds=self.lease)).isoformat(timespec="seconds")
+        return json.dumps(asdict(self)).encode()
+
+
+def lock_lease() -> float:
+    text = os.environ.get(LOCK_LEASE_ENV, "").strip()
+    if not text:
+        return DEFAULT_LOCK_LEASE
+    try:
+        lease = float(text.removesuffix("s"))
+    except ValueError:
+        lease = 0.0
+    if not lease > 0:
+        raise StateError(f"{LOCK_LEASE_ENV}={text!r}: expected a number of seconds, e.g. 60")
+    return lease
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class Backend:
-    """Where state lives. Subclasses read and write it and take the lock; waiting is shared."""
+    """Where state lives. Subclasses read and write it and take the lock; waiting is shared.
+
+    Writes are compare-and-swap: `write` and `record` succeed only while the stored state is the
+    one this backend last read or wrote. Otherwise they raise StateConflict, after saving the
+    state they were given to a backup file beside the configuration, which the error names.
+    """
+
+    lease = 0.0  # seconds an unrenewed lock lives; 0: the lock never expires by itself
+    backup_dir = Path(".")
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -132,6 +269,10 @@ class Backend:
         """
         self.write(state)
 
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        """Remove the lock `lock_id` whoever holds it; refuse any other. Returns the removed lock."""
+        raise NotImplementedError
+
     def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
         """Try once: (True, None) when taken, else (False, the current holder if known)."""
         raise NotImplementedError
@@ -141,7 +282,7 @@ class Backend:
 
     @contextlib.contextmanager
     def lock(self, operation: str, timeout: float = 0.0) -> Iterator[LockInfo]:
-        info = LockInfo.new(operation)
+        info = LockInfo.new(operation, self.lease)
         deadline = time.monotonic() + timeout
         while True:
             taken, holder = self._acquire(info)
@@ -149,9 +290,11 @@ class Backend:
                 break
             if time.monotonic() >= deadline:
                 who = holder.describe() if holder else "another process"
+                hint = (f"; if no command holds it any more, it expires by itself, or remove it with "
+                        f"`prefect-provider force-unlock {holder.id} DIR`" if holder and self.lease else "")
                 raise StateLocked(
                     f"state {self.describe()} is locked by {who}; try again when it is done, "
-                    "or wait for it with --lock-timeout 60s"
+                    f"or wait for it with --lock-timeout 60s{hint}"
                 )
             time.sleep(0.2)
         try:
@@ -161,10 +304,25 @@ class Backend:
 
     @staticmethod
     def parse(state_json: str | bytes, where: str) -> State:
-        try:
-            return State.from_json(json.loads(state_json))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise StateError(f"state {where} is corrupt: {exc}") from None
+        return parse_state(state_json, where)
+
+    def _conflict(self, state: State, now: str) -> StateConflict:
+        """Save `state` (which could not be written) to a backup file; the error to raise."""
+        if getattr(self, "_backup", None) is None:
+            stamp = _now().strftime("%Y%m%dT%H%M%SZ")
+            self._backup = self.backup_dir / f"prefect-provider.errored-{stamp}-{os.getpid()}.state.json"
+        fd = os.open(self._backup, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as backup:
+            backup.write(json.dumps(state.to_json(), indent=2) + "\n")
+        return StateConflict(
+            f"state {self.describe()} was changed by another command since this one read it ({now}); "
+            f"not overwriting it. This command's state (serial {state.serial}) is saved in {self._backup}: "
+            f"compare the two, and if it should win: prefect-provider state push {self._backup} DIR --force"
+        )
+
+
+def _describe_stored(state: State | None) -> str:
+    return f"it is now at serial {state.serial}, lineage {state.lineage}" if state else "it is now gone"
 
 
 class LocalBackend(Backend):
@@ -173,58 +331,131 @@ class LocalBackend(Backend):
     The kernel drops an flock when its process dies, so a crashed apply never leaves a stale lock.
     During an apply each completed operation is appended to a `.journal` file (rewriting a large
     state after every operation would make an apply quadratic); reading replays the journal, and
-    the next full write folds it into the state file.
+    the next full write folds it into the state file. Before each write or append the state file
+    must still be the one read (its hash; its inode, size and mtime for a cheap check per append),
+    so a writer that ignored the lock is never silently overwritten.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.backup_dir = self.path.parent
         self._lock_fd: int | None = None
+        self._digest: str | None = None  # sha256 of the state file as read or written; None: absent
+        self._stat: tuple[int, int, int] | None = None
 
     def describe(self) -> str:
         return str(self.path)
 
     def read(self) -> State | None:
         try:
-            text = self.path.read_text()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
+            self._digest, self._stat = None, None
             return self._replay(None)
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
-        return self._replay(self.parse(text, str(self.path)))
+        state = self.parse(raw, str(self.path))
+        self._digest, self._stat = hashlib.sha256(raw).hexdigest(), self._current_stat()
+        return self._replay(state)
 
     def write(self, state: State) -> None:
         """Write to a temporary file and rename it over the state, so a crash never leaves half a file."""
+        if self._current_digest() != self._digest:
+            raise self._conflict_here(state)
+        raw = (json.dumps(state.to_json(), indent=2) + "\n").encode()
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(state.to_json(), indent=2) + "\n")
+        tmp.write_bytes(raw)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
+        self._digest, self._stat = hashlib.sha256(raw).hexdigest(), self._current_stat()
         with contextlib.suppress(FileNotFoundError):
             self.journal_path.unlink()
 
     def record(self, state: State, entry: dict[str, Any]) -> None:
+        if self._current_stat() != self._stat and self._current_digest() != self._digest:
+            raise self._conflict_here(state)
         line = json.dumps({"lineage": state.lineage, "serial": state.serial, **entry}) + "\n"
         with open(self.journal_path, "a") as journal:
             journal.write(line)
 
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_info(os.read(fd, 4096))
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            raise StateError(f"state {self.describe()} is not locked")
+        finally:
+            os.close(fd)
+        if holder is None or holder.id != lock_id:
+            raise StateError(_wrong_lock_id(self, lock_id, holder))
+        raise StateError(
+            f"state {self.describe()} is locked by a running process, {holder.describe()}: a local lock is "
+            "released by the kernel when its process ends and cannot be forced; stop that process instead"
+        )
+
+    def _conflict_here(self, state: State) -> StateConflict:
+        try:
+            stored = self.parse(self.path.read_bytes(), str(self.path))
+        except (OSError, StateError):
+            stored = None
+        error = self._conflict(state, _describe_stored(stored) if stored or not self.path.exists() else "it is now unreadable")
+        # The journal holds this command's operations, now in the backup: replayed over the other
+        # writer's state it would bring back what that writer changed.
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+        return error
+
+    def _current_digest(self) -> str | None:
+        try:
+            return hashlib.sha256(self.path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
+
+    def _current_stat(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
     def _replay(self, state: State | None) -> State | None:
         """The state with the operations of an interrupted apply's journal applied."""
         try:
-            lines = self.journal_path.read_text().splitlines()
+            lines = self.journal_path.read_bytes().splitlines()
         except FileNotFoundError:
             return state
-        for line in lines:
+        except OSError as exc:
+            raise StateError(f"cannot read state journal {self.journal_path}: {exc.strerror}") from None
+        for number, line in enumerate(lines, 1):
             try:
-                entry = json.loads(line)
+                from_json(line)
             except ValueError:
                 break  # a line cut short by a crash: everything before it counts
+            try:
+                entry = _JournalEntry.model_validate_json(line)
+            except ValidationError as exc:
+                raise StateError(f"state journal {self.journal_path}:{number} is malformed: {validation_problems(exc)}") from None
             if state is None:
-                state = State(lineage=entry["lineage"])
-            if entry["lineage"] != state.lineage or entry["serial"] <= state.serial:
+                state = State(lineage=entry.lineage)
+            if entry.lineage != state.lineage or entry.serial <= state.serial:
                 continue  # left over from another state, or already in the file
-            apply_entry(state, entry)
+            where = f"journal {self.journal_path}:{number}"
+            if entry.record is not None:
+                _check_address(entry.address, entry.record.kind, entry.record.name, where)
+            elif entry.kind is not None:
+                _check_address(entry.address, entry.kind, entry.name or "", where)
+            try:
+                apply_entry(state, {key: value for key, value in entry.model_dump().items() if value is not None})
+            except (KeyError, StateError) as exc:
+                raise StateError(f"state {where} is malformed: {exc}") from None
         return state
 
     def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
@@ -249,14 +480,26 @@ class LocalBackend(Backend):
 
 
 class S3Backend(Backend):
-    """State as one S3 object; the lock is a second object created only if absent (If-None-Match)."""
+    """State as one S3 object; the lock is a second object (`KEY.lock`), a lease.
+
+    The lock is created only if absent (If-None-Match: *) and names its holder (a uuid, the lock id)
+    and its lease. A thread renews it (If-Match: its own ETag) every third of the lease while the
+    command runs. Another command breaks it only once it is older than its lease by the server's
+    clock (so the holders' clocks and process ids never matter), or with `force-unlock LOCK_ID`.
+    State writes carry If-Match with the ETag read (If-None-Match: * for the first), so even a
+    command whose lock was broken can never overwrite a state it did not read.
+    """
 
     def __init__(self, bucket: str, key: str, region: str | None = None, profile: str | None = None,
-                 endpoint_url: str | None = None):
+                 endpoint_url: str | None = None, backup_dir: Path | None = None):
         self.bucket, self.key = bucket, key
         self.lock_key = key + ".lock"
         self.region, self.profile, self.endpoint_url = region, profile, endpoint_url
+        self.backup_dir = Path(backup_dir or ".")
+        self.lease = lock_lease()
         self._client = None
+        self._etag: str | None = None  # of the state object as read or written; None: absent
+        self._renewer: _LeaseRenewer | None = None
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
@@ -274,15 +517,16 @@ class S3Backend(Backend):
         return self._client
 
     def _call(self, what: str, method: str, **kwargs: Any) -> Any:
+        """The S3 call; a failed precondition or a missing key is raised as ClientError for the caller."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("NoSuchKey", "404", "PreconditionFailed", "412"):
+            if _precondition_failed(exc):
                 raise
-            raise StateError(f"{what} {self.describe()}: {code}: {exc.response.get('Error', {}).get('Message', exc)}") from None
+            error = exc.response.get("Error", {})
+            raise StateError(f"{what} {self.describe()}: {error.get('Code', '')}: {error.get('Message', exc)}") from None
         except BotoCoreError as exc:
             raise StateError(f"{what} {self.describe()}: {exc}") from None
 
@@ -290,36 +534,137 @@ class S3Backend(Backend):
         from botocore.exceptions import ClientError
 
         try:
-            body = self._call("cannot read state", "get_object", Key=self.key)["Body"].read()
+            response = self._call("cannot read state", "get_object", Key=self.key)
         except ClientError:
+            self._etag = None
             return None
-        return self.parse(body, self.describe())
+        state = self.parse(response["Body"].read(), self.describe())
+        self._etag = response["ETag"]
+        return state
 
     def write(self, state: State) -> None:
+        from botocore.exceptions import ClientError
+
         body = (json.dumps(state.to_json(), indent=2) + "\n").encode()
-        self._call("cannot write state", "put_object", Key=self.key, Body=body, ContentType="application/json")
+        condition = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
+        try:
+            response = self._call("cannot write state", "put_object", Key=self.key, Body=body,
+                                  ContentType="application/json", **condition)
+        except ClientError:
+            try:
+                stored = self.parse(self._call("cannot read state", "get_object", Key=self.key)["Body"].read(), self.describe())
+                now = _describe_stored(stored)
+            except ClientError:
+                now = _describe_stored(None)
+            except StateError:
+                now = "it is now unreadable"
+            raise self._conflict(state, now) from None
+        self._etag = response["ETag"]
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._call("cannot read the lock of", "get_object", Key=self.lock_key)
+        except ClientError:
+            raise StateError(f"state {self.describe()} is not locked") from None
+        holder = _lock_info(response["Body"].read())
+        if holder is None or holder.id != lock_id:
+            raise StateError(_wrong_lock_id(self, lock_id, holder))
+        try:
+            self._call("cannot unlock", "delete_object", Key=self.lock_key, IfMatch=response["ETag"])
+        except ClientError:
+            raise StateError(f"the lock on {self.describe()} changed while it was being removed; look again") from None
+        return holder
 
     def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
         from botocore.exceptions import ClientError
 
         try:
-            self._call("cannot lock state", "put_object", Key=self.lock_key, Body=json.dumps(asdict(info)).encode(),
-                       IfNoneMatch="*")
-            return True, None
+            created = self._call("cannot lock state", "put_object", Key=self.lock_key, Body=info.renewed(), IfNoneMatch="*")
         except ClientError:
             pass
+        else:
+            self._renewer = _LeaseRenewer(self, info, created["ETag"])
+            self._renewer.start()
+            return True, None
         try:
-            holder = _lock_info(self._call("cannot read the lock of", "get_object", Key=self.lock_key)["Body"].read())
+            response = self._call("cannot read the lock of", "get_object", Key=self.lock_key)
         except ClientError:
             return False, None  # released in between: the next try may take it
-        if holder is not None and _is_dead_local(holder):
-            # Its process is gone from this machine: the lock is stale, clear it and try again.
-            self._call("cannot clear the stale lock of", "delete_object", Key=self.lock_key)
+        holder = _lock_info(response["Body"].read())
+        if holder is not None and holder.lease and _age(response) > holder.lease + 1:  # + Last-Modified's 1 s steps
+            try:  # expired: break exactly this lock (not one renewed or taken since), then try again
+                self._call("cannot break the expired lock of", "delete_object", Key=self.lock_key, IfMatch=response["ETag"])
+            except ClientError:
+                pass
             return self._acquire(info)
         return False, holder
 
     def _release(self, info: LockInfo) -> None:
-        self._call("cannot unlock state", "delete_object", Key=self.lock_key)
+        from botocore.exceptions import ClientError
+
+        renewer, self._renewer = self._renewer, None
+        if renewer is None:
+            return
+        etag = renewer.stop()
+        with contextlib.suppress(ClientError):  # no longer ours (expired and taken, or forced): leave it
+            self._call("cannot unlock state", "delete_object", Key=self.lock_key, IfMatch=etag)
+
+
+class _LeaseRenewer(threading.Thread):
+    """Renews an S3 lock every third of its lease until stopped, or until the lock is no longer ours."""
+
+    def __init__(self, backend: S3Backend, info: LockInfo, etag: str):
+        super().__init__(name=f"lock-lease-{info.id}", daemon=True)
+        self.backend, self.info, self.etag = backend, info, etag
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def run(self) -> None:
+        from botocore.exceptions import ClientError
+
+        while not self._stopped.wait(self.info.lease / 3):
+            with self._lock:
+                if self._stopped.is_set():
+                    return
+                try:
+                    renewed = self.backend._call("cannot renew the lock of", "put_object", Key=self.backend.lock_key,
+                                                 Body=self.info.renewed(), IfMatch=self.etag)
+                except ClientError:
+                    return  # broken (forced, or expired and taken): state writes are still checked
+                except Exception:  # a network blip: the next renewal may get through before expiry
+                    continue
+                self.etag = renewed["ETag"]
+
+    def stop(self) -> str:
+        """Stop renewing (waiting out a renewal in flight); the lock's current ETag."""
+        with self._lock:
+            self._stopped.set()
+        return self.etag
+
+
+def _precondition_failed(exc: Exception) -> bool:
+    """A conditional request refused, or its object missing: the caller decides what that means."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("NoSuchKey", "404", "PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+def _age(response: dict[str, Any]) -> float:
+    """Seconds since the object in a GetObject response was written, by the server's clock."""
+    from email.utils import parsedate_to_datetime
+
+    header = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        now = parsedate_to_datetime(header) if header else _now()
+    except (TypeError, ValueError):
+        now = _now()
+    return (now - response["LastModified"]).total_seconds()
+
+
+def _wrong_lock_id(backend: Backend, lock_id: str, holder: LockInfo | None) -> str:
+    held = holder.describe() if holder else "an unreadable lock"
+    return f"lock id {lock_id} does not match the lock on {backend.describe()}, held by {held}; nothing was unlocked"
 
 
 def backend_from_settings(settings: dict[str, Any] | None, directory: Path) -> Backend:
@@ -334,24 +679,11 @@ def backend_from_settings(settings: dict[str, Any] | None, directory: Path) -> B
         return LocalBackend(directory / options.get("path", STATE_FILE))
     allowed = {"bucket", "key", "region", "profile", "endpoint_url"}
     if name == "s3" and isinstance(options, dict) and {"bucket", "key"} <= set(options) <= allowed:
-        return S3Backend(**options)
+        return S3Backend(**options, backup_dir=directory)
     raise StateError(
         f"backend {name}: unsupported settings {options!r}; expected local: {{path: FILE}} or "
         f"s3: {{bucket: B, key: K, region: R, profile: P, endpoint_url: URL}} (bucket and key required)"
     )
-
-
-def _is_dead_local(holder: LockInfo) -> bool:
-    """True when the holder ran on this machine and its process is gone."""
-    if holder.host != socket.gethostname():
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _lock_info(raw: bytes) -> LockInfo | None:
