@@ -114,6 +114,9 @@ class _JournalEntry(_Strict):
     record: Record | None = None
 
 
+_JOURNAL_NEEDS = {"intent": ("kind", "name"), "put": ("record",), "move": ("to",), "remove": ()}
+
+
 def parse_state(raw: str | bytes, where: str) -> State:
     """The state in `raw` (the text of a state file); StateError naming `where` and the fault."""
     try:
@@ -448,13 +451,16 @@ class LocalBackend(Backend):
             if entry.lineage != state.lineage or entry.serial <= state.serial:
                 continue  # left over from another state, or already in the file
             where = f"journal {self.journal_path}:{number}"
+            missing = [name for name in _JOURNAL_NEEDS[entry.op] if getattr(entry, name) is None]
+            if missing:
+                raise StateError(f"state {where} is malformed: a {entry.op} entry needs {', '.join(missing)}")
             if entry.record is not None:
                 _check_address(entry.address, entry.record.kind, entry.record.name, where)
             elif entry.kind is not None:
                 _check_address(entry.address, entry.kind, entry.name or "", where)
             try:
                 apply_entry(state, {key: value for key, value in entry.model_dump().items() if value is not None})
-            except (KeyError, StateError) as exc:
+            except StateError as exc:  # a move to an address of another kind
                 raise StateError(f"state {where} is malformed: {exc}") from None
         return state
 
