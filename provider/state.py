@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
@@ -106,7 +106,7 @@ class _StateFile(_Strict):
 class _JournalEntry(_Strict):
     lineage: str
     serial: int
-    op: str = Field(pattern="^(intent|put|remove|move)$")
+    op: Literal["intent", "put", "remove", "move"]
     address: str
     kind: str | None = None
     name: str | None = None
@@ -133,9 +133,9 @@ def parse_state(raw: str | bytes, where: str) -> State:
     except ValidationError as exc:
         raise StateError(f"state {where} is malformed: {validation_problems(exc)}") from None
     for address, record in parsed.resources.items():
-        _check_address(address, record.kind, record.name, where)
+        _check_address(f"resources[{json.dumps(address)}]", address, record.kind, record.name, where)
     for address, entry in parsed.pending.items():
-        _check_address(address, entry.kind, entry.name, where)
+        _check_address(f"pending[{json.dumps(address)}]", address, entry.kind, entry.name, where)
     return State(lineage=parsed.lineage, serial=parsed.serial, version=parsed.version, resources=parsed.resources,
                  pending={address: entry.model_dump() for address, entry in parsed.pending.items()})
 
@@ -149,8 +149,8 @@ def read_state_file(path: Path) -> State:
     return parse_state(raw, str(path))
 
 
-def _check_address(address: str, kind: str, name: str, where: str) -> None:
-    field = f"resources[{json.dumps(address)}]"
+def _check_address(field: str, address: str, kind: str, name: str, where: str) -> None:
+    """The address (the key at `field`) names a known kind and agrees with its record's kind and name."""
     try:
         parsed = Address.parse(address)
     except ValueError as exc:
@@ -293,8 +293,10 @@ class Backend:
                 break
             if time.monotonic() >= deadline:
                 who = holder.describe() if holder else "another process"
-                hint = (f"; if no command holds it any more, it expires by itself, or remove it with "
-                        f"`prefect-provider force-unlock {holder.id} DIR`" if holder and self.lease else "")
+                hint = ""
+                if holder and self.lease:
+                    expiry = "it expires by itself, or " if holder.lease else ""
+                    hint = f"; if no command holds it any more, {expiry}remove it with `prefect-provider force-unlock {holder.id} DIR`"
                 raise StateLocked(
                     f"state {self.describe()} is locked by {who}; try again when it is done, "
                     f"or wait for it with --lock-timeout 60s{hint}"
@@ -455,9 +457,9 @@ class LocalBackend(Backend):
             if missing:
                 raise StateError(f"state {where} is malformed: a {entry.op} entry needs {', '.join(missing)}")
             if entry.record is not None:
-                _check_address(entry.address, entry.record.kind, entry.record.name, where)
+                _check_address("address", entry.address, entry.record.kind, entry.record.name, where)
             elif entry.kind is not None:
-                _check_address(entry.address, entry.kind, entry.name or "", where)
+                _check_address("address", entry.address, entry.kind, entry.name or "", where)
             try:
                 apply_entry(state, {key: value for key, value in entry.model_dump().items() if value is not None})
             except StateError as exc:  # a move to an address of another kind
