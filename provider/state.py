@@ -307,10 +307,6 @@ class Backend:
         finally:
             self._release(info)
 
-    @staticmethod
-    def parse(state_json: str | bytes, where: str) -> State:
-        return parse_state(state_json, where)
-
     def _conflict(self, state: State, now: str) -> StateConflict:
         """Save `state` (which could not be written) to a backup file; the error to raise."""
         if getattr(self, "_backup", None) is None:
@@ -361,7 +357,7 @@ class LocalBackend(Backend):
             return self._replay(None)
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
-        state = self.parse(raw, str(self.path))
+        state = parse_state(raw, str(self.path))
         self._digest, self._stat = hashlib.sha256(raw).hexdigest(), self._current_stat()
         return self._replay(state)
 
@@ -406,7 +402,7 @@ class LocalBackend(Backend):
 
     def _conflict_here(self, state: State) -> StateConflict:
         try:
-            stored = self.parse(self.path.read_bytes(), str(self.path))
+            stored = parse_state(self.path.read_bytes(), str(self.path))
         except (OSError, StateError):
             stored = None
         error = self._conflict(state, _describe_stored(stored) if stored or not self.path.exists() else "it is now unreadable")
@@ -546,7 +542,7 @@ class S3Backend(Backend):
         except ClientError:
             self._etag = None
             return None
-        state = self.parse(response["Body"].read(), self.describe())
+        state = parse_state(response["Body"].read(), self.describe())
         self._etag = response["ETag"]
         return state
 
@@ -560,7 +556,7 @@ class S3Backend(Backend):
                                   ContentType="application/json", **condition)
         except ClientError:
             try:
-                stored = self.parse(self._call("cannot read state", "get_object", Key=self.key)["Body"].read(), self.describe())
+                stored = parse_state(self._call("cannot read state", "get_object", Key=self.key)["Body"].read(), self.describe())
                 now = _describe_stored(stored)
             except ClientError:
                 now = _describe_stored(None)
