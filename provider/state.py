@@ -120,24 +120,31 @@ _JOURNAL_NEEDS = {"intent": ("kind", "name"), "put": ("record",), "move": ("to",
 def parse_state(raw: str | bytes, where: str) -> State:
     """The state in `raw` (the text of a state file); StateError naming `where` and the fault."""
     try:
-        data = from_json(raw)
-    except ValueError as exc:
-        raise StateError(f"state {where} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise StateError(f"state {where} is not a state file: expected a JSON object, found {json_type(data)}")
-    version = data.get("version")
-    if version != STATE_VERSION:
-        raise StateError(f"state {where}: version {version!r} is not supported (this release reads version {STATE_VERSION})")
-    try:
         parsed = _StateFile.model_validate_json(raw)
     except ValidationError as exc:
-        raise StateError(f"state {where} is malformed: {validation_problems(exc)}") from None
+        raise StateError(_not_a_state(raw, where, exc)) from None
+    if parsed.version != STATE_VERSION:
+        raise StateError(_not_a_state(raw, where, None))
     for address, record in parsed.resources.items():
         _check_address(f"resources[{json.dumps(address)}]", address, record.kind, record.name, where)
     for address, entry in parsed.pending.items():
         _check_address(f"pending[{json.dumps(address)}]", address, entry.kind, entry.name, where)
     return State(lineage=parsed.lineage, serial=parsed.serial, version=parsed.version, resources=parsed.resources,
                  pending={address: entry.model_dump() for address, entry in parsed.pending.items()})
+
+
+def _not_a_state(raw: str | bytes, where: str, exc: ValidationError | None) -> str:
+    """What is wrong with a file that did not validate, the most basic fault first."""
+    try:
+        data = from_json(raw)
+    except ValueError as error:
+        return f"state {where} is not valid JSON: {error}"
+    if not isinstance(data, dict):
+        return f"state {where} is not a state file: expected a JSON object, found {json_type(data)}"
+    version = data.get("version")
+    if version != STATE_VERSION or isinstance(version, bool):
+        return f"state {where}: version {version!r} is not supported (this release reads version {STATE_VERSION})"
+    return f"state {where} is malformed: {validation_problems(exc)}"
 
 
 def read_state_file(path: Path) -> State:
