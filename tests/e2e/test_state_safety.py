@@ -5,8 +5,10 @@ On a real Prefect server and a real moto server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import re
 import shutil
 import signal
@@ -82,6 +84,23 @@ def start_apply(workspace, env: dict[str, str]) -> subprocess.Popen:
         env={**os.environ, **workspace.env, **env}, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def answer_prompt(argv: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
+    """Run a command in a terminal, answer its confirmation prompt; its exit code and output."""
+    terminal, command_side = pty.openpty()
+    process = subprocess.Popen(argv, env={**os.environ, **env}, cwd=REPO,
+                               stdin=command_side, stdout=command_side, stderr=command_side)
+    os.close(command_side)
+    output = b""
+    while b"Enter a value" not in output:
+        output += os.read(terminal, 4096)
+    os.write(terminal, answer.encode() + b"\n")
+    with contextlib.suppress(OSError):  # EIO once the command has exited
+        while chunk := os.read(terminal, 4096):
+            output += chunk
+    os.close(terminal)
+    return process.wait(30), output.decode()
+
+
 def backup_named_in(stderr: str) -> Path:
     match = re.search(r"saved in (\S+?): compare", stderr.replace("\n", ""))
     assert match, stderr
@@ -101,7 +120,7 @@ def test_lost_update_is_impossible_even_when_the_lock_is_broken(workspace, prefi
     wait_for(lambda: len((s3_json(aws_env, bucket, key) or {}).get("resources", {})) >= 3)
     os.kill(apply.pid, signal.SIGSTOP)
     try:
-        time.sleep(0.5)  # a state write in flight lands before the others read
+        time.sleep(1)  # a state write in flight lands before the others read
         lock = s3_json(aws_env, bucket, key + ".lock")
         assert_ok(workspace.run("force-unlock", lock["id"], str(workspace.directory), "--force", env=aws_env))
         removed = sorted(s3_json(aws_env, bucket, key)["resources"])[0]
@@ -165,8 +184,12 @@ def test_force_unlock_removes_only_the_named_lock(workspace, prefix, bucket, aws
     assert "pass --force" in unconfirmed.stderr
     assert s3_json(aws_env, bucket, key + ".lock")["id"] == lock_id, "still locked"
 
-    unlocked = assert_ok(workspace.run("force-unlock", lock_id, directory, "--force", env=aws_env))
-    assert f"Unlocked s3://{bucket}/{key}" in unlocked.stdout and lock_id in unlocked.stdout
+    interactive = [sys.executable, "-m", "provider", "force-unlock", lock_id, directory]
+    code, output = answer_prompt(interactive, {**workspace.env, **aws_env}, "no")
+    assert code == 1 and "Do you really want to force-unlock" in output and "force-unlock cancelled" in output
+    assert s3_json(aws_env, bucket, key + ".lock")["id"] == lock_id, "still locked"
+    code, output = answer_prompt(interactive, {**workspace.env, **aws_env}, "yes")
+    assert code == 0 and f"Unlocked s3://{bucket}/{key}" in output and lock_id in output, output
     assert s3_json(aws_env, bucket, key + ".lock") is None
     again = assert_ok(workspace.run("force-unlock", lock_id, directory, "--force", env=aws_env), 1)
     assert f"state s3://{bucket}/{key} is not locked" in again.stderr
