@@ -125,9 +125,13 @@ def test_lost_update_is_impossible_even_when_the_lock_is_broken(workspace, prefi
         assert_ok(workspace.run("force-unlock", lock["id"], str(workspace.directory), "--force", env=aws_env))
         removed = sorted(s3_json(aws_env, bucket, key)["resources"])[0]
         assert_ok(workspace.run("state", "rm", removed, str(workspace.directory), env=aws_env))
+        holder, holder_id = hold_lock(aws_env, "s3", bucket, key)  # the next command's lock
     finally:
         os.kill(apply.pid, signal.SIGCONT)
     out, err = apply.communicate(timeout=180)
+    assert s3_json(aws_env, bucket, key + ".lock")["id"] == holder_id, "the apply left the lock it no longer held alone"
+    holder.stdin.close()
+    assert holder.wait(30) == 0
 
     assert apply.returncode == 1, out + err
     assert "Traceback" not in err
@@ -141,7 +145,7 @@ def test_lost_update_is_impossible_even_when_the_lock_is_broken(workspace, prefi
     # Every object the apply made is in its backup; nothing was created once its writes failed.
     assert live_variables(api, prefix) == {address.split(".", 1)[1] for address in kept["resources"]}
     assert len(kept["resources"]) < 60
-    assert s3_json(aws_env, bucket, key + ".lock") is None, "the apply did not delete a lock it no longer held"
+    assert s3_json(aws_env, bucket, key + ".lock") is None
 
 
 def test_a_held_lease_is_renewed_and_an_abandoned_one_expires(workspace, prefix, bucket, aws_env):
