@@ -78,7 +78,7 @@ class Blocks(ResourceKind):
             schema = defaults.block_schema(slug)
             if schema is None:
                 raise FieldError(f"the server has no block type {slug!r}")
-            _check_data(slug, spec.data, schema["fields"])
+            _check_data(slug, spec.data, schema)
         return {"data": spec.data}
 
     def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: ServerDefaults) -> list[str]:
@@ -187,9 +187,10 @@ def _newest_schema_ids(client, slug: str) -> tuple[str, str]:
 # --- the schema check ---------------------------------------------------------------------------
 
 
-def _check_data(slug: str, data: dict[str, Any], fields: dict[str, Any]) -> None:
+def _check_data(slug: str, data: dict[str, Any], block_schema: dict[str, Any]) -> None:
     """Unknown fields, `$ref`s to blocks of a type the field does not hold, then everything else the
     schema says (required fields, types, enums, nested objects) as Prefect validates it."""
+    fields = block_schema["fields"]
     properties = fields.get("properties") or {}
     for key, value in data.items():
         if key not in properties:
@@ -197,7 +198,7 @@ def _check_data(slug: str, data: dict[str, Any], fields: dict[str, Any]) -> None
             raise FieldError(f"unknown field of block type {slug} (its fields: {known})", "data", key)
         if _is_reference(value):
             _check_reference(slug, key, value[REF], fields)
-    schema = _validation_schema(fields)
+    schema = dict(_validation_schema(block_schema["checksum"], fields))
     # A $ref names another declared block, whose data is checked on its own.
     schema["properties"] = {**schema["properties"], **{key: {} for key, value in data.items() if _is_reference(value)}}
     error = best_match(Draft202012Validator(schema, registry=Registry()).iter_errors(data))
@@ -216,13 +217,18 @@ def _check_reference(slug: str, key: str, target: str, fields: dict[str, Any]) -
         raise FieldError(f"expects a block of type {' or '.join(slugs)}, not {target_slug}", "data", key)
 
 
-def _validation_schema(fields: dict[str, Any]) -> dict[str, Any]:
-    """The block schema in the dialect Prefect validates block data with (a copy).
+_VALIDATION_SCHEMAS: dict[str, dict[str, Any]] = {}  # by block schema checksum: a schema never changes
+
+
+def _validation_schema(checksum: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The block schema in the dialect Prefect validates block data with (made once per schema).
 
     As `prefect.utilities.schema_tools.preprocess_schema` does: an optional field without a default
     also takes null (schemas made by pydantic 1 do not say so). A `$ref` to a definition the schema
     does not carry (the `secret` block's JsonValue) allows anything, and nothing is ever fetched.
     """
+    if checksum in _VALIDATION_SCHEMAS:
+        return _VALIDATION_SCHEMAS[checksum]
     schema = copy.deepcopy(fields)
     schema.setdefault("properties", {})
     definitions = schema.get("definitions") or {}
@@ -241,6 +247,7 @@ def _validation_schema(fields: dict[str, Any]) -> dict[str, Any]:
                 open_dangling(value)
 
     open_dangling(schema)
+    _VALIDATION_SCHEMAS[checksum] = schema
     return schema
 
 
