@@ -255,6 +255,26 @@ def test_data_of_the_wrong_type_is_an_error_that_never_shows_the_value(workspace
     assert_ok(workspace.plan(), 0)
 
 
+def test_a_mapping_secret_is_compared_by_content_not_key_order(workspace, prefix, api):
+    workspace.write("blocks.yaml", f"""\
+        blocks:
+          secret/{prefix}-login:
+            data: {{value: "${{jsondecode(env.LOGIN)}}"}}
+        """)
+    login = {"LOGIN": '{"user": "etl", "password": "pw-1", "ports": [1, 2]}'}
+    assert_ok(workspace.apply(env=login))
+    block = document(api, f"secret/{prefix}-login")
+    assert block["data"] == {"value": {"user": "etl", "password": "pw-1", "ports": [1, 2]}}
+    # As PostgreSQL's jsonb returns it: the same mapping, its keys in another order.
+    reordered = {"value": {"ports": [1, 2], "password": "pw-1", "user": "etl"}}
+    api.patch(f"block_documents/{block['id']}", json={"data": reordered, "merge_existing_data": False}).raise_for_status()
+    assert_ok(workspace.plan(env=login), 0)
+    changed = assert_ok(workspace.plan(env={"LOGIN": '{"user": "etl", "password": "pw-2", "ports": [1, 2]}'}), 2)
+    assert "pw-" not in changed.output
+    bad = assert_ok(workspace.plan(env={"LOGIN": "{'user': 'pw-3'}"}), 1)
+    assert "env.LOGIN is not valid JSON" in bad.stderr and "pw-3" not in bad.output
+
+
 def test_anonymous_blocks_are_never_taken_for_managed_ones(workspace, prefix, api):
     anonymous = document_body(api, "secret", f"{prefix}-anon", {"value": "x"}, is_anonymous=True)
     api.post("block_documents/", json=anonymous).raise_for_status()
