@@ -274,6 +274,8 @@ def _describe(error: ValidationError) -> tuple[str, list[str | int]]:
         allowed = _types_allowed(error.schema)
         if allowed and got not in allowed and not (got == "integer" and "number" in allowed):
             return f"expected {' or '.join(allowed)}, not {got}", path
+        if rule == "oneOf" and not error.context:
+            return "matches more than one of the forms the schema allows for it, and must match exactly one", path
         return "matches none of the forms the schema allows for it", path
     if rule == "required":
         missing = next(key for key in expected if key not in error.instance)
