@@ -100,7 +100,8 @@ def _placeholder(variable: str, value: Any) -> tuple[str, str]:
 
 def _escaped(spec: Any, live: Any) -> Any:
     """The spec with every `${` of live text written `$${`, so it is read back as text, not as an
-    expression (a shell command's `${HOME}`); what export wrote itself (`${file(...)}`) is kept."""
+    expression (a shell command's `${HOME}`). `live` is the spec before externalizing: what export
+    wrote itself (`${file(...)}`) differs from it and is kept."""
     if isinstance(spec, dict):
         return {key: _escaped(value, live.get(key) if isinstance(live, dict) else None) for key, value in spec.items()}
     if isinstance(spec, list):

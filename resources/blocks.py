@@ -1,7 +1,8 @@
 """blocks (TYPE_SLUG/NAME): a named block document, its data checked against the type's schema.
 
 The newest block schema of the type, read from the server, tells which fields exist, which are
-required, which hold other blocks and which are secret. Secret fields are the kind's sensitive
+required, what type each takes (checked at plan time as Prefect validates block data), which hold
+other blocks and which are secret. Secret fields are the kind's sensitive
 paths: they are fingerprinted in plans and state, and read back with `include_secrets` so a secret
 changed on the server shows as drift. A field holding another block is written
 `{"$ref": "TYPE_SLUG/NAME"}`; the server stores the reference by id and returns the referenced
