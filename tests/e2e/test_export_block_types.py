@@ -58,18 +58,20 @@ class Documents:
         self.data: dict[str, dict[str, Any]] = {}  # TYPE_SLUG/NAME -> the data as sent
         self._counter = itertools.count()
 
-    def create(self, slug: str, name: str, data: dict[str, Any] | None = None) -> str:
+    def create(self, slug: str, name: str, data: dict[str, Any] | None = None, *, anonymous: bool = False) -> str:
         schema = self.schemas[slug]
         if data is None:
             data = self.minimal(schema["fields"], schema["fields"], [], self._secret_paths(schema["fields"]))
-        body = {"name": name, "data": data, "block_type_id": schema["block_type_id"], "block_schema_id": schema["id"]}
+        body = {"name": name, "data": data, "block_type_id": schema["block_type_id"], "block_schema_id": schema["id"],
+                "is_anonymous": anonymous}
         for _ in range(5):  # SQLite answers 503 while the server's own start-up writes hold the database
             response = self.api.post("block_documents/", json=body)
             if response.status_code != 503:
                 break
             time.sleep(1)
         assert response.status_code == 201, f"{slug}/{name}: {response.status_code} {response.text[:300]}"
-        self.data[f"{slug}/{name}"] = data
+        if not anonymous:  # an anonymous block is not exported: it is part of the block referring to it
+            self.data[f"{slug}/{name}"] = data
         return response.json()["id"]
 
     @staticmethod
@@ -160,6 +162,11 @@ def test_every_block_type_exports_and_plans_empty(own_server, documents, tmp_pat
     inline = {"aws_access_key_id": "AKIA1", "aws_secret_access_key": f"{SECRET_TEXT}inline"}
     documents.create("s3-bucket", "t-inline", {"bucket_name": "lake", "credentials": inline})
     documents.create("shell-operation", "t-dollar", {"commands": ["echo ${HOME} $${x}"]})
+    # A nested block Prefect's client saved anonymously: exported inline, its secret as a placeholder.
+    nested = {"aws_access_key_id": "AKIA2", "aws_secret_access_key": f"{SECRET_TEXT}anonymous"}
+    anonymous = documents.create("aws-credentials", "anonymous-nested", nested, anonymous=True)
+    documents.create("s3-bucket", "t-anonymous", {"bucket_name": "lake", "credentials": {"$ref": {"block_document_id": anonymous}}})
+    documents.data["s3-bucket/t-anonymous"] = {"bucket_name": "lake", "credentials": nested}  # as the server reads it
 
     home = tmp_path / "home"
     home.mkdir()
@@ -180,6 +187,8 @@ def test_every_block_type_exports_and_plans_empty(own_server, documents, tmp_pat
         "aws_access_key_id": "AKIA1", "aws_secret_access_key": "${env.S3_BUCKET_T_INLINE_CREDENTIALS_AWS_SECRET_ACCESS_KEY}",
     }, "no invented secret fields (minio_root_password)"
     assert exported["github-repository/t-github-repository"]["data"] == {"repository_url": "x"}
+    assert exported["s3-bucket/t-anonymous"]["data"]["credentials"]["aws_secret_access_key"].startswith("${env.")
+    assert exported["shell-operation/t-dollar"]["data"]["commands"] == ["echo $${HOME} $$${x}"]
 
     planned = Workspace(out, own_server, home).plan(env=env)
     assert planned.exit_code == 0, f"the plan of the export is not empty:\n{planned.stdout}\n{planned.stderr}"
