@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
             externalized, files = kind.externalize(obj.name, spec)
             spec = _escaped(externalized, spec)
             for path in paths:
-                variable = _env_name(obj.name, path)
+                variable = _unique(_env_name(obj.name, path), result.secrets)
                 placeholder, where = _placeholder(variable, _get(obj.attributes, path))
                 _set(spec, path, placeholder)
                 result.secrets[variable] = f"{kind_name}.{obj.name} {path}{where}"
@@ -85,6 +86,12 @@ def _dependencies(kind_name: str, name: str, spec: dict[str, Any]) -> list[str]:
 def _env_name(name: str, path: str) -> str:
     leaf = path.removeprefix("data.")
     return re.sub(r"[^A-Za-z0-9]+", "_", f"{name}_{leaf}").strip("_").upper()
+
+
+def _unique(variable: str, taken: dict[str, str]) -> str:
+    """The variable name, numbered when another secret already has it (`X-Token` and `X_Token`)."""
+    candidates = itertools.chain([variable], (f"{variable}_{n}" for n in itertools.count(2)))
+    return next(candidate for candidate in candidates if candidate not in taken)
 
 
 def _placeholder(variable: str, value: Any) -> tuple[str, str]:

@@ -159,6 +159,8 @@ def test_every_block_type_exports_and_plans_empty(own_server, documents, tmp_pat
     documents.create("secret", "t-json", {"value": {"user": "u", "password": f"{SECRET_TEXT}json", "ports": [1, 2]}})
     documents.create("secret", "t-number", {"value": 12345})
     documents.create("webhook", "t-dotted-header", {"url": f"{SECRET_TEXT}url", "headers": {"X.Token": f"{SECRET_TEXT}h"}})
+    twins = {"X-Token": f"{SECRET_TEXT}dash", "X_Token": f"{SECRET_TEXT}underscore"}  # one variable name, two secrets
+    documents.create("webhook", "t-twins", {"url": f"{SECRET_TEXT}url", "headers": twins})
     inline = {"aws_access_key_id": "AKIA1", "aws_secret_access_key": f"{SECRET_TEXT}inline"}
     documents.create("s3-bucket", "t-inline", {"bucket_name": "lake", "credentials": inline})
     documents.create("shell-operation", "t-dollar", {"commands": ["echo ${HOME} $${x}"]})
