@@ -1,14 +1,15 @@
 """export: the live workspace as configuration files, plus a state that adopts what they declare.
 
-Secrets are written as `${env.NAME}` placeholders (the state keeps their fingerprints, so with
-the variables set to the live values the first plan is empty); base job templates go to JSON
-files beside the configuration.
+Secrets are written as `${env.NAME}` placeholders (`${jsondecode(env.NAME)}` for a secret that is
+not text, e.g. a mapping); the state keeps their fingerprints, so with the variables set to the
+live values the first plan is empty. Base job templates go to JSON files beside the configuration.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import itertools
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,12 +44,14 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
             kind.name_references(obj, addresses)
             paths = kind.sensitive_paths(obj.name, obj.attributes, defaults)
             spec = kind.to_spec(obj.name, copy.deepcopy(obj.attributes))
-            for path in paths:
-                variable = _env_name(obj.name, path)
-                _set(spec, path, f"${{env.{variable}}}")
-                result.secrets[variable] = f"{kind_name}.{obj.name} {path}"
             dependencies = _dependencies(kind_name, obj.name, spec)
-            spec, files = kind.externalize(obj.name, spec)
+            externalized, files = kind.externalize(obj.name, spec)
+            spec = _escaped(externalized, spec)
+            for path in paths:
+                variable = _unique(_env_name(obj.name, path), result.secrets)
+                placeholder, where = _placeholder(variable, _get(obj.attributes, path))
+                _set(spec, path, placeholder)
+                result.secrets[variable] = f"{kind_name}.{obj.name} {path}{where}"
             result.files.update(files)
             specs[obj.name] = spec
             attributes, _ = conceal(obj.attributes, paths, result.state.lineage)
@@ -83,6 +86,43 @@ def _dependencies(kind_name: str, name: str, spec: dict[str, Any]) -> list[str]:
 def _env_name(name: str, path: str) -> str:
     leaf = path.removeprefix("data.")
     return re.sub(r"[^A-Za-z0-9]+", "_", f"{name}_{leaf}").strip("_").upper()
+
+
+def _unique(variable: str, taken: dict[str, str]) -> str:
+    """The variable name, numbered when another secret already has it (`X-Token` and `X_Token`)."""
+    candidates = itertools.chain([variable], (f"{variable}_{n}" for n in itertools.count(2)))
+    return next(candidate for candidate in candidates if candidate not in taken)
+
+
+def _placeholder(variable: str, value: Any) -> tuple[str, str]:
+    """The expression a secret is exported as, and how to set its variable.
+
+    Text is the variable itself; any other value (a mapping, a list, a number) is the variable's
+    JSON text decoded, so it comes back as the same value, not as a string.
+    """
+    if isinstance(value, str):
+        return f"${{env.{variable}}}", ""
+    return f"${{jsondecode(env.{variable})}}", ", as JSON"
+
+
+def _escaped(spec: Any, live: Any) -> Any:
+    """The spec with every `${` of live text written `$${`, so it is read back as text, not as an
+    expression (a shell command's `${HOME}`). `live` is the spec before externalizing: what export
+    wrote itself (`${file(...)}`) differs from it and is kept."""
+    if isinstance(spec, dict):
+        return {key: _escaped(value, live.get(key) if isinstance(live, dict) else None) for key, value in spec.items()}
+    if isinstance(spec, list):
+        return [_escaped(value, live[i] if isinstance(live, list) and i < len(live) else None) for i, value in enumerate(spec)]
+    if isinstance(spec, str) and spec == live:
+        return spec.replace("${", "$${")
+    return spec
+
+
+def _get(attributes: dict[str, Any], path: str) -> Any:
+    node: Any = attributes
+    for part in path.split("."):
+        node = node[part]
+    return node
 
 
 def _set(attributes: dict[str, Any], path: str, value: Any) -> None:

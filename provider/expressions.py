@@ -1,4 +1,4 @@
-"""`${...}` expressions: `${env.NAME}`, `${var.NAME}` and `${file("relative/path")}`.
+"""`${...}` expressions: `${env.NAME}`, `${var.NAME}`, `${jsondecode(env.NAME)}` and `${file("relative/path")}`.
 
 Prefect's own `{{ ... }}` templates are plain text here and pass through untouched.
 `$${` writes a literal `${`.
@@ -15,6 +15,7 @@ from typing import Any
 
 EXPRESSION = re.compile(r"\$\$\{|\$\{\s*([^}]*?)\s*\}")
 ENV_OR_VAR = re.compile(r"(env|var)\.([A-Za-z_][A-Za-z0-9_\-]*)")
+JSONDECODE_CALL = re.compile(r"jsondecode\(\s*(.*?)\s*\)")
 FILE_CALL = re.compile(r"""file\(\s*(?:"([^"]*)"|'([^']*)')\s*\)""")
 
 
@@ -58,11 +59,27 @@ class Evaluator:
                     f"(in ${{{expression}}})"
                 )
             return self.variables[name]
+        if m := JSONDECODE_CALL.fullmatch(expression):
+            return self._json_value(m.group(1), expression, base_dir)
         if m := FILE_CALL.fullmatch(expression):
             return read_file_value(base_dir / (m.group(1) if m.group(1) is not None else m.group(2)))
         raise ExpressionError(
-            f"unknown expression ${{{expression}}}: expected ${{env.NAME}}, ${{var.NAME}} or ${{file(\"path\")}}"
+            f"unknown expression ${{{expression}}}: expected ${{env.NAME}}, ${{var.NAME}}, "
+            f"${{jsondecode(env.NAME)}} or ${{file(\"path\")}}"
         )
+
+    def _json_value(self, argument: str, expression: str, base_dir: Path) -> Any:
+        """A variable's text parsed as JSON: a mapping, list, number or boolean kept as such."""
+        if not ENV_OR_VAR.fullmatch(argument):
+            raise ExpressionError(f"jsondecode() takes env.NAME or var.NAME (in ${{{expression}}})")
+        text = self._value(argument, base_dir)
+        if not isinstance(text, str):
+            raise ExpressionError(f"{argument} is not text, so it cannot be decoded as JSON (in ${{{expression}}})")
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            # The message and position only: the text may be a secret.
+            raise ExpressionError(f"{argument} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (in ${{{expression}}})") from None
 
 
 def read_file_value(path: Path) -> Any:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import json
 from typing import Any
 
 PREFIX = "fingerprint:"
 
 
 def fingerprint(salt: str, value: Any) -> str:
-    digest = hmac.new(salt.encode(), repr(value).encode(), hashlib.sha256).hexdigest()
+    # A mapping by its content, not its key order: PostgreSQL's jsonb returns a secret's keys reordered.
+    text = json.dumps(value, sort_keys=True, default=repr) if isinstance(value, (dict, list)) else repr(value)
+    digest = hmac.new(salt.encode(), text.encode(), hashlib.sha256).hexdigest()
     return PREFIX + digest[:32]
 
 

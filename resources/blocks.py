@@ -1,7 +1,8 @@
 """blocks (TYPE_SLUG/NAME): a named block document, its data checked against the type's schema.
 
 The newest block schema of the type, read from the server, tells which fields exist, which are
-required, which hold other blocks and which are secret. Secret fields are the kind's sensitive
+required, what type each takes (checked at plan time as Prefect validates block data), which hold
+other blocks and which are secret. Secret fields are the kind's sensitive
 paths: they are fingerprinted in plans and state, and read back with `include_secrets` so a secret
 changed on the server shows as drift. A field holding another block is written
 `{"$ref": "TYPE_SLUG/NAME"}`; the server stores the reference by id and returns the referenced
@@ -10,12 +11,17 @@ document inline, which the live view turns back into the same `$ref`.
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from typing import Any
 from urllib.parse import quote
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
 from pydantic import Field, JsonValue, field_validator
 from pydantic_core import PydanticCustomError
+from referencing import Registry
 
 from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec, wanted
 from resources.names import split_pair
@@ -73,7 +79,7 @@ class Blocks(ResourceKind):
             schema = defaults.block_schema(slug)
             if schema is None:
                 raise FieldError(f"the server has no block type {slug!r}")
-            _check_data(slug, spec.data, schema["fields"])
+            _check_data(slug, spec.data, schema)
         return {"data": spec.data}
 
     def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: ServerDefaults) -> list[str]:
@@ -83,7 +89,7 @@ class Blocks(ResourceKind):
         data = attributes.get("data") or {}
         paths: list[str] = []
         for secret in dict.fromkeys(schema["fields"].get("secret_fields") or []):
-            paths += [".".join(["data", *parts]) for parts in _secret_leaves(data, secret.split("."))]
+            paths += [".".join(["data", *parts]) for parts in _secret_leaves(data, secret.split(".")) if _holds_value(data, parts)]
         return paths
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
@@ -182,8 +188,10 @@ def _newest_schema_ids(client, slug: str) -> tuple[str, str]:
 # --- the schema check ---------------------------------------------------------------------------
 
 
-def _check_data(slug: str, data: dict[str, Any], fields: dict[str, Any]) -> None:
-    """Unknown and missing fields, and `$ref`s to blocks of a type the field does not hold."""
+def _check_data(slug: str, data: dict[str, Any], block_schema: dict[str, Any]) -> None:
+    """Unknown fields, `$ref`s to blocks of a type the field does not hold, then everything else the
+    schema says (required fields, types, enums, nested objects) as Prefect validates it."""
+    fields = block_schema["fields"]
     properties = fields.get("properties") or {}
     for key, value in data.items():
         if key not in properties:
@@ -191,9 +199,13 @@ def _check_data(slug: str, data: dict[str, Any], fields: dict[str, Any]) -> None
             raise FieldError(f"unknown field of block type {slug} (its fields: {known})", "data", key)
         if _is_reference(value):
             _check_reference(slug, key, value[REF], fields)
-    for key in fields.get("required") or []:
-        if key not in data:
-            raise FieldError(f"required field {key!r} of block type {slug} is missing", "data", key)
+    schema = dict(_validation_schema(block_schema["checksum"], fields))
+    # A $ref names another declared block, whose data is checked on its own.
+    schema["properties"] = {**schema["properties"], **{key: {} for key, value in data.items() if _is_reference(value)}}
+    error = best_match(Draft202012Validator(schema, registry=Registry()).iter_errors(data))
+    if error is not None:
+        message, path = _describe(error)
+        raise FieldError(message, "data", *path)
 
 
 def _check_reference(slug: str, key: str, target: str, fields: dict[str, Any]) -> None:
@@ -204,6 +216,98 @@ def _check_reference(slug: str, key: str, target: str, fields: dict[str, Any]) -
     target_slug = target.split("/", 1)[0]
     if target_slug not in slugs:
         raise FieldError(f"expects a block of type {' or '.join(slugs)}, not {target_slug}", "data", key)
+
+
+_VALIDATION_SCHEMAS: dict[str, dict[str, Any]] = {}  # by block schema checksum: a schema never changes
+
+
+def _validation_schema(checksum: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The block schema in the dialect Prefect validates block data with (made once per schema).
+
+    As `prefect.utilities.schema_tools.preprocess_schema` does: an optional field without a default
+    also takes null (schemas made by pydantic 1 do not say so). A `$ref` to a definition the schema
+    does not carry (the `secret` block's JsonValue) allows anything, and nothing is ever fetched.
+    """
+    if checksum in _VALIDATION_SCHEMAS:
+        return _VALIDATION_SCHEMAS[checksum]
+    schema = copy.deepcopy(fields)
+    schema.setdefault("properties", {})
+    definitions = schema.get("definitions") or {}
+    for model in [schema, *definitions.values()]:
+        _allow_null_where_optional(model)
+
+    def open_dangling(node: Any) -> None:
+        if isinstance(node, dict):
+            target = node.get("$ref")
+            if isinstance(target, str) and target.removeprefix("#/definitions/") not in definitions:
+                del node["$ref"]
+            for value in node.values():
+                open_dangling(value)
+        elif isinstance(node, list):
+            for value in node:
+                open_dangling(value)
+
+    open_dangling(schema)
+    _VALIDATION_SCHEMAS[checksum] = schema
+    return schema
+
+
+def _allow_null_where_optional(model: dict[str, Any]) -> None:
+    required = model.get("required") or []
+    for key, field in (model.get("properties") or {}).items():
+        if key not in required and "type" in field and field["type"] != "null" and "default" not in field:
+            field["anyOf"] = [{"type": field.pop("type")}, {"type": "null"}]
+        if "properties" in field:
+            _allow_null_where_optional(field)
+
+
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object", type(None): "null"}
+
+
+def _describe(error: ValidationError) -> tuple[str, list[str | int]]:
+    """What is wrong and where, in words that never repeat the value (it may be a secret)."""
+    path = list(error.absolute_path)
+    got = JSON_TYPES.get(type(error.instance), type(error.instance).__name__)
+    rule, expected = error.validator, error.validator_value
+    if rule == "type":
+        return f"expected {' or '.join(_listed(expected))}, not {got}", path
+    if rule in ("anyOf", "oneOf"):
+        allowed = _types_allowed(error.schema)
+        if allowed and got not in allowed and not (got == "integer" and "number" in allowed):
+            return f"expected {' or '.join(allowed)}, not {got}", path
+        if rule == "oneOf" and not error.context:
+            return "matches more than one of the forms the schema allows for it, and must match exactly one", path
+        return "matches none of the forms the schema allows for it", path
+    if rule == "required":
+        missing = next(key for key in expected if key not in error.instance)
+        return f"required field {missing!r} is missing", [*path, missing]
+    if rule == "additionalProperties" and expected is False:
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties") or {}))
+        return f"unknown field (the schema allows only: {', '.join(error.schema.get('properties') or {}) or 'none'})", [*path, unknown[0]]
+    if rule == "enum":
+        return f"must be one of {', '.join(json.dumps(v) for v in expected)}", path
+    if rule == "const":
+        return f"must be {json.dumps(expected)}", path
+    return f"does not satisfy {rule}: {json.dumps(expected)}", path
+
+
+def _listed(value: Any) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _types_allowed(schema: dict[str, Any]) -> list[str]:
+    """The JSON types an anyOf/oneOf admits, as far as its alternatives say (empty: any)."""
+    allowed: list[str] = []
+    for alternative in schema.get("anyOf") or schema.get("oneOf") or []:
+        if "$ref" in alternative or "properties" in alternative:
+            allowed.append("object")
+        elif "type" in alternative:
+            allowed += _listed(alternative["type"])
+        elif "enum" in alternative or "const" in alternative:
+            allowed += [JSON_TYPES[type(v)] for v in alternative.get("enum", [alternative.get("const")])]
+        else:
+            return []
+    return list(dict.fromkeys(allowed))
 
 
 def _secret_leaves(data: dict[str, Any], parts: list[str]) -> list[list[str]]:
@@ -224,6 +328,17 @@ def _secret_leaves(data: dict[str, Any], parts: list[str]) -> list[list[str]]:
     if any("." in key for leaf in leaves for key in leaf):
         return [prefix]
     return [prefix + leaf for leaf in leaves]
+
+
+def _holds_value(data: dict[str, Any], parts: list[str]) -> bool:
+    """Whether the data has a value at the path: a secret field of a nested block the data leaves
+    out, or holds as a `$ref`, or of the other type of a union (MinIO or AWS credentials), is not there."""
+    node: Any = data
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node is not None
 
 
 def _leaves(node: Any) -> list[list[str]]:

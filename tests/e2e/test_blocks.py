@@ -182,6 +182,99 @@ def test_data_not_matching_the_schema_is_an_error_and_creates_nothing(workspace,
     assert not workspace.state_path.exists()
 
 
+def register_strict_block_type(api, slug: str) -> None:
+    """A block type as a user's own Block class with `extra="forbid"` on a nested model registers it."""
+    block_type = api.post("block_types/", json={"name": slug, "slug": slug}).json()
+    endpoint = {
+        "type": "object",
+        "properties": {"host": {"type": "string"}, "port": {"type": "integer"}},
+        "required": ["host"],
+        "additionalProperties": False,
+    }
+    fields = {
+        "title": "Strict",
+        "type": "object",
+        "properties": {
+            "endpoint": {"$ref": "#/definitions/Endpoint"},
+            "token": {"type": "string", "format": "password", "writeOnly": True},
+            "retries": {"type": "integer", "default": 3},
+        },
+        "required": ["endpoint"],
+        "secret_fields": ["token"],
+        "block_type_slug": slug,
+        "block_schema_references": {},
+        "definitions": {"Endpoint": endpoint},
+    }
+    api.post("block_schemas/", json={"fields": fields, "block_type_id": block_type["id"], "capabilities": []}).raise_for_status()
+
+
+def test_data_of_the_wrong_type_is_an_error_that_never_shows_the_value(workspace, prefix, api):
+    slug = f"{prefix}-strict"
+    register_strict_block_type(api, slug)
+    path = workspace.write(
+        "blocks.yaml",
+        f"""\
+        blocks:
+          {slug}/typed:
+            data:
+              endpoint: {{host: db, prot: 5432}}
+              token: 918273645
+          {slug}/text:
+            data:
+              endpoint: {{host: db, port: "5432"}}
+          {slug}/listed:
+            data:
+              endpoint: [db, 5432]
+          {slug}/nulls:
+            data:
+              endpoint: {{host: db, port: null}}
+              retries: null
+        """,
+    )
+    for command in (["plan", str(workspace.directory)], ["apply", str(workspace.directory), "--auto-approve"]):
+        result = assert_ok(workspace.run(*command), 1)
+        assert f"{path.name}:5: blocks.{slug}/typed.data.token: expected string or null, not integer" in result.stderr
+        assert f"{path.name}:8: blocks.{slug}/text.data.endpoint.port: expected integer or null, not string" in result.stderr
+        assert f"{path.name}:11: blocks.{slug}/listed.data.endpoint: expected object, not array" in result.stderr
+        # As Prefect validates: an optional field takes null unless it has a default.
+        assert f"{path.name}:15: blocks.{slug}/nulls.data.retries: expected integer, not null" in result.stderr
+        assert f"{slug}/nulls.data.endpoint" not in result.stderr
+        assert "918273645" not in result.output and "Traceback" not in result.output
+    assert not workspace.state_path.exists()
+
+    # One error per block: with the secret's type fixed, the unknown nested field is reported.
+    workspace.write("blocks.yaml", f"blocks:\n  {slug}/typed:\n    data: {{endpoint: {{host: db, prot: 1}}, token: '918273645'}}\n")
+    result = assert_ok(workspace.plan(), 1)
+    assert f"blocks.{slug}/typed.data.endpoint.prot: unknown field (the schema allows only: host, port)" in result.stderr
+    assert "918273645" not in result.output
+
+    # The same data with the right types applies, and plans empty.
+    workspace.write("blocks.yaml", f"blocks:\n  {slug}/typed:\n    data: {{endpoint: {{host: db, port: 5432}}, token: '918273645'}}\n")
+    assert_ok(workspace.apply())
+    assert document(api, f"{slug}/typed")["data"] == {"endpoint": {"host": "db", "port": 5432}, "token": "918273645"}
+    assert_ok(workspace.plan(), 0)
+
+
+def test_a_mapping_secret_is_compared_by_content_not_key_order(workspace, prefix, api):
+    workspace.write("blocks.yaml", f"""\
+        blocks:
+          secret/{prefix}-login:
+            data: {{value: "${{jsondecode(env.LOGIN)}}"}}
+        """)
+    login = {"LOGIN": '{"user": "etl", "password": "pw-1", "ports": [1, 2]}'}
+    assert_ok(workspace.apply(env=login))
+    block = document(api, f"secret/{prefix}-login")
+    assert block["data"] == {"value": {"user": "etl", "password": "pw-1", "ports": [1, 2]}}
+    # As PostgreSQL's jsonb returns it: the same mapping, its keys in another order.
+    reordered = {"value": {"ports": [1, 2], "password": "pw-1", "user": "etl"}}
+    api.patch(f"block_documents/{block['id']}", json={"data": reordered, "merge_existing_data": False}).raise_for_status()
+    assert_ok(workspace.plan(env=login), 0)
+    changed = assert_ok(workspace.plan(env={"LOGIN": '{"user": "etl", "password": "pw-2", "ports": [1, 2]}'}), 2)
+    assert "pw-" not in changed.output
+    bad = assert_ok(workspace.plan(env={"LOGIN": "{'user': 'pw-3'}"}), 1)
+    assert "env.LOGIN is not valid JSON" in bad.stderr and "pw-3" not in bad.output
+
+
 def test_anonymous_blocks_are_never_taken_for_managed_ones(workspace, prefix, api):
     anonymous = document_body(api, "secret", f"{prefix}-anon", {"value": "x"}, is_anonymous=True)
     api.post("block_documents/", json=anonymous).raise_for_status()
