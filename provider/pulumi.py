@@ -375,7 +375,7 @@ class KindProvider(dynamic.ResourceProvider):
             for address in unit.kind.references(unit.name, unit.spec):
                 names.setdefault(address.kind, set()).add(address.name)
         live = refresh(client, names)
-        found = {str(Address(kind, name)): obj.id for kind, objects in live.items() for name, obj in objects.items()}
+        found = {str(Address(kind, name)): named[0].id for kind, objects in live.items() for name, named in objects.items()}
         own = {unit.address for unit in units}
         for unit in units:
             for address in unit.kind.references(unit.name, unit.spec):
@@ -393,7 +393,7 @@ class KindProvider(dynamic.ResourceProvider):
         addresses = {obj_id: Address.parse(address) for address, obj_id in ctx.ids.items()}
         found = {}
         for unit in units:
-            obj = live.get(unit.kind.kind, {}).get(unit.name)
+            obj = next(iter(live.get(unit.kind.kind, {}).get(unit.name, [])), None)
             if obj is not None:
                 unit.kind.name_references(obj, addresses)
                 found[unit.address] = obj
