@@ -41,7 +41,7 @@ from provider.errors import NotFound, ProviderError
 from provider.secrets import conceal
 from provider.yamlsource import _dotted
 from resources import KINDS
-from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults, Spec
 
 CONFIG = "prefect"  # the stack config namespace: prefect:apiUrl, prefect:apiKey
 OUTPUTS = ("attributes", "children")  # filled by the provider, never inputs
@@ -387,9 +387,13 @@ class KindProvider(dynamic.ResourceProvider):
     def _live(client: PrefectClient, units: list[Unit], ctx: ApplyContext) -> dict[str, LiveObject]:
         """The units as they are on the server, naming what they refer to as the inputs do."""
         names: dict[str, set[str]] = {}
+        known: dict[str, dict[str, Known]] = {}
+        defaults = ServerDefaults(client)
         for unit in units:
             names.setdefault(unit.kind.kind, set()).add(unit.name)
-        live = refresh(client, names)
+            # What the inputs ask for helps kinds that find objects by more than the name (a trigger's owner).
+            known.setdefault(unit.kind.kind, {})[unit.name] = Known(desired=KindProvider._desired(unit, defaults))
+        live = refresh(client, names, known=known)
         addresses = {obj_id: Address.parse(address) for address, obj_id in ctx.ids.items()}
         found = {}
         for unit in units:
