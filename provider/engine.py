@@ -256,9 +256,9 @@ def make_plan(
             notes.append(_namesakes_note(key, address.name, namesakes[key]))
         # Computed attributes belong to the server: like ignored ones, never compared, the live value
         # kept; a new object has them once it is written. So do server-filled ones left unset.
-        filled = [f for f in kind.server_filled if desired.get(f) is None]
-        ignore = [*resource.spec.lifecycle.ignore_changes, *kind.computed, *filled]
-        unknown = dict.fromkeys([*kind.computed, *filled], KNOWN_AFTER_APPLY)
+        server = kind.left_to_server(desired)
+        ignore = [*resource.spec.lifecycle.ignore_changes, *server]
+        unknown = dict.fromkeys(server, KNOWN_AFTER_APPLY)
         depends_on = [str(a) for a in resource.depends_on]
         sensitive = wanted.sensitive[key]
         guard = resource.spec.lifecycle.prevent_destroy
@@ -387,10 +387,8 @@ def _drift(state: State, find: Callable[[str, str, str], tuple[LiveObject | None
                 reason += f"; another object (id {conflicts[key].id}) now has the name {record.name!r}"
             drift.append(Change(key, "delete", record.attributes, None, reason, id=record.id, sensitive=recorded))
             continue
-        kind = KINDS[record.kind]
         # A server-filled attribute recorded unset was the server's choice when it was applied.
-        chosen = [f for f in kind.server_filled if record.attributes.get(f) is None]
-        diff = changed_fields(record.attributes, obj.attributes, [*kind.computed, *chosen])
+        diff = changed_fields(record.attributes, obj.attributes, KINDS[record.kind].left_to_server(record.attributes))
         if diff:
             drift.append(Change(key, "update", record.attributes, obj.attributes,
                                 f"changed outside prefect-provider: {', '.join(diff)}", id=obj.id, changed=diff,

@@ -241,15 +241,12 @@ class KindProvider(dynamic.ResourceProvider):
         with self._client() as client:
             defaults = ServerDefaults(client)
             own = _concealed(units[0], self._desired(units[0], defaults), id_, defaults)
-            changed = changed_fields(olds.get("attributes") or {}, own, self.kind.computed)
+            changed = changed_fields(olds.get("attributes") or {}, own, self.kind.left_to_server(own))
             old_children = olds.get("children") or {}
             children_changed = {unit.address for unit in units[1:]} != set(old_children) or any(
-                changed_fields(
-                    old_children[unit.address]["attributes"],
-                    _concealed(unit, self._desired(unit, defaults), old_children[unit.address]["id"], defaults),
-                    unit.kind.computed,
-                )
+                changed_fields(old_children[unit.address]["attributes"], desired, unit.kind.left_to_server(desired))
                 for unit in units[1:]
+                for desired in [_concealed(unit, self._desired(unit, defaults), old_children[unit.address]["id"], defaults)]
             )
         replaces += [f for f in changed if f in self.kind.replace_fields]
         return dynamic.DiffResult(
@@ -324,7 +321,7 @@ class KindProvider(dynamic.ResourceProvider):
                 if obj is None:
                     ctx.ids[unit.address] = create_object(client, unit.kind, unit.name, attributes, ctx)
                 elif changed_fields(_concealed(unit, obj.attributes, obj.id, defaults),
-                                    _concealed(unit, attributes, obj.id, defaults), unit.kind.computed):
+                                    _concealed(unit, attributes, obj.id, defaults), unit.kind.left_to_server(attributes)):
                     unit.kind.update(client, obj.id, unit.name, attributes, obj.attributes, ctx)
             return dynamic.UpdateResult(self._outputs(client, fields, units, ctx, defaults))
 

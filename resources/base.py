@@ -215,6 +215,11 @@ class ResourceKind:
         Found by name (`list`) by default."""
         return self.list(client, names)
 
+    def left_to_server(self, desired: Mapping[str, Any]) -> list[str]:
+        """Attributes never compared with what is desired: computed ones, and server-filled ones
+        the configuration leaves unset."""
+        return [*self.computed, *(f for f in sorted(self.server_filled) if desired.get(f) is None)]
+
     def same_object(self, obj: LiveObject, attributes: dict[str, Any]) -> bool:
         """Whether a live object whose id is not the recorded one is still the object these
         (recorded or desired) attributes describe, e.g. a deployment's trigger automation that
