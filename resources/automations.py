@@ -497,22 +497,21 @@ class Automations(ResourceKind):
         return [LiveObject(a["id"], a["name"], automation_from_api(a)) for a in self._named(client, names)]
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
-        """By name; those known as a deployment's triggers are also given their `owner`, when the
-        server relates them to that deployment (as it does the automations it owns)."""
+        """By name; those known as a deployment's triggers are also given their `owner` when they
+        run that deployment. The server relates an automation to a deployment that owns it or that
+        its run-deployment action selects (`/automations/related-to/`); a trigger does both, so its
+        action says what a request per deployment would."""
         found = self.list(client, names)
         owners = {name: owner for name in names if (owner := _owner(known.get(name)))}
         if not owners:
             return found
         from resources import KINDS  # deployments import this module
 
-        deployments = KINDS["deployments"].list(client, set(owners.values()))
-        related = {
-            deployment.name: {a["id"] for a in client.get(f"/automations/related-to/prefect.deployment.{deployment.id}")}
-            for deployment in deployments
-        }
+        deployment_ids = {d.name: d.id for d in KINDS["deployments"].list(client, set(owners.values()))}
         for obj in found:
             owner = owners.get(obj.name)
-            if owner is not None and obj.id in related.get(owner, ()):
+            runs = {a.get("deployment") for a in obj.attributes["actions"] if a["type"] == "run-deployment"}
+            if owner is not None and deployment_ids.get(owner) in runs:
                 obj.attributes["owner"] = owner
         return found
 
