@@ -62,6 +62,14 @@ UNIQUE_FAMILIES = [
         # Destroying the pool would delete every queue in it: the queue's block is removed instead.
         lambda p: f"work_pools:\n  {p}-qpool: {{type: process}}\n",
     ),
+    Family(
+        "concurrency_limits",
+        lambda p: f"concurrency_limits:\n  {p}-limit: {{limit: 3}}\n",
+        lambda p: f"{p}-limit",
+        lambda api, n: _ok(api.delete(f"v2/concurrency_limits/{n}")),
+        lambda api, n: _ok(api.post("v2/concurrency_limits/", json={"name": n, "limit": 9}))["id"],
+        lambda api, n: _ok(api.get(f"v2/concurrency_limits/{n}")),
+    ),
 ]
 
 
