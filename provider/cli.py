@@ -446,7 +446,7 @@ def import_(
     api_url: ApiUrl = None,
 ) -> None:
     """Adopt an existing object into state, so the configuration manages it from now on."""
-    from provider.engine import import_object
+    from provider.engine import declared_resource, import_object
     from provider.state import State
     from resources.base import Address
 
@@ -455,6 +455,7 @@ def import_(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     config = load_config(directory, var, var_file)
+    declared_resource(config, parsed)  # before anything is read or locked
     backend = backend_for(directory, config)
     with backend.lock("import", parse_duration(lock_timeout)):
         state = backend.read() or State()

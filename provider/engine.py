@@ -54,8 +54,9 @@ def _canonical(value: Any) -> str:
 
 
 def refresh(client: PrefectClient, names_by_kind: dict[str, set[str]], parallelism: int = 8,
-            known: dict[str, dict[str, Known]] | None = None) -> dict[str, dict[str, LiveObject]]:
-    """Live objects by kind and name: one bulk filter listing per kind, kinds read in parallel.
+            known: dict[str, dict[str, Known]] | None = None) -> dict[str, dict[str, list[LiveObject]]]:
+    """Live objects by kind and name (several where the kind allows a name twice): one bulk filter
+    listing per kind, kinds read in parallel.
 
     `known`: by kind and name, what configuration and state say of the objects (see ResourceKind.read).
     """
@@ -65,7 +66,12 @@ def refresh(client: PrefectClient, names_by_kind: dict[str, set[str]], paralleli
     known = known or {}
     with ThreadPoolExecutor(max_workers=min(parallelism, len(wanted))) as pool:
         futures = {kind: pool.submit(KINDS[kind].read, client, names, known.get(kind, {})) for kind, names in wanted.items()}
-        return {kind: {obj.name: obj for obj in future.result()} for kind, future in futures.items()}
+        found: dict[str, dict[str, list[LiveObject]]] = {}
+        for kind, future in futures.items():
+            by_name = found.setdefault(kind, {})
+            for obj in future.result():
+                by_name.setdefault(obj.name, []).append(obj)
+        return found
 
 
 # --- plan -------------------------------------------------------------------------------------
@@ -177,26 +183,60 @@ def make_plan(
     wanted = desired_attributes(resources, defaults, salt)
     live = refresh(client, names_by_kind, known=_known(resources, wanted, working))
 
+    conflicts: dict[str, LiveObject] = {}  # address -> another object now holding its (unique) name
+    namesakes: dict[str, list[LiveObject]] = {}  # address -> unmanaged objects sharing its name
+
+    def identify(key: str, kind_name: str, name: str) -> LiveObject | None:
+        """The managed object among the live ones with this name: the recorded id is its identity.
+
+        Without a record, a kind with unique names offers its one object (adopted, or refused as
+        unmanaged, below); a kind with repeatable names only one that is provably this one.
+        """
+        kind = KINDS[kind_name]
+        candidates = live.get(kind_name, {}).get(name, [])
+        record = working.resources.get(key)
+        desired = wanted.attributes.get(key)
+        if record is not None:
+            mine = next((o for o in candidates if o.id == record.id), None) or next(
+                (o for o in candidates if kind.same_object(o, record.attributes)), None)
+            if mine is None and candidates and kind.server_owned(name):
+                mine = candidates[0]  # the server made it anew with its parent: it is still the server's
+        elif kind.unique_names:
+            return candidates[0] if candidates else None
+        else:
+            mine = next((o for o in candidates if desired is not None and kind.same_object(o, desired)), None)
+            if mine is None and key in working.pending and desired is not None:
+                # An interrupted create may have landed: the namesake that is exactly what was asked.
+                mine = next((o for o in candidates if not changed_fields(o.attributes, desired, kind.computed)), None)
+        others = [o for o in candidates if o is not mine]
+        if others and kind.unique_names:
+            conflicts[key] = others[0]
+        elif others:
+            namesakes[key] = others
+        return mine
+
     def find(key: str, kind: str, name: str) -> tuple[LiveObject | None, bool]:
         """The live object at an address, and whether it still has the name it had before a move."""
-        obj = live.get(kind, {}).get(name)
+        obj = identify(key, kind, name)
         record = working.resources.get(key)
         if obj is None and key in options.moved and record is not None:
-            before = live.get(kind, {}).get(options.moved[key])
-            if before is not None and before.id == record.id:
+            before = next((o for o in live.get(kind, {}).get(options.moved[key], []) if o.id == record.id), None)
+            if before is not None:
                 return before, True
         return obj, False
 
     addresses = _addresses(working)
     for kind_name, objects in live.items():
-        for obj in objects.values():
+        for obj in (obj for named in objects.values() for obj in named):
             KINDS[kind_name].name_references(obj, addresses)
             paths = KINDS[kind_name].sensitive_paths(obj.name, obj.attributes, defaults)
             obj.attributes, _ = conceal(obj.attributes, paths, salt)
             obj.sensitive = paths
-    drift = _drift(working, find, defaults)
+    drift = _drift(working, find, defaults, conflicts)
     changes: dict[str, Change] = {}
     unmanaged: list[str] = []
+    taken: list[str] = []
+    notes: list[str] = []
 
     for address, resource in resources.items():
         key = str(address)
@@ -209,15 +249,23 @@ def make_plan(
                 f"{key}: moved from {address.kind}.{options.moved[key]}, but the server cannot rename "
                 f"{address.kind}; remove the moved entry to replace the object instead"
             )
+        if key in conflicts:
+            taken.append(f"{key}: name {address.name!r}, id in state {record.id}, id on the server {conflicts[key].id}")
+            continue
+        if key in namesakes:
+            notes.append(_namesakes_note(key, address.name, namesakes[key]))
         # Computed attributes belong to the server: like ignored ones, never compared, the live value
-        # kept; a new object has them once it is written.
-        ignore = [*resource.spec.lifecycle.ignore_changes, *kind.computed]
-        unknown = dict.fromkeys(kind.computed, KNOWN_AFTER_APPLY)
+        # kept; a new object has them once it is written. So do server-filled ones left unset.
+        server = kind.left_to_server(desired)
+        ignore = [*resource.spec.lifecycle.ignore_changes, *server]
+        unknown = dict.fromkeys(server, KNOWN_AFTER_APPLY)
         depends_on = [str(a) for a in resource.depends_on]
         sensitive = wanted.sensitive[key]
+        guard = resource.spec.lifecycle.prevent_destroy
         if obj is None:
             reason = "deleted outside prefect-provider" if record else ""
-            changes[key] = Change(key, "create", None, {**desired, **unknown}, reason, depends_on=depends_on, sensitive=sensitive)
+            changes[key] = Change(key, "create", None, {**desired, **unknown}, reason, depends_on=depends_on, sensitive=sensitive,
+                                  prevent_destroy=guard)
             continue
         interrupted = record is None and key in working.pending
         adopted = record is None and not interrupted and kind.adopt_reason(obj)
@@ -231,7 +279,7 @@ def make_plan(
             # Ignored fields keep their live value, so applying never touches them.
             desired = {**desired, **{f: obj.attributes[f] for f in ignore if f in obj.attributes}}
         common = dict(id=obj.id, depends_on=depends_on, changed=diff, sensitive=sorted({*sensitive, *obj.sensitive}),
-                      dependencies=record.dependencies if record else [])
+                      dependencies=record.dependencies if record else [], prevent_destroy=guard)
         if renaming:
             common["moved_from"] = f"{address.kind}.{options.moved[key]}"
         if key in options.replace:
@@ -246,6 +294,10 @@ def make_plan(
             changes[key] = Change(key, "update", obj.attributes, desired, f"{reason}: {', '.join(diff)}", **common)
         else:
             changes[key] = Change(key, "no-op", obj.attributes, desired, **common)
+            if record is not None and record.prevent_destroy != guard:
+                # Only state changes: the guard is recorded (or lifted) without writing the object.
+                changes[key].importing = True
+                changes[key].reason = f"lifecycle.prevent_destroy {'set' if guard else 'lifted'}: recorded in state"
         if record is None:
             changes[key].importing = True
             changes[key].reason = (
@@ -259,6 +311,14 @@ def make_plan(
             "these objects already exist on the server but are not managed by prefect-provider:\n"
             f"{lines}\nAdopt each with `prefect-provider import ADDRESS ID_OR_NAME`, or remove it from the configuration."
         )
+    if taken and options.mode != "refresh-only":
+        lines = "\n".join(f"  {t}" for t in taken)
+        raise PlanError(
+            "these managed objects are gone, and another object now has the name; it is not the one in state, "
+            f"so prefect-provider will not adopt, overwrite or delete it:\n{lines}\n"
+            "To manage the new object: `prefect-provider state rm ADDRESS`, then `prefect-provider import ADDRESS ID`. "
+            "To stop managing the address: remove it from the configuration (its record is then forgotten)."
+        )
 
     for key, record in working.resources.items():
         if Address.parse(key) in resources:
@@ -267,15 +327,20 @@ def make_plan(
         if KINDS[record.kind].server_owned(record.name):
             changes[key] = Change(key, "forget", record.attributes, None, "belongs to the server: no longer managed, not deleted", id=record.id)
         elif obj is None:
-            changes[key] = Change(key, "forget", record.attributes, None, "already deleted outside prefect-provider", id=record.id,
+            reason = "already deleted outside prefect-provider"
+            if key in conflicts:
+                reason += f"; the object now named {record.name!r} (id {conflicts[key].id}) is another one: left alone"
+            changes[key] = Change(key, "forget", record.attributes, None, reason, id=record.id,
                                   sensitive=KINDS[record.kind].sensitive_paths(record.name, record.attributes, defaults))
         else:
+            if key in namesakes:
+                notes.append(_namesakes_note(key, record.name, namesakes[key]))
             reason = "destroy requested" if options.mode == "destroy" else "no longer in the configuration"
             changes[key] = Change(key, "delete", obj.attributes, None, reason, id=obj.id,
                                   dependencies=record.dependencies, sensitive=obj.sensitive)
 
     _cascade_replacements(changes)
-    _check_prevent_destroy(config, changes)
+    _check_prevent_destroy(config, working, changes)
     _mark_create_before_destroy(config, changes)
     plan_changes = _targeted(list(changes.values()), options.targets, changes)
     if options.mode == "refresh-only":
@@ -287,7 +352,7 @@ def make_plan(
         lineage=state.lineage,
         serial=None if new_state else state.serial,
         config_dir=str(config.directory.absolute()) if config else None,
-        warnings=list(config.warnings) if config else [],
+        warnings=[*(config.warnings if config else []), *notes],
         secrets=wanted.secrets,
     )
 
@@ -309,7 +374,7 @@ def _addresses(state: State) -> dict[str, Address]:
 
 
 def _drift(state: State, find: Callable[[str, str, str], tuple[LiveObject | None, bool]],
-           defaults: ServerDefaults) -> list[Change]:
+           defaults: ServerDefaults, conflicts: dict[str, LiveObject]) -> list[Change]:
     """Managed objects that changed on the server since the last apply (state vs live)."""
     drift = []
     for key, record in sorted(state.resources.items()):
@@ -317,15 +382,23 @@ def _drift(state: State, find: Callable[[str, str, str], tuple[LiveObject | None
         # The recorded attributes may hold secrets the live object no longer has (e.g. a removed key).
         recorded = KINDS[record.kind].sensitive_paths(record.name, record.attributes, defaults)
         if obj is None:
-            drift.append(Change(key, "delete", record.attributes, None, "deleted outside prefect-provider", id=record.id,
-                                sensitive=recorded))
+            reason = "deleted outside prefect-provider"
+            if key in conflicts:
+                reason += f"; another object (id {conflicts[key].id}) now has the name {record.name!r}"
+            drift.append(Change(key, "delete", record.attributes, None, reason, id=record.id, sensitive=recorded))
             continue
-        diff = changed_fields(record.attributes, obj.attributes, KINDS[record.kind].computed)
+        # A server-filled attribute recorded unset was the server's choice when it was applied.
+        diff = changed_fields(record.attributes, obj.attributes, KINDS[record.kind].left_to_server(record.attributes))
         if diff:
             drift.append(Change(key, "update", record.attributes, obj.attributes,
                                 f"changed outside prefect-provider: {', '.join(diff)}", id=obj.id, changed=diff,
                                 sensitive=sorted({*recorded, *obj.sensitive})))
     return drift
+
+
+def _namesakes_note(key: str, name: str, others: list[LiveObject]) -> str:
+    ids = ", ".join(o.id for o in others)
+    return f"{key}: other objects named {name!r} on the server (ids {ids}) are not managed by prefect-provider: left alone"
 
 
 def _cascade_replacements(changes: dict[str, Change]) -> None:
@@ -352,14 +425,22 @@ def _cascade_replacements(changes: dict[str, Change]) -> None:
                 change.reason = f"{renewed[0].address} is {how}: refer to the new object"
 
 
-def _check_prevent_destroy(config: Configuration | None, changes: dict[str, Change]) -> None:
-    if config is None:
-        return
+def _check_prevent_destroy(config: Configuration | None, state: State, changes: dict[str, Change]) -> None:
+    """A declared resource is guarded by its lifecycle; one whose block is gone (or every one, for
+    `destroy`) by the guard recorded in state, until an apply with `prevent_destroy: false` lifts it."""
     blocked = []
     for key, change in changes.items():
-        resource = config.resources.get(Address.parse(key))
-        if resource and resource.spec.lifecycle.prevent_destroy and change.action in ("delete", "replace"):
+        if change.action not in ("delete", "replace"):
+            continue
+        resource = config.resources.get(Address.parse(key)) if config else None
+        record = state.resources.get(key)
+        if resource and resource.spec.lifecycle.prevent_destroy:
             blocked.append(f"{key} ({resource.location}): {change.reason}")
+        elif resource is None and record is not None and record.prevent_destroy:
+            blocked.append(
+                f"{key}: {change.reason}, but state records lifecycle.prevent_destroy for it; to destroy it, "
+                "declare it again with `lifecycle: {prevent_destroy: false}` and apply first"
+            )
     if blocked:
         raise PlanError("lifecycle.prevent_destroy forbids destroying:\n  " + "\n  ".join(blocked))
 
@@ -567,15 +648,18 @@ def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: Apply
         obj_id = change.id
     else:
         writer.intend(change.address, change.kind, change.name)
+        # Server-filled attributes left unset are not sent: the server chooses them.
+        send = {**send, **{f: None for f in kind.server_filled if send.get(f) == KNOWN_AFTER_APPLY}}
         obj_id = create_object(client, kind, change.name, send, ctx)
     ctx.ids[change.address] = obj_id
     after = change.after
-    if any(after.get(f) == KNOWN_AFTER_APPLY for f in kind.computed):
+    filled = [f for f in (*kind.computed, *kind.server_filled) if after.get(f) == KNOWN_AFTER_APPLY]
+    if filled:
         # The server filled these in when it made the object (e.g. a webhook's endpoint): read them for state.
-        written = {o.id: o for o in kind.list(client, {change.name})}.get(obj_id)
+        written = next((o for o in kind.list(client, {change.name}) if o.id == obj_id), None)
         if written is not None:
-            after = {**after, **{f: written.attributes.get(f) for f in kind.computed}}
-    writer.put(change.address, Record(change.kind, change.name, obj_id, after, change.depends_on))
+            after = {**after, **{f: written.attributes.get(f) for f in filled}}
+    writer.put(change.address, Record(change.kind, change.name, obj_id, after, change.depends_on, change.prevent_destroy))
 
 
 def _accept_drift(plan: Plan, writer: StateWriter) -> None:
@@ -587,7 +671,8 @@ def _accept_drift(plan: Plan, writer: StateWriter) -> None:
         if change.after is None:
             writer.remove(change.address)
         else:
-            writer.put(change.address, Record(record.kind, record.name, change.id or record.id, change.after, record.dependencies))
+            writer.put(change.address, Record(record.kind, record.name, change.id or record.id, change.after, record.dependencies,
+                                              record.prevent_destroy))
 
 
 def describe_error(error: Exception) -> str:
@@ -595,6 +680,19 @@ def describe_error(error: Exception) -> str:
 
 
 # --- import -----------------------------------------------------------------------------------
+
+
+def declared_resource(config: Configuration | None, address: Address) -> Any:
+    """The resource an import adopts an object for. As in Terraform, it must be declared: an object
+    imported without its block would be deleted by the next apply."""
+    resource = config.resources.get(address) if config else None
+    if resource is None:
+        where = config.directory if config else "the configuration directory"
+        raise PlanError(
+            f"{address} is not declared in {where}: add `{address.kind}: {{{address.name}: ...}}` "
+            "or run `prefect-provider export` to write its configuration"
+        )
+    return resource
 
 
 def import_object(config: Configuration | None, state: State, client: PrefectClient, address: Address, id_or_name: str) -> Record:
@@ -610,18 +708,22 @@ def import_object(config: Configuration | None, state: State, client: PrefectCli
         raise PlanError(f"{address} is already managed (id {state.resources[str(address)].id})")
     if kind.cloud_only and not client.connection.is_cloud:
         raise PlanError(f"{address}: " + cloud_refusal(address.kind, client.connection))
-    resource = config.resources.get(address) if config else None
+    resource = declared_resource(config, address)
     defaults = ServerDefaults(client)
     # What the configuration says helps kinds that find their objects by more than the name.
-    desired = desired_attributes({address: resource}, defaults, state.lineage).attributes if resource else {}
-    known = {address.name: Known(desired=desired[str(address)])} if resource else {}
+    desired = desired_attributes({address: resource}, defaults, state.lineage).attributes
+    known = {address.name: Known(desired=desired[str(address)])}
     found = [obj for obj in kind.read(client, {address.name}, known) if obj.name == address.name]
     if not found:
         raise PlanError(f"{address}: no such object on the server")
-    obj = next((o for o in found if id_or_name in (o.id, o.name)), None)
-    if obj is None:
+    matching = [o for o in found if o.id == id_or_name] or [o for o in found if o.name == id_or_name]
+    if not matching:
         raise PlanError(f"{address}: the object named {address.name!r} has id {found[0].id}, not {id_or_name!r}")
+    if len(matching) > 1:
+        ids = ", ".join(o.id for o in matching)
+        raise PlanError(f"{address}: several objects on the server are named {address.name!r} (ids {ids}): import one by its id")
+    obj = matching[0]
     kind.name_references(obj, _addresses(state))
     attributes, _ = conceal(obj.attributes, kind.sensitive_paths(obj.name, obj.attributes, defaults), state.lineage)
-    dependencies = [str(a) for a in resource.depends_on] if resource else []
-    return Record(address.kind, address.name, obj.id, attributes, dependencies)
+    dependencies = [str(a) for a in resource.depends_on]
+    return Record(address.kind, address.name, obj.id, attributes, dependencies, resource.spec.lifecycle.prevent_destroy)

@@ -44,6 +44,7 @@ class Change:
     sensitive: list[str] = field(default_factory=list)  # attribute paths shown as (sensitive value)
     moved_from: str | None = None  # the address it had before a `moved` entry (renamed on apply)
     create_before_destroy: bool = False  # a replacement that creates the new object first
+    prevent_destroy: bool = False  # lifecycle.prevent_destroy, recorded in state with the object
 
     @property
     def kind(self) -> str:

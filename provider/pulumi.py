@@ -41,7 +41,7 @@ from provider.errors import NotFound, ProviderError
 from provider.secrets import conceal
 from provider.yamlsource import _dotted
 from resources import KINDS
-from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults, Spec
 
 CONFIG = "prefect"  # the stack config namespace: prefect:apiUrl, prefect:apiKey
 OUTPUTS = ("attributes", "children")  # filled by the provider, never inputs
@@ -241,15 +241,12 @@ class KindProvider(dynamic.ResourceProvider):
         with self._client() as client:
             defaults = ServerDefaults(client)
             own = _concealed(units[0], self._desired(units[0], defaults), id_, defaults)
-            changed = changed_fields(olds.get("attributes") or {}, own, self.kind.computed)
+            changed = changed_fields(olds.get("attributes") or {}, own, self.kind.left_to_server(own))
             old_children = olds.get("children") or {}
             children_changed = {unit.address for unit in units[1:]} != set(old_children) or any(
-                changed_fields(
-                    old_children[unit.address]["attributes"],
-                    _concealed(unit, self._desired(unit, defaults), old_children[unit.address]["id"], defaults),
-                    unit.kind.computed,
-                )
+                changed_fields(old_children[unit.address]["attributes"], desired, unit.kind.left_to_server(desired))
                 for unit in units[1:]
+                for desired in [_concealed(unit, self._desired(unit, defaults), old_children[unit.address]["id"], defaults)]
             )
         replaces += [f for f in changed if f in self.kind.replace_fields]
         return dynamic.DiffResult(
@@ -324,7 +321,7 @@ class KindProvider(dynamic.ResourceProvider):
                 if obj is None:
                     ctx.ids[unit.address] = create_object(client, unit.kind, unit.name, attributes, ctx)
                 elif changed_fields(_concealed(unit, obj.attributes, obj.id, defaults),
-                                    _concealed(unit, attributes, obj.id, defaults), unit.kind.computed):
+                                    _concealed(unit, attributes, obj.id, defaults), unit.kind.left_to_server(attributes)):
                     unit.kind.update(client, obj.id, unit.name, attributes, obj.attributes, ctx)
             return dynamic.UpdateResult(self._outputs(client, fields, units, ctx, defaults))
 
@@ -375,7 +372,7 @@ class KindProvider(dynamic.ResourceProvider):
             for address in unit.kind.references(unit.name, unit.spec):
                 names.setdefault(address.kind, set()).add(address.name)
         live = refresh(client, names)
-        found = {str(Address(kind, name)): obj.id for kind, objects in live.items() for name, obj in objects.items()}
+        found = {str(Address(kind, name)): named[0].id for kind, objects in live.items() for name, named in objects.items()}
         own = {unit.address for unit in units}
         for unit in units:
             for address in unit.kind.references(unit.name, unit.spec):
@@ -387,13 +384,17 @@ class KindProvider(dynamic.ResourceProvider):
     def _live(client: PrefectClient, units: list[Unit], ctx: ApplyContext) -> dict[str, LiveObject]:
         """The units as they are on the server, naming what they refer to as the inputs do."""
         names: dict[str, set[str]] = {}
+        known: dict[str, dict[str, Known]] = {}
+        defaults = ServerDefaults(client)
         for unit in units:
             names.setdefault(unit.kind.kind, set()).add(unit.name)
-        live = refresh(client, names)
+            # What the inputs ask for helps kinds that find objects by more than the name (a trigger's owner).
+            known.setdefault(unit.kind.kind, {})[unit.name] = Known(desired=KindProvider._desired(unit, defaults))
+        live = refresh(client, names, known=known)
         addresses = {obj_id: Address.parse(address) for address, obj_id in ctx.ids.items()}
         found = {}
         for unit in units:
-            obj = live.get(unit.kind.kind, {}).get(unit.name)
+            obj = next(iter(live.get(unit.kind.kind, {}).get(unit.name, [])), None)
             if obj is not None:
                 unit.kind.name_references(obj, addresses)
                 found[unit.address] = obj

@@ -171,7 +171,7 @@ def human(plan: Plan) -> Text:
 
 def drift_block(change: Change) -> list[tuple[str, str]]:
     if change.after is None:
-        return [("-", f"  - {change.address}: deleted outside prefect-provider")]
+        return [("-", f"  - {change.address}: {change.reason or 'deleted outside prefect-provider'}")]
     lines = _diff_lines(change.before or {}, change.after, 6, False, change.sensitive)
     return [("~", f"  ~ {change.address} {{")] + lines + [("", "    }")]
 

@@ -42,6 +42,8 @@ class Record:
     id: str
     attributes: dict[str, Any]
     dependencies: list[str] = field(default_factory=list)
+    # lifecycle.prevent_destroy as last applied: it still guards the object once its block is removed.
+    prevent_destroy: bool = False
 
 
 @dataclass

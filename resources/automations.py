@@ -9,12 +9,16 @@ makes them dependencies, and the ids are resolved at apply time.
 Live automations hold ids; `name_references` turns them back into names through state, so both
 sides of a diff read the same. An id that names nothing in state stays an id, and differs.
 
-The API allows several automations with one name; prefect-provider manages one per name and
-refuses to plan while a name is taken twice.
+The API allows several automations with one name: the managed one is the one whose id state
+records, and others with its name are left alone (the plan notes them).
 
-Deployment triggers become automations too; other kinds reuse: `Trigger` and `Action` (the
-models), `automation_attributes` (canonical attributes from models), `automation_from_api` and
-`name_automation_references` (the live side), and `automation_payload` (the API body).
+Deployment triggers become automations too (`DeploymentTriggerSpec`), made as `prefect deploy`
+makes them: owned by their deployment (`owner_resource`), so deleting the deployment or running
+`prefect deploy` replaces them. Such an automation is identified by its owner and name, not by
+its id, which `prefect deploy` changes each time; its `owner` attribute is the deployment's name.
+Other kinds reuse: `Trigger` and `Action` (the models), `automation_attributes` (canonical
+attributes from models), `automation_from_api` and `name_automation_references` (the live
+side), and `automation_payload` (the API body).
 """
 
 from __future__ import annotations
@@ -38,8 +42,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from provider.errors import PlanError
-from resources.base import Address, ApplyContext, LiveObject, ResourceKind, ServerDefaults, Spec, name_filter
+from resources.base import Address, ApplyContext, Known, LiveObject, ResourceKind, ServerDefaults, Spec, name_filter
 from resources.names import split_pair
 
 # --- building blocks --------------------------------------------------------------------------
@@ -453,12 +456,21 @@ class AutomationSpec(Spec):
     actions_on_resolve: list[Action] = Field(default_factory=list, description="Run when it resolves.")
 
 
+class DeploymentTriggerSpec(AutomationSpec):
+    """A deployment's trigger as the automation it becomes: owned by the deployment (never written
+    in a configuration; made by `deployments`)."""
+
+    owner: DeploymentName = Field(description="FLOW/NAME of the deployment that owns it.")
+
+
 class Automations(ResourceKind):
     kind = "automations"
     spec = AutomationSpec
     refers_by_id = True
     renamable = True
     unique_names = False
+    # Ownership is given when the automation is made; one made without it is made again.
+    replace_fields = frozenset({"owner"})
 
     def references(self, name: str, spec: AutomationSpec) -> list[Address]:
         return automation_references(self._attributes(spec))
@@ -468,7 +480,7 @@ class Automations(ResourceKind):
 
     @staticmethod
     def _attributes(spec: AutomationSpec) -> dict[str, Any]:
-        return automation_attributes(
+        attributes = automation_attributes(
             spec.trigger,
             spec.actions,
             description=spec.description,
@@ -477,22 +489,39 @@ class Automations(ResourceKind):
             actions_on_trigger=spec.actions_on_trigger,
             actions_on_resolve=spec.actions_on_resolve,
         )
+        if isinstance(spec, DeploymentTriggerSpec):
+            attributes["owner"] = spec.owner
+        return attributes
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
-        by_name: dict[str, list[dict[str, Any]]] = {}
-        for automation in self._named(client, names):
-            by_name.setdefault(automation["name"], []).append(automation)
-        duplicated = {name: found for name, found in by_name.items() if len(found) > 1}
-        if duplicated:
-            lines = "\n".join(
-                f"  automations.{name}: ids {', '.join(a['id'] + ' (created ' + a['created'] + ')' for a in found)}"
-                for name, found in sorted(duplicated.items())
-            )
-            raise PlanError(
-                "several automations on the server share a name, and prefect-provider manages one per name:\n"
-                f"{lines}\nDelete or rename the ones that should not be managed, then plan again."
-            )
-        return [LiveObject(a["id"], a["name"], automation_from_api(a)) for [a] in by_name.values()]
+        return [LiveObject(a["id"], a["name"], automation_from_api(a)) for a in self._named(client, names)]
+
+    def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
+        """By name; those known as a deployment's triggers are also given their `owner` when they
+        run that deployment. The server relates an automation to a deployment that owns it or that
+        its run-deployment action selects (`/automations/related-to/`); a trigger does both, so its
+        action says what a request per deployment would."""
+        found = self.list(client, names)
+        owners = {name: owner for name in names if (owner := _owner(known.get(name)))}
+        if not owners:
+            return found
+        from resources import KINDS  # deployments import this module
+
+        deployment_ids = {d.name: d.id for d in KINDS["deployments"].list(client, set(owners.values()))}
+        for obj in found:
+            owner = owners.get(obj.name)
+            runs = {a.get("deployment") for a in obj.attributes["actions"] if a["type"] == "run-deployment"}
+            if owner is not None and deployment_ids.get(owner) in runs:
+                obj.attributes["owner"] = owner
+        return found
+
+    def same_object(self, obj: LiveObject, attributes: dict[str, Any]) -> bool:
+        # `prefect deploy` deletes the automations a deployment owns and makes them again.
+        return attributes.get("owner") is not None and obj.attributes.get("owner") == attributes["owner"]
+
+    def adopt_reason(self, obj: LiveObject) -> str | None:
+        owner = obj.attributes.get("owner")
+        return f"a trigger of deployments.{owner}, owned by it as `prefect deploy` makes it; taken into state" if owner else None
 
     @staticmethod
     def _named(client, names: Iterable[str] | None) -> list[dict[str, Any]]:
@@ -505,7 +534,9 @@ class Automations(ResourceKind):
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
         before = {a["id"] for a in self._named(client, [name])}
-        created = client.post("/automations/", automation_payload(name, attributes, ctx.id_of))
+        owner = attributes.get("owner")
+        owner_resource = f"prefect.deployment.{ctx.id_of(Address('deployments', owner))}" if owner else None
+        created = client.post("/automations/", automation_payload(name, attributes, ctx.id_of, owner_resource=owner_resource))
         # Names may repeat, so a create retried after its answer was lost leaves a twin behind
         # instead of failing: the same automation, made during this call. Delete it.
         for other in self._named(client, [name]):
@@ -514,6 +545,7 @@ class Automations(ResourceKind):
         return created["id"]
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
+        # The server keeps the owner across a full update.
         client.put(f"/automations/{obj_id}", automation_payload(name, attributes, ctx.id_of))
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
@@ -524,9 +556,21 @@ class Automations(ResourceKind):
         client.delete(f"/automations/{obj_id}")
 
 
+def _owner(known: Known | None) -> str | None:
+    """The deployment a trigger automation belongs to, as configured (else as recorded). A record
+    from before triggers were owned has no owner: its automation is not looked up as owned, and
+    so is made again, owned."""
+    if known is None:
+        return None
+    if known.recorded is not None and "owner" not in known.recorded:
+        return None
+    return (known.desired or known.recorded or {}).get("owner")
+
+
 __all__ = [
     "Action",
     "Automations",
+    "DeploymentTriggerSpec",
     "Trigger",
     "automation_attributes",
     "automation_from_api",

@@ -151,6 +151,10 @@ class ResourceKind:
     # Attributes the server fills in (e.g. a webhook's endpoint): shown and recorded in state,
     # never compared, so they cause no diff; "(known after apply)" until the object is written.
     computed: ClassVar[frozenset[str]] = frozenset()
+    # Attributes the server chooses when the configuration leaves them unset (e.g. a work queue's
+    # priority): unset means "whatever the server chose", so the live value is kept and recorded;
+    # set, they are compared like any other.
+    server_filled: ClassVar[frozenset[str]] = frozenset()
     # The kind whose objects these belong to (e.g. infra parts to their work pool): declared only
     # inside the parent's spec (as children), addressed under it.
     nested_under: ClassVar[str | None] = None
@@ -210,6 +214,17 @@ class ResourceKind:
         each, for kinds whose objects are not found by name alone (e.g. cloud objects by region).
         Found by name (`list`) by default."""
         return self.list(client, names)
+
+    def left_to_server(self, desired: Mapping[str, Any]) -> list[str]:
+        """Attributes never compared with what is desired: computed ones, and server-filled ones
+        the configuration leaves unset."""
+        return [*self.computed, *(f for f in sorted(self.server_filled) if desired.get(f) is None)]
+
+    def same_object(self, obj: LiveObject, attributes: dict[str, Any]) -> bool:
+        """Whether a live object whose id is not the recorded one is still the object these
+        (recorded or desired) attributes describe, e.g. a deployment's trigger automation that
+        `prefect deploy` re-created for the same deployment. By default the id alone identifies."""
+        return False
 
     def adopt_reason(self, obj: LiveObject) -> str | None:
         """Why a live object not in state is taken into state rather than refused as unmanaged

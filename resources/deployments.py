@@ -5,7 +5,9 @@ Schedules are identified by their slug and updated in place, one route call each
 (and the runs they scheduled) survive every apply.
 
 Each trigger becomes a child resource `automations.NAME` (the trigger's `name`, else
-`DEPLOYMENT__automation_N` as `prefect deploy` names it) whose one action runs this deployment.
+`DEPLOYMENT__automation_N` as `prefect deploy` names it) whose one action runs this deployment,
+owned by the deployment as `prefect deploy` makes it (see resources/automations.py), so either
+tool finds the other's.
 
 Attributes are normalized so that what the server fills in compares equal to an unset field:
 an unset timezone is UTC, an interval without `anchor_date` is anchored at 2020-01-01 00:00 in
@@ -35,7 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from provider.errors import ProviderError
-from resources.automations import Trigger
+from resources.automations import DeploymentTriggerSpec, Trigger
 from resources.base import Address, ApplyContext, Child, LiveObject, ResourceKind, Spec, name_filter, wanted
 from resources.names import check_object_name, split_pair
 from resources.work_queues import DEFAULT_QUEUE
@@ -351,8 +353,9 @@ class Deployments(ResourceKind):
         client.delete(f"/deployments/{obj_id}")
 
 
-def trigger_automation(name: str, trigger: DeploymentTrigger) -> dict[str, Any]:
-    """The automations spec of a deployment trigger."""
+def trigger_automation(name: str, trigger: DeploymentTrigger) -> DeploymentTriggerSpec:
+    """The automation a deployment trigger becomes: what `as_automation` makes in Prefect, owned by
+    the deployment (its `owner_resource`)."""
     run = {
         "type": "run-deployment",
         "deployment": name,
@@ -360,7 +363,10 @@ def trigger_automation(name: str, trigger: DeploymentTrigger) -> dict[str, Any]:
         "job_variables": trigger.job_variables,
         "schedule_after": trigger.schedule_after,
     }
-    return {"description": trigger.description, "enabled": trigger.enabled, "trigger": trigger.trigger, "actions": [run]}
+    return DeploymentTriggerSpec.model_validate({
+        "description": trigger.description, "enabled": trigger.enabled, "trigger": trigger.trigger, "actions": [run],
+        "owner": name,
+    })
 
 
 # --- normalization ----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from pydantic import Field, JsonValue
 
@@ -43,10 +42,10 @@ class Variables(ResourceKind):
         return client.post("/variables/", {"name": name, **attributes})["id"]
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
-        client.patch(f"/variables/name/{quote(name, safe='')}", attributes)
+        client.patch(f"/variables/{obj_id}", attributes)  # by id: only the managed variable
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
         client.patch(f"/variables/{obj_id}", {"name": new_name})
 
     def delete(self, client, obj_id: str, name: str) -> None:
-        client.delete(f"/variables/name/{quote(name, safe='')}")
+        client.delete(f"/variables/{obj_id}")

@@ -17,7 +17,6 @@ from uuid import UUID
 
 from pydantic import Field, JsonValue
 
-from provider.errors import PlanError
 from resources.base import ApplyContext, LiveObject, ResourceKind, Spec, name_filter, wanted
 
 FIELDS = ("description", "template", "enabled", "service_account_id")
@@ -41,6 +40,7 @@ class Webhooks(ResourceKind):
     cloud_only = True
     computed = frozenset({"endpoint"})
     renamable = True
+    unique_names = False  # the managed one is the one state records; namesakes are left alone
     replace_fields = frozenset({"service_account_id"})  # as Prefect's Terraform provider has it
 
     def desired(self, name: str, spec: WebhookSpec, defaults) -> dict[str, Any]:
@@ -54,16 +54,6 @@ class Webhooks(ResourceKind):
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
         found = [hook for hook in client.filter("/webhooks/filter", name_filter("webhooks", names)) if wanted(hook["name"], names)]
-        by_name: dict[str, list[str]] = {}
-        for hook in found:
-            by_name.setdefault(hook["name"], []).append(hook["id"])
-        twins = {name: ids for name, ids in by_name.items() if len(ids) > 1}
-        if twins:
-            lines = "\n".join(f"  webhooks.{name}: ids {', '.join(ids)}" for name, ids in sorted(twins.items()))
-            raise PlanError(
-                f"several webhooks on the server share a name, and prefect-provider manages one per name:\n{lines}\n"
-                "Delete or rename the ones that should not be managed, then plan again."
-            )
         return [LiveObject(hook["id"], hook["name"], self._attributes(client, hook)) for hook in found]
 
     @staticmethod

@@ -33,6 +33,8 @@ class WorkQueues(ResourceKind):
     identity = "POOL/QUEUE"
     deleted_with_parent = True
     renamable = True  # within its pool
+    # Without one, the server gives a new queue the pool's next free priority.
+    server_filled = frozenset({"priority"})
 
     def check_name(self, name: str) -> None:
         pool, queue = split_pair(name, self.identity)
@@ -120,4 +122,4 @@ class WorkQueues(ResourceKind):
         client.patch(f"/work_queues/{obj_id}", {"name": new_name.split("/", 1)[1]})
 
     def delete(self, client, obj_id: str, name: str) -> None:
-        client.delete(self.path(name))
+        client.delete(f"/work_queues/{obj_id}")  # by id: only the managed queue, whatever holds its name

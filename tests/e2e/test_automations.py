@@ -384,30 +384,33 @@ def unmanaged_body(name: str) -> dict[str, Any]:
     return {"name": name, "trigger": {"type": "event", "posture": "Reactive", "expect": ["x"]}, "actions": [{"type": "do-nothing"}]}
 
 
-def test_an_unmanaged_automation_with_the_declared_name_is_an_error(workspace, prefix, api):
+def test_an_unmanaged_automation_with_the_declared_name_is_left_alone(workspace, prefix, api):
     theirs = api.post("automations/", json=unmanaged_body(f"{prefix}-auto")).json()
     workspace.write("main.yaml", single_config(prefix))
-    result = assert_ok(workspace.apply(), 1)
-    assert f"automations.{prefix}-auto (id {theirs['id']})" in result.stderr
-    assert "not managed by prefect-provider" in result.stderr
-    assert [a["id"] for a in automations_named(api, f"{prefix}-auto")] == [theirs["id"]]
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"other objects named '{prefix}-auto' on the server (ids {theirs['id']}) are not managed" in planned.stdout
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+    ours = workspace.state()["resources"][f"automations.{prefix}-auto"]["id"]
+    assert {a["id"] for a in automations_named(api, f"{prefix}-auto")} == {ours, theirs["id"]}
+    assert_ok(workspace.plan(), 0)
 
 
-def test_a_second_automation_with_a_managed_name_is_an_error(workspace, prefix, api):
+def test_a_second_automation_with_a_managed_name_is_left_alone(workspace, prefix, api):
     workspace.write("main.yaml", single_config(prefix))
     assert_ok(workspace.apply())
     ours = automation(api, f"{prefix}-auto")
     twin = api.post("automations/", json=unmanaged_body(f"{prefix}-auto")).json()
 
-    for command in (workspace.plan, workspace.apply):
-        result = assert_ok(command(), 1)
-        assert "several automations on the server share a name" in result.stderr
-        assert f"automations.{prefix}-auto: ids" in result.stderr
-        assert ours["id"] in result.stderr and twin["id"] in result.stderr
-    assert {a["id"] for a in automations_named(api, f"{prefix}-auto")} == {ours["id"], twin["id"]}
+    planned = assert_ok(workspace.plan(), 0)
+    assert f"(ids {twin['id']}) are not managed by prefect-provider: left alone" in planned.stdout
+    workspace.write("main.yaml", single_config(prefix).replace("a.happened", "b.happened"))
+    assert_ok(workspace.apply())
+    assert api.get(f"automations/{ours['id']}").json()["trigger"]["expect"] == ["b.happened"]
+    assert api.get(f"automations/{twin['id']}").json()["trigger"]["expect"] == ["x"]
 
-    api.delete(f"automations/{twin['id']}").raise_for_status()
-    assert_ok(workspace.plan(), 0)
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))
+    assert [a["id"] for a in automations_named(api, f"{prefix}-auto")] == [twin["id"]]
 
 
 def test_a_create_whose_answer_was_lost_leaves_no_twin(workspace, prefix, api):

@@ -496,3 +496,18 @@ def test_the_example_program_creates_its_resources_through_the_providers(engine,
     [document] = api.post("block_documents/filter", json={
         "block_documents": {"name": {"any_": [f"repo-token-{prefix}"]}}, "include_secrets": True}).json()
     assert document["data"]["value"] == token
+
+
+def test_a_queue_priority_left_to_the_server_never_diffs(api: httpx.Client, prefix: str):
+    # The Terraform provider's work-queue example: no priority, so the server picks one.
+    provider = loaded("work_pools")
+    inputs = {"name": f"{prefix}-pool", "type": "kubernetes", "queues": {"my-work-queue": {"description": "My work queue",
+                                                                                           "concurrency_limit": 2}}}
+    pool_id, outs = create(provider, inputs)
+    assert api.get(f"work_pools/{prefix}-pool/queues/my-work-queue").json()["priority"] == 2
+    assert provider.diff(pool_id, outs, inputs).changes is False
+    pinned = {**inputs, "queues": {"my-work-queue": {**inputs["queues"]["my-work-queue"], "priority": 5}}}
+    assert provider.diff(pool_id, outs, pinned).changes is True
+    outs = provider.update(pool_id, outs, pinned).outs
+    assert api.get(f"work_pools/{prefix}-pool/queues/my-work-queue").json()["priority"] == 5
+    assert provider.diff(pool_id, outs, pinned).changes is False
