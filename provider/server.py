@@ -213,12 +213,14 @@ class EmbeddedServer:
                 reason = self.stale_reason()
                 self.info_path.unlink()
                 return StopResult(False, f"Not running: {reason}. Removed the stale {self.info_path.name}.")
+            # The group is ours (verified above) for as long as it has members, watched from here on:
+            # an id cannot be given to a new process while a group of that id exists.
             _signal_group(info.pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
-            while info.is_ours() and time.monotonic() < deadline:
+            while _live_members(info.pid) and time.monotonic() < deadline:
                 _reap(info.pid)
                 time.sleep(0.1)
-            if info.is_ours():
+            if _live_members(info.pid):
                 _signal_group(info.pid, signal.SIGKILL)
             self.info_path.unlink()
             return StopResult(True, "Stopped.")
@@ -248,6 +250,22 @@ def _signal_group(pgid: int, signum: int) -> None:
     """Signal the process group this tool created for the server (its id is the server's pid)."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)
+
+
+def _live_members(pgid: int) -> list[int]:
+    """The processes of group `pgid` that have not exited (zombies awaiting their parent excluded)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, _parent, group = stat[stat.rfind(")") + 2 :].split()[:3]
+        if state != "Z" and int(group) == pgid:
+            members.append(int(entry.name))
+    return members
 
 
 def _reap(pid: int) -> None:
