@@ -138,8 +138,8 @@ class _Copier:
         # Reached again, through an alias: its size is known, so a bomb is refused before it goes off.
         self.expanded += size
         if self.expanded > MAX_ALIAS_EXPANSION:
-            raise ConfigError(f"invalid YAML: aliases expand to more than {MAX_ALIAS_EXPANSION:,} values",
-                              Location(self.source.file, line))
+            # Composed nodes keep the anchor's line, not the alias's: the message names the anchor.
+            raise self.error(node, f"aliases of the value anchored here expand to more than {MAX_ALIAS_EXPANSION:,} values")
         self.in_alias = True
         try:
             return self._copy(node, path, line)
