@@ -106,11 +106,11 @@ def test_a_server_echoing_the_request_shows_no_secret(workspace, prefix, credent
         result = assert_ok(workspace.apply("--parallelism", "1", env=env), 1)
         assert proxy.echoed >= 1
     output = result.output
-    assert "500 Internal Server Error" in output and "upstream failed for request" in output, output
-    assert "***" in output, "the echo was shown, masked"
     forbidden = [secret, block_secret, base64.b64encode(f"admin:{secret}".encode()).decode()]
     for value in forbidden:
         assert value not in output, f"{value} printed:\n{output}"
+    assert "500 Internal Server Error" in output and "upstream failed for request" in output, output
+    assert "***" in output, "the echo was shown, masked"
     assert len(output) < 5_000, "the server's body is cut short"
     assert "Traceback" not in output
 
@@ -258,27 +258,25 @@ def test_yaml_that_would_never_finish_is_refused_fast(workspace, case):
     assert elapsed < 20, f"{elapsed:.1f}s"  # starting Python on a busy machine included
 
 
-def test_file_reads_nothing_through_a_symlink_out_of_the_configuration_directory(workspace, tmp_path):
+def test_file_follows_symlinks_inside_the_configuration_directory_only(workspace, tmp_path):
+    (workspace.directory / "shared").mkdir()
+    (workspace.directory / "shared" / "value.json").write_text('{"n": 1}')
+    (workspace.directory / "inside.json").symlink_to(workspace.directory / "shared" / "value.json")
+    workspace.write("inside.yaml", """\
+        variables:
+          inside: {value: '${file("inside.json")}'}
+        """)
+    assert_ok(workspace.run("validate", str(workspace.directory)))
+
     (tmp_path / "ci-credentials.json").write_text('{"token": "do-not-read"}')
     (workspace.directory / "templates").mkdir()
     (workspace.directory / "templates" / "job.json").symlink_to(tmp_path / "ci-credentials.json")
-    workspace.write("vars.yaml", """\
+    workspace.write("leak.yaml", """\
         variables:
           leak: {value: '${file("templates/job.json")}'}
         """)
     for command in ("validate", "plan"):
         result = assert_ok(workspace.run(command, str(workspace.directory)), 1)
-        assert "vars.yaml:2: variables.leak.value: file('templates/job.json') is outside the configuration directory" \
+        assert "leak.yaml:2: variables.leak.value: file('templates/job.json') is outside the configuration directory" \
             in result.stderr, result.stderr
         assert "do-not-read" not in result.output
-
-
-def test_file_reads_inside_the_configuration_directory_through_symlinks_too(workspace):
-    (workspace.directory / "shared").mkdir()
-    (workspace.directory / "shared" / "value.json").write_text('{"n": 1}')
-    (workspace.directory / "link.json").symlink_to(workspace.directory / "shared" / "value.json")
-    workspace.write("vars.yaml", """\
-        variables:
-          inside: {value: '${file("link.json")}'}
-        """)
-    assert_ok(workspace.run("validate", str(workspace.directory)))
