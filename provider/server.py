@@ -177,19 +177,18 @@ class EmbeddedServer:
     def _wait_until_healthy(self, process: subprocess.Popen, port: int, home: Path) -> ServerInfo:
         info = ServerInfo(pid=process.pid, port=port, home=str(home))
         deadline = time.monotonic() + START_TIMEOUT
-        recorded = False
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise ProviderError(
                     f"the embedded Prefect server exited with code {process.returncode}; see {self.log_path}"
                 )
-            identity = process_identity(process.pid)
-            if identity is not None and not recorded:
-                info.start_time, info.cmdline = identity.start_time, identity.cmdline
-                self._write_info(info)
-                recorded = True
-            if recorded and healthy(info.api_url):
-                return info
+            if healthy(info.api_url):
+                # Read only now: just after the exec, /proc can still show an empty command line.
+                identity = process_identity(process.pid)
+                if identity is not None and identity.cmdline:
+                    info.start_time, info.cmdline = identity.start_time, identity.cmdline
+                    self._write_info(info)
+                    return info
             time.sleep(0.3)
         raise ProviderError(f"the embedded Prefect server did not start within {START_TIMEOUT:.0f}s; see {self.log_path}")
 
