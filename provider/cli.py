@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -80,6 +82,29 @@ def handle_errors(command):
     return wrapper
 
 
+# How long the Prefect API may stay silent before the command gives up (set by the global --timeout).
+_unreachable_after: float = 60.0
+
+
+@app.callback()
+def global_options(
+    timeout: Annotated[str, typer.Option(
+        "--timeout", envvar="PREFECT_PROVIDER_TIMEOUT",
+        help="Give up when the Prefect API has not answered for this long, e.g. 60s or 5m (0: never).")] = "60s",
+) -> None:
+    # Every command starts here: from now on, whatever it prints passes through the redactor.
+    from provider.secrets import REDACTOR, RedactingStream
+
+    global _unreachable_after
+    REDACTOR.reset()
+    REDACTOR.add_credentials(os.environ.get("PREFECT_API_KEY"), os.environ.get("PREFECT_API_AUTH_STRING"),
+                             os.environ.get("PREFECT_API_URL"))
+    for name in ("stdout", "stderr"):
+        if not isinstance(getattr(sys, name), RedactingStream):
+            setattr(sys, name, RedactingStream(getattr(sys, name)))
+    _unreachable_after = parse_duration(timeout) or math.inf
+
+
 def parse_duration(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
     if not match:
@@ -119,7 +144,7 @@ def connect(api_url: str | None) -> PrefectClient:
         err.print(f"Using the embedded local Prefect server at {info.api_url} (data in {server.data_dir}).")
         return Connection(info.api_url, source="embedded server")
 
-    return PrefectClient(resolve(api_url, start_embedded=start_embedded))
+    return PrefectClient(resolve(api_url, start_embedded=start_embedded), unreachable_after=_unreachable_after)
 
 
 # --- validate / schema ------------------------------------------------------------------------
@@ -245,7 +270,7 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from provider.engine import apply_plan, build_steps, describe_error
-    from provider.errors import ProviderError
+    from provider.errors import ApiUnreachable, ProviderError
     from provider.state import StateWriter
 
     writer = StateWriter(backend, state)
@@ -269,7 +294,8 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
                 progress.console.print(f"{address}: {verbs[step.operation][1]}")
             elif event == "failed":
                 progress.advance(task)
-                progress.console.print(f"[red]{address}: {verbs[step.operation][0]} failed[/red]")
+                if not isinstance(error, ApiUnreachable):  # said once, below
+                    progress.console.print(f"[red]{address}: {verbs[step.operation][0]} failed[/red]")
             elif event == "skipped":
                 progress.advance(task)
 
@@ -285,7 +311,12 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
         _print_outputs([step.change.address for step in result.done], writer.state)
         return
     for step, error in result.failed:
-        _error(f"{step.change.address}: {describe_error(error)}")
+        if not isinstance(error, ApiUnreachable):
+            _error(f"{step.change.address}: {describe_error(error)}")
+    if result.unreachable is not None:
+        unfinished = len(result.failed) + len(result.skipped) + len(result.not_attempted)
+        raise ProviderError(f"{result.unreachable}\nApply stopped: state records what was done. {summary} "
+                            f"{unfinished} not done; run apply again once the API answers.")
     for step in result.skipped:
         _error(f"{step.change.address}: not attempted because something it depends on failed")
     raise ProviderError(f"apply failed; state records what was done. {summary}")
@@ -729,7 +760,7 @@ def server_stop() -> None:
     """Stop the embedded local Prefect server."""
     from provider.server import EmbeddedServer
 
-    typer.echo("Stopped." if EmbeddedServer().stop() else "Not running.")
+    typer.echo(EmbeddedServer().stop().message)
 
 
 @server_app.command("status")
@@ -738,9 +769,11 @@ def server_status() -> None:
     """Say whether the embedded server runs; exit 1 when it does not."""
     from provider.server import EmbeddedServer
 
-    info = EmbeddedServer().running()
+    server = EmbeddedServer()
+    info = server.running()
     if info is None:
-        typer.echo("Not running.")
+        stale = server.stale_reason()
+        typer.echo(f"Not running ({stale}; `server stop` removes the stale file)." if stale else "Not running.")
         raise typer.Exit(1)
     typer.echo(f"Running: {info.api_url} (pid {info.pid})")
 

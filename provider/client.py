@@ -1,4 +1,5 @@
-"""The one HTTP layer: typed errors, retries with backoff that honour Retry-After, paging."""
+"""The one HTTP layer: typed errors, retries with backoff that honour Retry-After, paging, and a
+time budget for an API that stops answering."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any
 import httpx
 
 from provider import __version__
-from provider.errors import ERRORS_BY_STATUS, ApiError, ApiUnreachable, ServerError
+from provider.errors import ERRORS_BY_STATUS, ApiError, ApiGaveUp, ApiUnreachable, ServerError
+from provider.secrets import REDACTOR, URL_USERINFO, redact
 
 PAGE_SIZE = 200
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -24,6 +26,12 @@ RETRY_EXCEPTIONS = (httpx.TransportError,)
 OVERLOAD_STATUSES = {429, 503}
 OVERLOAD_EXCEPTIONS = (httpx.TimeoutException,)
 MAX_CONNECTIONS = 32
+# Answers that mean nothing behind the gateway answered: they count as silence, like a dropped connection.
+SILENT_STATUSES = {502, 504}
+# How long the API may stay silent before every request fails at once (--timeout, PREFECT_PROVIDER_TIMEOUT).
+DEFAULT_UNREACHABLE_AFTER = 60.0
+# What is shown of a server's error body at most.
+EXPLANATION_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,11 @@ class Connection:
     @property
     def is_cloud(self) -> bool:
         return "/accounts/" in self.api_url and "/workspaces/" in self.api_url
+
+    @property
+    def display_url(self) -> str:
+        """The URL without a password it may carry."""
+        return URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", self.api_url)
 
 
 class ConcurrencyLimit:
@@ -95,8 +108,16 @@ class PrefectClient:
         max_attempts: int = 10,
         backoff: float = 0.25,
         max_backoff: float = 10.0,
+        unreachable_after: float = DEFAULT_UNREACHABLE_AFTER,
     ):
         self.connection = connection
+        REDACTOR.add_credentials(connection.api_key, connection.auth_string, connection.api_url)
+        self.timeout = timeout
+        self.unreachable_after = unreachable_after
+        self._silent_since: float | None = None  # when the API last stopped answering; None while it answers
+        self._silence_reason = ""
+        self._last_answer = 0.0
+        self._silence_lock = threading.Lock()
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -159,22 +180,29 @@ class PrefectClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         path = path.lstrip("/")
-        url = f"{self.connection.api_url.rstrip('/')}/{path}"
+        url = f"{self.connection.display_url.rstrip('/')}/{path}"
         for attempt in range(1, self.max_attempts + 1):
             with self._count_lock:
                 self.counter.count(method, "/" + path)
+            started = time.monotonic()
             try:
                 with self.limit.slot():
-                    response = self._http.request(method, path, **kwargs)
+                    self._check_budget()
+                    response = self._http.request(method, path, timeout=self._attempt_timeout(), **kwargs)
             except RETRY_EXCEPTIONS as exc:
                 if isinstance(exc, OVERLOAD_EXCEPTIONS):
                     self.limit.overloaded()
+                self._silent(started, type(exc).__name__)
                 if attempt == self.max_attempts:
                     raise ApiUnreachable(
                         f"no answer after {attempt} attempts ({type(exc).__name__})", method=method, url=url
                     ) from None
                 self._sleep(attempt, None)
                 continue
+            if response.status_code in SILENT_STATUSES:
+                self._silent(started, f"{response.status_code} {response.reason_phrase}")
+            else:
+                self._answered()
             if response.status_code in OVERLOAD_STATUSES:
                 self.limit.overloaded()
             if response.status_code in RETRY_STATUSES and attempt < self.max_attempts:
@@ -183,11 +211,46 @@ class PrefectClient:
             return self._result(method, url, response)
         raise AssertionError("unreachable")
 
+    # --- the time budget: an API silent for longer than `unreachable_after` is given up on ---------
+
+    def _silent(self, since: float, why: str) -> None:
+        with self._silence_lock:
+            since = max(since, self._last_answer)  # an answer since this attempt began: silent only from then
+            if self._silent_since is None or since < self._silent_since:
+                self._silent_since = since
+            self._silence_reason = why
+        self._check_budget()
+
+    def _answered(self) -> None:
+        with self._silence_lock:
+            self._silent_since = None
+            self._last_answer = time.monotonic()
+
+    def _remaining(self) -> float:
+        since = self._silent_since
+        return self.unreachable_after - (time.monotonic() - since) if since is not None else self.unreachable_after
+
+    def _check_budget(self) -> None:
+        """Fail at once when the API has been silent past the budget: no request waits for it again."""
+        if self._remaining() <= 0:
+            raise ApiGaveUp(
+                f"the Prefect API at {self.connection.display_url} has not answered for "
+                f"{self.unreachable_after:g}s (last: {self._silence_reason}); gave up. "
+                "Change the limit with --timeout or PREFECT_PROVIDER_TIMEOUT."
+            )
+
+    def _attempt_timeout(self) -> httpx.Timeout:
+        """No attempt outlives the budget: a request to an API gone silent ends when the budget does."""
+        return httpx.Timeout(max(0.1, min(self.timeout, self._remaining())))
+
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = _retry_after_seconds(retry_after)
         if delay is None:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        if self._silent_since is not None:
+            delay = min(delay, max(0.0, self._remaining()))
         time.sleep(min(delay, 60.0))
+        self._check_budget()
 
     def _result(self, method: str, url: str, response: httpx.Response) -> Any:
         if response.is_success:
@@ -217,14 +280,14 @@ class PrefectClient:
         else:
             problem = ("this API needs credentials: set PREFECT_API_KEY for Prefect Cloud, or PREFECT_API_AUTH_STRING "
                        "for a self-hosted server")
-        for secret in (connection.api_key, connection.auth_string):
-            if secret:
-                explanation = explanation.replace(secret, "***")  # should the server ever echo one
         return f"{problem} (the server says: {explanation})"
 
 
 def _explanation(response: httpx.Response) -> Any:
-    """What the server says went wrong, never the request body it may echo (it can hold secrets)."""
+    """What the server says went wrong, never the request body it may echo (it can hold secrets).
+
+    A body that is not Prefect's JSON (a proxy's page, a server echoing the request) is shown cut
+    short and redacted, as everything printed is: `_short` does both."""
     try:
         body = response.json()
     except ValueError:
@@ -254,6 +317,8 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _short(detail: Any, limit: int = 500) -> str:
-    text = detail if isinstance(detail, str) else repr(detail)
+def _short(detail: Any, limit: int = EXPLANATION_LIMIT) -> str:
+    """Redacted before it is cut, so a cut cannot leave half a secret that no longer matches."""
+    text = redact(detail if isinstance(detail, str) else repr(detail))
+    text = " ".join(text.split())  # one line: a multi-line page would bury the message
     return text if len(text) <= limit else text[:limit] + "…"

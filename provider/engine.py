@@ -10,7 +10,7 @@ from typing import Any
 
 from provider.client import Connection, PrefectClient
 from provider.config import Configuration
-from provider.errors import ApiError, ConfigError, ConfigErrors, Conflict, NotFound, PlanError
+from provider.errors import ApiError, ApiUnreachable, ConfigError, ConfigErrors, Conflict, NotFound, PlanError
 from provider.plan import KNOWN_AFTER_APPLY, Change, Plan
 from provider.secrets import conceal, reveal
 from provider.state import Record, State, StateWriter
@@ -498,10 +498,12 @@ class ApplyResult:
     done: list[Step] = field(default_factory=list)
     failed: list[tuple[Step, Exception]] = field(default_factory=list)
     skipped: list[Step] = field(default_factory=list)
+    unreachable: ApiUnreachable | None = None  # the API stopped answering: nothing more was started
+    not_attempted: list[Step] = field(default_factory=list)  # left waiting when it did
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped
+        return not self.failed and not self.skipped and not self.not_attempted
 
 
 Event = Callable[[str, Step, Exception | None], None]  # ("start" | "done" | "failed" | "skipped", step, error)
@@ -582,7 +584,10 @@ def _run_steps(steps: list[Step], parallelism: int, client: PrefectClient, write
         while waiting or running:
             for index in sorted(waiting):
                 step = steps[index]
-                if step.after & broken:
+                if result.unreachable is not None:
+                    waiting.discard(index)
+                    result.not_attempted.append(step)
+                elif step.after & broken:
                     waiting.discard(index)
                     broken.add(index)
                     result.skipped.append(step)
@@ -606,6 +611,8 @@ def _run_steps(steps: list[Step], parallelism: int, client: PrefectClient, write
                 else:
                     broken.add(index)
                     result.failed.append((step, error))
+                    if isinstance(error, ApiUnreachable) and result.unreachable is None:
+                        result.unreachable = error
                     on_event("failed", step, error)
 
 

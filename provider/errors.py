@@ -106,6 +106,10 @@ class ApiUnreachable(ApiError):
     """The API could not be reached at all (after retries)."""
 
 
+class ApiGaveUp(ApiUnreachable):
+    """The API has been silent for longer than the time budget: every further request fails at once."""
+
+
 ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequest,
     401: Unauthorized,

@@ -2,6 +2,10 @@
 
 Prefect's own `{{ ... }}` templates are plain text here and pass through untouched.
 `$${` writes a literal `${`.
+
+`${file()}` reads only inside the directory of the file that calls it (the configuration
+directory), symlinks resolved: a pull request must not be able to put `/etc/passwd` or a CI
+credential file into a plan.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class Evaluator:
         if m := JSONDECODE_CALL.fullmatch(expression):
             return self._json_value(m.group(1), expression, base_dir)
         if m := FILE_CALL.fullmatch(expression):
-            return read_file_value(base_dir / (m.group(1) if m.group(1) is not None else m.group(2)))
+            return read_file_value(confined(base_dir, m.group(1) if m.group(1) is not None else m.group(2)))
         raise ExpressionError(
             f"unknown expression ${{{expression}}}: expected ${{env.NAME}}, ${{var.NAME}}, "
             f"${{jsondecode(env.NAME)}} or ${{file(\"path\")}}"
@@ -82,6 +86,25 @@ class Evaluator:
             raise ExpressionError(f"{argument} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (in ${{{expression}}})") from None
 
 
+class Verbatim(Evaluator):
+    """Leaves strings as written: files read by ${file()} hold no expressions of their own."""
+
+    def evaluate(self, text: str, base_dir: Path) -> Any:
+        return text
+
+
+def confined(base_dir: Path, relative: str) -> Path:
+    """`relative` inside `base_dir`, after resolving symlinks; an error if it points outside."""
+    root = base_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ExpressionError(
+            f"file({relative!r}) is outside the configuration directory {root}: "
+            "${file()} reads only files inside it (symlinks resolved)"
+        )
+    return path
+
+
 def read_file_value(path: Path) -> Any:
     """A JSON or YAML file parsed, any other file as text."""
     try:
@@ -93,11 +116,39 @@ def read_file_value(path: Path) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            return json.loads(text)
-        if suffix in (".yaml", ".yml"):
-            from ruamel.yaml import YAML
+            value = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            # Read as configuration files are, with the same bounds on nesting and aliases.
+            from provider.errors import ConfigError
+            from provider.yamlsource import load_yaml
 
-            return json.loads(json.dumps(YAML(typ="safe").load(text), default=str))
+            try:
+                value, _ = load_yaml(path, Verbatim())
+            except ConfigError as exc:
+                raise ExpressionError(f"cannot parse {exc}") from None
+        else:
+            return text
+    except ExpressionError:
+        raise
+    except RecursionError:
+        raise ExpressionError(f"cannot parse {path}: nested too deep") from None
     except Exception as exc:  # any parse error of the referenced file
         raise ExpressionError(f"cannot parse {path}: {exc}") from None
-    return text
+    if _depth(value) > MAX_VALUE_DEPTH:
+        raise ExpressionError(f"cannot parse {path}: nested more than {MAX_VALUE_DEPTH} levels deep")
+    return value
+
+
+MAX_VALUE_DEPTH = 100
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and mappings nest in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_VALUE_DEPTH:
+                stack += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
+    return deepest

@@ -1,4 +1,9 @@
-"""YAML files read into plain Python values, keeping the line of every key and item."""
+"""YAML files read into plain Python values, keeping the line of every key and item.
+
+The work a file can cause is bounded: nesting deeper than MAX_DEPTH and aliases that expand to
+more than MAX_ALIAS_EXPANSION values are errors (an alias bomb of a few lines otherwise expands to
+billions of values, and deep nesting exhausts the stack).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,26 @@ class SourceMap:
 
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_DEPTH = 100
+MAX_ALIAS_EXPANSION = 100_000
+
+
+def nesting_too_deep(yaml: Any, text: str) -> int | None:
+    """The line where the document nests deeper than MAX_DEPTH, if it does.
+
+    Read from the parser's events, one at a time: composing such a document recursively would
+    exhaust the stack (the C composer crashes the process)."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for event in yaml.parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark.line + 1
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def load_yaml(path: Path, evaluator: Evaluator, display: str | None = None) -> tuple[Any, SourceMap]:
@@ -45,7 +70,7 @@ def load_yaml(path: Path, evaluator: Evaluator, display: str | None = None) -> t
         raise ConfigError(f"not UTF-8 text ({exc.reason})", Location(display, line)) from None
     source = SourceMap(display)
     try:
-        yaml, node = _compose(text)
+        yaml, node = _compose(text, display)
         value = _Copier(yaml.constructor, source, evaluator, path.parent).copy(node, (), 1) if node is not None else None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -57,7 +82,7 @@ def load_yaml(path: Path, evaluator: Evaluator, display: str | None = None) -> t
     return value, source
 
 
-def _compose(text: str) -> tuple[Any, Any]:
+def _compose(text: str, display: str) -> tuple[Any, Any]:
     """The document's nodes (they know their lines), and the loader that composed them.
 
     The C parser (ruamel.yaml.clib) is several times faster than the pure-Python one, which at 1,000
@@ -69,10 +94,18 @@ def _compose(text: str) -> tuple[Any, Any]:
 
     try:
         yaml = YAML(typ="safe")
+        _check_depth(yaml, text, display)
         return yaml, yaml.compose(text)
     except YAMLError:
         yaml = YAML(typ="safe", pure=True)
+        _check_depth(yaml, text, display)
         return yaml, yaml.compose(text)
+
+
+def _check_depth(yaml: Any, text: str, display: str) -> None:
+    line = nesting_too_deep(yaml, text)
+    if line is not None:
+        raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", Location(display, line))
 
 
 class _Copier:
@@ -86,8 +119,34 @@ class _Copier:
         self.evaluator = evaluator
         self.base_dir = base_dir
         self.open: set[int] = set()  # nodes being copied: an alias among them would never end
+        self.copied = 0  # values copied so far
+        self.sizes: dict[int, int] = {}  # values each node's copy took, by node: an alias copies them again
+        self.expanded = 0  # values copied again through aliases
+        self.in_alias = False
+        self.merged_pairs: dict[int, list[tuple[Any, Any, bool]]] = {}
 
     def copy(self, node: Any, path: Path_, line: int) -> Any:
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep", Location(self.source.file, line))
+        size = self.sizes.get(id(node))
+        if size is None or self.in_alias:
+            before = self.copied
+            value = self._copy(node, path, line)
+            self.copied += 1
+            self.sizes.setdefault(id(node), self.copied - before)
+            return value
+        # Reached again, through an alias: its size is known, so a bomb is refused before it goes off.
+        self.expanded += size
+        if self.expanded > MAX_ALIAS_EXPANSION:
+            # Composed nodes keep the anchor's line, not the alias's: the message names the anchor.
+            raise self.error(node, f"aliases of the value anchored here expand to more than {MAX_ALIAS_EXPANSION:,} values")
+        self.in_alias = True
+        try:
+            return self._copy(node, path, line)
+        finally:
+            self.in_alias = False
+
+    def _copy(self, node: Any, path: Path_, line: int) -> Any:
         from ruamel.yaml.nodes import MappingNode, SequenceNode
 
         self.source.lines.setdefault(path, line)
@@ -124,9 +183,13 @@ class _Copier:
         return result
 
     def pairs(self, node: Any) -> list[tuple[Any, Any, bool]]:
-        """(key, value, merged) node triples: the mapping's own, then those of `<<` in order."""
+        """(key, value, merged) node triples: the mapping's own, then those of `<<` in order (each
+        merged key once: the first wins, as in the mapping). Worked out once per node, so mappings
+        merging mappings that merge others cost their keys, not their number of paths."""
         from ruamel.yaml.nodes import MappingNode, SequenceNode
 
+        if id(node) in self.merged_pairs:
+            return self.merged_pairs[id(node)]
         own, merged = [], []
         for key_node, value_node in node.value:
             if key_node.tag != MERGE_TAG:
@@ -136,8 +199,22 @@ class _Copier:
             for source in sources:
                 if not isinstance(source, MappingNode):
                     raise self.error(source, "<< merges a mapping or a list of mappings")
-                merged += [(key, value, True) for key, value, _ in self.pairs(source)]
-        return own + merged
+                if id(source) in self.open:
+                    raise self.error(source, "a << merge refers to the mapping that contains it")
+                self.open.add(id(source))
+                try:
+                    merged += [(key, value, True) for key, value, _ in self.pairs(source)]
+                finally:
+                    self.open.discard(id(source))
+        seen = {str(self.scalar(key)) for key, _, _ in own}
+        unique = []
+        for key, value, _ in merged:
+            text = str(self.scalar(key))
+            if text not in seen:
+                seen.add(text)
+                unique.append((key, value, True))
+        self.merged_pairs[id(node)] = own + unique
+        return own + unique
 
     def scalar(self, node: Any) -> Any:
         try:
