@@ -1,0 +1,225 @@
+"""provider/flow_source.py against Prefect 3.8.8 itself.
+
+Every flow in tests/cases/flows/*.py, read from its source, must give the name, version, description and
+parameter schema that `prefect deploy` derives by importing it (prefect/cli/deploy/_core.py:
+`load_flow_from_entrypoint`, `parameter_schema(flow)`, `RunnerDeployment._set_defaults_from_flow`), computed
+here in the test process. Each file in tests/cases/flows/invalid/ is a flow Prefect refuses; its first line says
+the line, field and message of the error expected. No Prefect server is needed.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provider.flow_source import FlowInfo, FlowSourceError, read_flow
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = ROOT / "tests" / "cases" / "flows"
+INVALID = FLOWS / "invalid"
+# Files whose every annotation and default the source alone tells; the others are listed below.
+NEEDS_INTERPRETER = {"needs_interpreter_local_model.py"}
+# Imports a package that is not installed: prefect deploy cannot import the module either, falls back to
+# reading the source (prefect.flows.safe_load_flow_from_entrypoint), and then sets no version. We give the file
+# hash, as prefect deploy does where the flow's dependencies are installed (docs/parameter-schemas.md).
+NOT_IMPORTABLE = {"unresolvable_imports.py"}
+
+
+def decorated_functions(directory: Path) -> list[tuple[str, str]]:
+    cases = []
+    for path in sorted(directory.glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
+                cases.append((path.name, node.name))
+    return cases
+
+
+def prefect_deploy_view(path: Path, function: str) -> dict[str, Any]:
+    """What prefect deploy takes from the flow at path:function."""
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+
+    flow = load_flow_from_entrypoint(f"{path}:{function}")
+    return {
+        "name": flow.name,
+        "version": flow.version,
+        "description": flow.description,
+        "parameter_schema": parameter_schema(flow).model_dump(exclude_unset=True),
+    }
+
+
+def as_dict(info: FlowInfo) -> dict[str, Any]:
+    return {"name": info.name, "version": info.version, "description": info.description,
+            "parameter_schema": info.parameter_schema}
+
+
+STATIC_CASES = [case for case in decorated_functions(FLOWS) if case[0] not in NEEDS_INTERPRETER]
+
+
+@pytest.mark.parametrize(("file", "function"), STATIC_CASES, ids=[f"{f}:{fn}" for f, fn in STATIC_CASES])
+def test_read_from_source_matches_prefect_deploy(file: str, function: str) -> None:
+    expected = prefect_deploy_view(FLOWS / file, function)
+    if file in NOT_IMPORTABLE:
+        assert expected["version"] is None
+        expected["version"] = hashlib.md5((FLOWS / file).read_bytes()).hexdigest()
+
+    info = read_flow(f"{file}:{function}", FLOWS)
+
+    got = as_dict(info)
+    for field in ("name", "version", "description"):
+        assert got[field] == expected[field], field
+    schema, expected_schema = got["parameter_schema"], expected["parameter_schema"]
+    assert list(schema["properties"]) == list(expected_schema["properties"])
+    for parameter, expected_property in expected_schema["properties"].items():
+        assert schema["properties"][parameter] == expected_property, parameter
+    assert schema == expected_schema
+    assert json.loads(json.dumps(schema)) == schema  # sent as JSON as it is
+    assert bool(info.notes) == (file in NOT_IMPORTABLE), info.notes
+
+
+def test_unresolvable_annotations_and_defaults_are_noted() -> None:
+    info = read_flow("unresolvable_imports.py:uses_user_models", FLOWS)
+
+    noted = {(note.split("parameter ")[1].split(":")[0], note.split(": ")[2].split(" ")[0]) for note in info.notes}
+    assert noted == {("'config'", "annotation"), ("'mode'", "annotation"), ("'mode'", "default"),
+                     ("'limit'", "default"), ("'maybe'", "annotation")}
+    assert all("--flow-python" in note and "unresolvable_imports.py:" in note for note in info.notes)
+
+
+INVALID_CASES = sorted(path.name for path in INVALID.glob("*.py"))
+
+
+@pytest.mark.parametrize("file", INVALID_CASES)
+def test_flows_prefect_refuses_are_errors_naming_file_line_and_field(file: str) -> None:
+    path = INVALID / file
+    line, field, message = (part.strip() for part in path.read_text().splitlines()[0][len("# error:"):].split("|"))
+    function = path.stem
+    with pytest.raises(Exception):  # noqa: B017 - Prefect's own refusal, whatever its type
+        prefect_deploy_view(path, function)
+
+    with pytest.raises(FlowSourceError) as caught:
+        read_flow(f"{file}:{function}", INVALID)
+
+    error = caught.value
+    assert error.location is not None and error.location.file == str(path)
+    assert error.location.line == (None if line == "None" else int(line))
+    assert error.field == (field or None)
+    assert message in error.message
+    assert str(error).startswith(f"{path}:{line}: " if line != "None" else f"{path}: ")
+
+
+@pytest.mark.parametrize("entrypoint", ["no_such_file.py:flow", "builtins_and_defaults.py:", "nodots"])
+def test_bad_entrypoints_are_errors(entrypoint: str) -> None:
+    with pytest.raises(FlowSourceError) as caught:
+        read_flow(entrypoint, FLOWS)
+    assert caught.value.field == "entrypoint"
+    assert entrypoint in caught.value.message
+
+
+def test_module_path_entrypoint(tmp_path: Path) -> None:
+    package = tmp_path / "pipelines"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    shutil.copy(FLOWS / "signatures.py", package / "signatures.py")
+
+    info = read_flow("pipelines.signatures.google_docstring", tmp_path)
+
+    assert as_dict(info) == as_dict(read_flow("signatures.py:google_docstring", FLOWS))
+
+
+# --- Prefect in another interpreter -------------------------------------------------------------------------
+
+LOCAL_MODEL = "needs_interpreter_local_model.py:load_with_config"
+
+
+def test_local_model_without_interpreter_gets_prefects_open_schema_and_notes() -> None:
+    info = read_flow(LOCAL_MODEL, FLOWS)
+
+    properties = info.parameter_schema["properties"]
+    assert properties["config"] == {"title": "config", "position": 0, "description": "what to load"}
+    assert properties["color"] == {"title": "color", "position": 1, "default": None}
+    assert properties["limit"] == {"title": "limit", "position": 2, "default": 10, "type": "integer"}
+    assert info.parameter_schema["required"] == ["config"]
+    assert "definitions" not in info.parameter_schema
+    assert len(info.notes) == 3 and all("--flow-python" in note for note in info.notes)
+    assert info.name == "load-with-config"
+
+
+def test_flow_python_runs_prefects_own_derivation(tmp_path: Path) -> None:
+    expected = prefect_deploy_view(FLOWS / "needs_interpreter_local_model.py", "load_with_config")
+    assert expected["parameter_schema"]["definitions"]  # the models are really described
+
+    info = read_flow(LOCAL_MODEL, FLOWS, flow_python=sys.executable, cache_dir=tmp_path)
+
+    assert as_dict(info) == expected
+    assert info.notes == []
+
+
+def test_flow_python_result_is_cached_by_file_content(tmp_path: Path) -> None:
+    project, cache = tmp_path / "project", tmp_path / "cache"
+    project.mkdir()
+    flow_file = project / "flow.py"
+    shutil.copy(FLOWS / "needs_interpreter_local_model.py", flow_file)
+    entrypoint = "flow.py:load_with_config"
+
+    started = time.perf_counter()
+    first = read_flow(entrypoint, project, flow_python=sys.executable, cache_dir=cache)
+    uncached = time.perf_counter() - started
+    [cached_file] = cache.iterdir()
+    # The cache is what is read: a changed entry shows through while the file is unchanged.
+    cached_file.write_text(json.dumps({**json.loads(cached_file.read_text()), "name": "from-the-cache"}))
+    started = time.perf_counter()
+    assert read_flow(entrypoint, project, flow_python=sys.executable, cache_dir=cache).name == "from-the-cache"
+    assert time.perf_counter() - started < uncached
+
+    flow_file.write_text(flow_file.read_text() + "\n# changed\n")
+    changed = read_flow(entrypoint, project, flow_python=sys.executable, cache_dir=cache)
+
+    assert changed.name == first.name == "load-with-config"
+    assert changed.version == hashlib.md5(flow_file.read_bytes()).hexdigest() != first.version
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_default_cache_dir_is_under_the_project(tmp_path: Path) -> None:
+    shutil.copy(FLOWS / "needs_interpreter_local_model.py", tmp_path / "flow.py")
+
+    read_flow("flow.py:load_with_config", tmp_path, flow_python=sys.executable)
+
+    assert len(list((tmp_path / ".prefect-provider" / "cache").glob("flow-*.json"))) == 1
+
+
+def test_flow_python_failure_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text("import not_installed_anywhere\nfrom prefect import flow\n\n"
+                                      "@flow(name=make_name())\ndef f():\n    pass\n")
+    with pytest.raises(FlowSourceError) as caught:
+        read_flow("flow.py:f", tmp_path, flow_python=sys.executable, cache_dir=tmp_path / "cache")
+    assert "could not load flow.py:f" in caught.value.message
+
+
+def test_computed_flow_name_needs_the_interpreter(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text("import os\nfrom prefect import flow\n\n"
+                                      "@flow(name=os.environ['FLOW'])\ndef f():\n    pass\n")
+    with pytest.raises(FlowSourceError) as caught:
+        read_flow("flow.py:f", tmp_path)
+    assert caught.value.location.line == 4
+    assert "--flow-python" in caught.value.message
+
+
+def test_reading_never_imports_prefect_or_the_flow() -> None:
+    script = (
+        "import sys; from pathlib import Path; from provider.flow_source import read_flow\n"
+        f"info = read_flow('stdlib_types.py:stdlib_defaults', Path({str(FLOWS)!r}))\n"
+        "assert info.parameter_schema['properties']\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'stdlib_types')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
