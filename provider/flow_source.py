@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import hashlib
 import importlib
 import inspect
@@ -127,8 +128,7 @@ def read_flow(
     except OSError as exc:
         raise FlowSourceError(f"cannot read the flow file: {exc.strerror or exc}", path) from None
     try:
-        module = _Module(content, path)
-        return module.flow(parts)
+        return _read_statically(content, path, tuple(parts))
     except _NeedsInterpreter as exc:
         if flow_python:
             return _read_with_interpreter(entrypoint, base_dir, content, flow_python, cache_dir)
@@ -140,7 +140,24 @@ def read_flow(
     except _FlowNotResolved as partial:
         if flow_python:
             return _read_with_interpreter(entrypoint, base_dir, content, flow_python, cache_dir)
-        return partial.info
+        return copy.deepcopy(partial.info)
+
+
+_STATIC_READS: dict[tuple[bytes, Path, tuple[str, ...]], FlowInfo | Exception] = {}
+
+
+def _read_statically(content: bytes, path: Path, parts: tuple[str, ...]) -> FlowInfo:
+    """Memoised per process: a plan reads the same flow for every deployment of it."""
+    key = (hashlib.sha256(content).digest(), path, parts)
+    if key not in _STATIC_READS:
+        try:
+            _STATIC_READS[key] = _Module(content, path).flow(list(parts))
+        except (FlowSourceError, _NeedsInterpreter, _FlowNotResolved) as exc:
+            _STATIC_READS[key] = exc
+    result = _STATIC_READS[key]
+    if isinstance(result, Exception):
+        raise result
+    return copy.deepcopy(result)  # callers may adjust the schema they get
 
 
 class _FlowNotResolved(Exception):
@@ -656,7 +673,10 @@ def _check_validation_model(function: str, signature: inspect.Signature, path: P
     parameter named model_config, model_dump or _private."""
     import pydantic
 
-    reserved = {"v__args", "v__kwargs", "v__positional_only", "v__duplicate_kwargs"} & set(signature.parameters)
+    names = set(signature.parameters)
+    if not any(name.startswith(("_", "model_", "v__")) or hasattr(pydantic.BaseModel, name) for name in names):
+        return  # the schema model has built these same types already: only names can fail here
+    reserved = {"v__args", "v__kwargs", "v__positional_only", "v__duplicate_kwargs"} & names
     fields: dict[str, Any] = {}
     for name, parameter in signature.parameters.items():
         if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
@@ -746,12 +766,16 @@ def _generate_parameter_schema(signature: inspect.Signature, docstrings: dict[st
             alias=aliases.get(name),
             json_schema_extra=extra,
         )
-        try:  # a type pydantic cannot describe becomes "any value", as in Prefect
-            _model_schema("CheckParameter", {name: (annotation, field_info)})
-        except (ValueError, TypeError, PydanticInvalidForJsonSchema):
-            annotation = Any
         fields[name] = (annotation, field_info)
-    schema = _model_schema("Parameters", fields)
+    try:  # the common case in one model; what fails is redone field by field below, exactly as Prefect does
+        schema = _model_schema("Parameters", fields)
+    except Exception:
+        for name, (annotation, field_info) in fields.items():
+            try:  # a type pydantic cannot describe becomes "any value", as in Prefect
+                _model_schema("CheckParameter", {name: (annotation, field_info)})
+            except (ValueError, TypeError, PydanticInvalidForJsonSchema):
+                fields[name] = (Any, field_info)
+        schema = _model_schema("Parameters", fields)
     # prefect's ParameterSchema(**schema).model_dump(exclude_unset=True): its five fields, as present.
     return {key: schema[key] for key in ("title", "type", "properties", "required", "definitions") if key in schema}
 
