@@ -29,6 +29,7 @@ import logging
 import operator
 import os
 import subprocess
+import sys
 import tempfile
 import typing
 import warnings
@@ -212,6 +213,8 @@ class _Module:
         self.star_sources: list[str] = []
         self._resolving: set[str] = set()
         self._values: dict[str, Any] = {}
+        self.local_classes: set[type] = set()  # enums and models of the file, rebuilt
+        self.constructible: set[type] = set()  # those a default may instantiate
 
     # --- the flow --------------------------------------------------------------------------------------------
 
@@ -430,7 +433,7 @@ class _Module:
                     for name in _target_names(target):
                         self.bindings[name] = ("unresolved", "assigned by unpacking")
         elif isinstance(statement, ast.ClassDef):
-            self.bindings[statement.name] = ("unresolved", f"class {statement.name} is defined in the flow file")
+            self.bindings[statement.name] = ("class", statement)
         elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.bindings[statement.name] = ("unresolved", f"{statement.name} is a function")
         elif isinstance(statement, ast.Try):
@@ -491,7 +494,99 @@ class _Module:
             raise _Unresolved(f"{module} has no {attribute}")
         if kind == "expr":
             return self.evaluate(binding[1])
+        if kind == "class":
+            return self._class(binding[1])
         raise _Unresolved(binding[1])
+
+    # --- enums and pydantic models defined in the file ------------------------------------------------------
+
+    def _class(self, node: ast.ClassDef) -> type:
+        """An enum or pydantic model defined in the flow file, rebuilt from its evaluated members alone.
+
+        Only the parts that make its JSON schema are kept: the docstring, enum members, model fields and
+        model_config. Methods do not change a validation-mode schema, except the ones refused here.
+        """
+        import enum
+
+        import pydantic
+
+        if node.decorator_list or node.keywords:
+            raise _Unresolved(f"class {node.name} has decorators or class keywords")
+        try:
+            bases = [self.value(base) for base in node.bases]
+        except _Unresolved as exc:
+            raise _Unresolved(f"a base of class {node.name}: {exc}") from None
+        is_enum = any(isinstance(base, type) and issubclass(base, enum.Enum) for base in bases)
+        is_model = len(bases) == 1 and isinstance(bases[0], type) and issubclass(bases[0], pydantic.BaseModel) and (
+            bases[0] is pydantic.BaseModel or bases[0] in self.local_classes)
+        if not (is_enum or is_model) or not all(isinstance(base, type) and _is_safe_class(base, self) for base in bases):
+            raise _Unresolved(f"class {node.name} is defined in the flow file and is not a plain enum or model")
+        body: list[ast.stmt] = []
+        namespace: dict[str, Any] = {"__name__": self.path.stem,
+                                     "__builtins__": {"__build_class__": builtins.__build_class__}}
+        has_methods = False
+
+        def bind(value: Any) -> ast.Name:
+            name = f"_flow_source_value{len(namespace)}"  # not __x: the class body would mangle it
+            namespace[name] = value
+            return ast.Name(name, ast.Load())
+
+        for index, statement in enumerate(node.body):
+            if index == 0 and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) \
+                    and isinstance(statement.value.value, str):
+                body.append(ast.Expr(ast.Constant(statement.value.value)))
+            elif isinstance(statement, ast.Pass) or (isinstance(statement, ast.Expr)
+                                                     and isinstance(statement.value, ast.Constant)):
+                continue
+            elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._check_method(node.name, statement)
+                has_methods = True
+            elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
+                    and isinstance(statement.targets[0], ast.Name) and (is_enum or statement.targets[0].id ==
+                                                                        "model_config"):
+                value = self._class_member(node.name, statement.value)
+                body.append(ast.Assign([ast.Name(statement.targets[0].id, ast.Store())], bind(value)))
+            elif isinstance(statement, ast.AnnAssign) and is_model and isinstance(statement.target, ast.Name):
+                annotation = self._class_member(node.name, statement.annotation, annotation=True)
+                value = None if statement.value is None else bind(self._class_member(node.name, statement.value))
+                body.append(ast.AnnAssign(ast.Name(statement.target.id, ast.Store()), bind(annotation), value, 1))
+            else:
+                raise _Unresolved(f"class {node.name} has a {ast.unparse(statement).splitlines()[0]!r} statement")
+        bases_names = [bind(base) for base in bases]
+        definition = ast.ClassDef(node.name, bases_names, [], body or [ast.Pass()], [])
+        if sys.version_info >= (3, 12):
+            definition.type_params = []
+        # dont_inherit: this module's `from __future__ import annotations` would make the annotations strings
+        code = compile(ast.fix_missing_locations(ast.Module([definition], [])), str(self.path), "exec",
+                       dont_inherit=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(code, namespace)  # the statement holds names bound to evaluated values only: no user code
+        except Exception as exc:
+            raise _Unresolved(f"class {node.name} cannot be rebuilt: {exc}") from None
+        rebuilt = namespace[node.name]
+        self.local_classes.add(rebuilt)
+        if not has_methods:
+            self.constructible.add(rebuilt)  # validators could change what a default instance holds
+        return rebuilt
+
+    def _class_member(self, class_name: str, node: ast.expr, annotation: bool = False) -> Any:
+        try:
+            return self.evaluate_annotation(node) if annotation else self.value(node)
+        except _Unresolved as exc:
+            raise _Unresolved(f"class {class_name}: {ast.unparse(node)}: {exc}") from None
+
+    def _check_method(self, class_name: str, method: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """Methods, properties, validators that run before, after or around pydantic's own leave the schema
+        as it is; a plain validator or a schema hook replaces it."""
+        if method.name.startswith("__get_pydantic") or method.name in ("__new__", "__init__", "model_json_schema"):
+            raise _Unresolved(f"class {class_name} defines {method.name}")
+        for decorator in method.decorator_list:
+            for keyword in decorator.keywords if isinstance(decorator, ast.Call) else []:
+                if keyword.arg == "mode" and not (isinstance(keyword.value, ast.Constant)
+                                                  and keyword.value.value in ("before", "after", "wrap")):
+                    raise _Unresolved(f"class {class_name}: {method.name} is a {ast.unparse(keyword.value)} validator")
 
     # --- expressions -----------------------------------------------------------------------------------------
 
@@ -559,7 +654,7 @@ class _Module:
             if _is_safe_module(submodule):
                 return importlib.import_module(submodule)
             raise _Unresolved(f"{base.__name__} has no {attribute}")
-        if isinstance(base, type) and _is_safe_object(base):
+        if isinstance(base, type) and (_is_safe_object(base) or base in self.local_classes):
             try:
                 return getattr(base, attribute)
             except AttributeError:
@@ -568,7 +663,7 @@ class _Module:
 
     def _call(self, node: ast.Call) -> Any:
         function = self.evaluate(node.func)
-        if not _callable(function):
+        if not any(function is local for local in self.constructible) and not _callable(function):
             raise _Unresolved(f"calling {ast.unparse(node.func)} is not evaluated")
         if any(isinstance(arg, ast.Starred) for arg in node.args) or any(k.arg is None for k in node.keywords):
             raise _Unresolved("unpacking is not evaluated")
@@ -577,7 +672,7 @@ class _Module:
         return self._apply(function, *args, **kwargs)
 
     def _safe(self, value: Any) -> Any:
-        if not _is_safe_object(value):
+        if not (_is_safe_object(value) or any(value is local for local in self.local_classes)):
             raise _Unresolved(f"{value!r} is not read")
         return value
 
@@ -591,6 +686,10 @@ class _Module:
 
 def _is_safe_module(name: str) -> bool:
     return name in SAFE_MODULES or name.startswith("pydantic.") and not name.startswith("pydantic.v1")
+
+
+def _is_safe_class(value: type, module: _Module) -> bool:
+    return value in module.local_classes or _is_safe_object(value)
 
 
 def _is_safe_object(value: Any) -> bool:

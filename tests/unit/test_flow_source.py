@@ -138,24 +138,38 @@ def test_module_path_entrypoint(tmp_path: Path) -> None:
 
 # --- Prefect in another interpreter -------------------------------------------------------------------------
 
-LOCAL_MODEL = "needs_interpreter_local_model.py:load_with_config"
+LOCAL_MODEL = "needs_interpreter_local_model.py:load_window"
 
 
-def test_local_model_without_interpreter_gets_prefects_open_schema_and_notes() -> None:
+def test_unreadable_models_without_interpreter_get_prefects_open_schema_and_notes() -> None:
     info = read_flow(LOCAL_MODEL, FLOWS)
 
-    properties = info.parameter_schema["properties"]
-    assert properties["config"] == {"title": "config", "position": 0, "description": "what to load"}
-    assert properties["color"] == {"title": "color", "position": 1, "default": None}
-    assert properties["limit"] == {"title": "limit", "position": 2, "default": 10, "type": "integer"}
-    assert info.parameter_schema["required"] == ["config"]
-    assert "definitions" not in info.parameter_schema
-    assert len(info.notes) == 3 and all("--flow-python" in note for note in info.notes)
-    assert info.name == "load-with-config"
+    assert info.parameter_schema == {
+        "title": "Parameters",
+        "type": "object",
+        "properties": {
+            "window": {"title": "window", "position": 0, "description": "what to load"},
+            "target": {"title": "target", "position": 1},
+            "limit": {"title": "limit", "position": 2, "default": 10, "type": "integer"},
+        },
+        "required": ["window", "target"],
+    }
+    assert [note.split(": ")[1] for note in info.notes] == ["parameter 'window'", "parameter 'target'"]
+    assert "any_days is a 'plain' validator" in info.notes[0]
+    assert "Target is imported from flow_support.models" in info.notes[1]
+    assert all("--flow-python" in note for note in info.notes)
+    assert info.name == "load-window"
+
+
+def copy_project(destination: Path) -> Path:
+    destination.mkdir()
+    shutil.copy(FLOWS / "needs_interpreter_local_model.py", destination / "flow.py")
+    shutil.copytree(FLOWS / "flow_support", destination / "flow_support")
+    return destination / "flow.py"
 
 
 def test_flow_python_runs_prefects_own_derivation(tmp_path: Path) -> None:
-    expected = prefect_deploy_view(FLOWS / "needs_interpreter_local_model.py", "load_with_config")
+    expected = prefect_deploy_view(FLOWS / "needs_interpreter_local_model.py", "load_window")
     assert expected["parameter_schema"]["definitions"]  # the models are really described
 
     info = read_flow(LOCAL_MODEL, FLOWS, flow_python=sys.executable, cache_dir=tmp_path)
@@ -166,10 +180,8 @@ def test_flow_python_runs_prefects_own_derivation(tmp_path: Path) -> None:
 
 def test_flow_python_result_is_cached_by_file_content(tmp_path: Path) -> None:
     project, cache = tmp_path / "project", tmp_path / "cache"
-    project.mkdir()
-    flow_file = project / "flow.py"
-    shutil.copy(FLOWS / "needs_interpreter_local_model.py", flow_file)
-    entrypoint = "flow.py:load_with_config"
+    flow_file = copy_project(project)
+    entrypoint = "flow.py:load_window"
 
     started = time.perf_counter()
     first = read_flow(entrypoint, project, flow_python=sys.executable, cache_dir=cache)
@@ -184,17 +196,18 @@ def test_flow_python_result_is_cached_by_file_content(tmp_path: Path) -> None:
     flow_file.write_text(flow_file.read_text() + "\n# changed\n")
     changed = read_flow(entrypoint, project, flow_python=sys.executable, cache_dir=cache)
 
-    assert changed.name == first.name == "load-with-config"
+    assert changed.name == first.name == "load-window"
     assert changed.version == hashlib.md5(flow_file.read_bytes()).hexdigest() != first.version
     assert len(list(cache.iterdir())) == 2
 
 
 def test_default_cache_dir_is_under_the_project(tmp_path: Path) -> None:
-    shutil.copy(FLOWS / "needs_interpreter_local_model.py", tmp_path / "flow.py")
+    project = tmp_path / "project"
+    copy_project(project)
 
-    read_flow("flow.py:load_with_config", tmp_path, flow_python=sys.executable)
+    read_flow("flow.py:load_window", project, flow_python=sys.executable)
 
-    assert len(list((tmp_path / ".prefect-provider" / "cache").glob("flow-*.json"))) == 1
+    assert len(list((project / ".prefect-provider" / "cache").glob("flow-*.json"))) == 1
 
 
 def test_flow_python_failure_is_an_error(tmp_path: Path) -> None:

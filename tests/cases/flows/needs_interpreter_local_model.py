@@ -1,29 +1,28 @@
-"""A pydantic model and an enum defined in the flow file: only importing the file tells their schema."""
+"""A model defined in the flow file that only running it describes (a plain validator replaces its schema),
+and a model imported from the project's own package: --flow-python lets Prefect read them."""
 
-from enum import Enum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from flow_support.models import Target
+from pydantic import BaseModel, field_validator
 
 from prefect import flow
 
 
-class Color(str, Enum):
-    RED = "red"
-    GREEN = "green"
+class Window(BaseModel):
+    start: str
+    days: int = 1
+
+    @field_validator("days", mode="plain")
+    @classmethod
+    def any_days(cls, value: Any) -> int:
+        return int(value)
 
 
-class LoadConfig(BaseModel):
-    """How to load."""
-
-    table: str
-    batch_size: int = Field(100, ge=1)
-    colors: list[Color] = []
-
-
-@flow(name="load-with-config")
-def load_with_config(config: LoadConfig, color: Color = Color.RED, limit: int = 10):
-    """Load a table.
+@flow(name="load-window")
+def load_window(window: Window, target: Target, limit: int = 10):
+    """Load a window.
 
     Args:
-        config: what to load
+        window: what to load
     """
