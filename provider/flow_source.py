@@ -93,6 +93,10 @@ class _Unresolved(Exception):
     """An expression whose value only running the user's code could tell; the message says why."""
 
 
+class _Unbound(_Unresolved):
+    """A name that is certainly unbound when the module runs (never assigned, or only under TYPE_CHECKING)."""
+
+
 class _NeedsInterpreter(Exception):
     """Something static reading cannot give at all (e.g. a computed flow name)."""
 
@@ -363,7 +367,7 @@ class _Module:
 
     def _annotations(self, args: list[ast.arg], notes: list[str]) -> dict[str, Any]:
         resolved: dict[str, Any] = {}
-        failed: list[tuple[ast.arg, str]] = []
+        failed: list[tuple[ast.arg, _Unresolved]] = []
         for arg in args:
             if arg.annotation is None:
                 resolved[arg.arg] = inspect.Parameter.empty
@@ -372,13 +376,12 @@ class _Module:
                 resolved[arg.arg] = self.evaluate_annotation(arg.annotation)
             except _Unresolved as exc:
                 resolved[arg.arg] = inspect.Parameter.empty
-                failed.append((arg, str(exc)))
-        if failed and self.future_annotations:
-            # prefect's parameter_schema: inspect.signature(eval_str=True) fails as a whole, so every
-            # annotation stays a string that pydantic resolves in prefect's own module (builtins and `typing`).
-            for arg in args:
-                if arg.annotation is not None:
-                    resolved[arg.arg] = _prefect_module_annotation(arg.annotation)
+                failed.append((arg, exc))
+        if self.future_annotations and any(isinstance(exc, _Unbound) for _, exc in failed):
+            # Exactly what Prefect does: inspect.signature(eval_str=True) fails as a whole, so every annotation
+            # stays a string, which pydantic resolves in prefect's own module (builtins and `typing` only).
+            return {arg.arg: inspect.Parameter.empty if arg.annotation is None
+                    else _prefect_module_annotation(arg.annotation) for arg in args}
         for arg, reason in failed:
             notes.append(
                 f"{self.path}:{arg.lineno}: parameter {arg.arg!r}: annotation {ast.unparse(arg.annotation)} is not "
@@ -443,10 +446,13 @@ class _Module:
         elif isinstance(statement, ast.If) and _is_main_guard(statement.test):
             return  # prefect imports the module under another name: this block never runs
         else:
-            why = "imported only when type checking" if isinstance(statement, ast.If) and _is_type_checking(
-                statement.test) else f"bound by a top-level {type(statement).__name__.lower()} statement"
+            if isinstance(statement, ast.If) and _is_type_checking(statement.test):
+                binding = ("unbound", "imported only when type checking")
+            else:
+                binding = ("unresolved", f"bound by a top-level {type(statement).__name__.lower()} statement")
             for name in _bound_names(statement):
-                self.bindings[name] = ("unresolved", why)
+                if not (binding[0] == "unbound" and name in self.bindings):  # an earlier runtime binding stays
+                    self.bindings[name] = binding
 
     def lookup(self, name: str) -> Any:
         if name in self._values:
@@ -458,7 +464,7 @@ class _Module:
             unsafe = [source for source in self.star_sources if not _is_safe_module(source)]
             if unsafe:
                 raise _Unresolved(f"{name} may come from `from {unsafe[0]} import *`")
-            raise _Unresolved(f"{name} is not defined at module level")
+            raise _Unbound(f"{name} is not defined at module level")
         if name in self._resolving:
             raise _Unresolved(f"{name} refers to itself")
         self._resolving.add(name)
@@ -496,6 +502,8 @@ class _Module:
             return self.evaluate(binding[1])
         if kind == "class":
             return self._class(binding[1])
+        if kind == "unbound":
+            raise _Unbound(binding[1])
         raise _Unresolved(binding[1])
 
     # --- enums and pydantic models defined in the file ------------------------------------------------------

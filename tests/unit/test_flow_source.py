@@ -86,6 +86,27 @@ def test_read_from_source_matches_prefect_deploy(file: str, function: str) -> No
     assert bool(info.notes) == (file in NOT_IMPORTABLE), info.notes
 
 
+# The stub flows of the prefect.yaml corpus (tests/corpus/prefect_yaml/*/, real projects' flows) are read too.
+CORPUS = ROOT / "tests" / "corpus" / "prefect_yaml"
+CORPUS_CASES = [
+    (str(path.relative_to(CORPUS)), node.name)
+    for path in sorted(CORPUS.rglob("*.py"))
+    for node in ast.parse(path.read_text()).body
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list
+]
+
+
+@pytest.mark.parametrize(("file", "function"), CORPUS_CASES, ids=[f"{f}:{fn}" for f, fn in CORPUS_CASES])
+def test_corpus_flows_match_prefect_deploy(file: str, function: str) -> None:
+    path = CORPUS / file
+    expected = prefect_deploy_view(path, function)
+
+    info = read_flow(f"{path.name}:{function}", path.parent)
+
+    assert as_dict(info) == expected
+    assert info.notes == []
+
+
 def test_unresolvable_annotations_and_defaults_are_noted() -> None:
     info = read_flow("unresolvable_imports.py:uses_user_models", FLOWS)
 
