@@ -28,6 +28,7 @@ import json
 import logging
 import operator
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ CACHE_DIR = Path(".prefect-provider") / "cache"
 INTERPRETER_TIMEOUT_SECONDS = 300
 
 # Modules whose objects may appear in annotations, defaults and decorator arguments. Importing them runs no
-# user code, and their callables build values without side effects (see `_Module._callable`).
+# user code, and their callables build values without side effects (see `_callable`).
 SAFE_MODULES = (
     "typing", "typing_extensions", "collections", "collections.abc", "datetime", "pathlib", "uuid",
     "decimal", "enum", "ipaddress", "re", "zoneinfo", "annotated_types", "pydantic",
@@ -133,19 +134,18 @@ def read_flow(
     except OSError as exc:
         raise FlowSourceError(f"cannot read the flow file: {exc.strerror or exc}", path) from None
     try:
-        return _read_statically(content, path, tuple(parts))
+        info = _read_statically(content, path, tuple(parts))
     except _NeedsInterpreter as exc:
         if flow_python:
-            return _read_with_interpreter(entrypoint, base_dir, content, flow_python, cache_dir)
+            return _read_with_interpreter(entrypoint, base_dir, path, content, flow_python, cache_dir)
         raise FlowSourceError(
             f"{exc}; pass --flow-python PATH (an interpreter with prefect and the flow's dependencies) "
             "to let Prefect read it",
             path, exc.line, "entrypoint",
         ) from None
-    except _FlowNotResolved as partial:
-        if flow_python:
-            return _read_with_interpreter(entrypoint, base_dir, content, flow_python, cache_dir)
-        return copy.deepcopy(partial.info)
+    if info.notes and flow_python:
+        return _read_with_interpreter(entrypoint, base_dir, path, content, flow_python, cache_dir)
+    return info
 
 
 _STATIC_READS: dict[tuple[bytes, Path, tuple[str, ...]], FlowInfo | Exception] = {}
@@ -157,20 +157,12 @@ def _read_statically(content: bytes, path: Path, parts: tuple[str, ...]) -> Flow
     if key not in _STATIC_READS:
         try:
             _STATIC_READS[key] = _Module(content, path).flow(list(parts))
-        except (FlowSourceError, _NeedsInterpreter, _FlowNotResolved) as exc:
+        except (FlowSourceError, _NeedsInterpreter) as exc:
             _STATIC_READS[key] = exc
     result = _STATIC_READS[key]
     if isinstance(result, Exception):
         raise result
     return copy.deepcopy(result)  # callers may adjust the schema they get
-
-
-class _FlowNotResolved(Exception):
-    """A flow read statically but with notes; carries the best static answer."""
-
-    def __init__(self, info: FlowInfo):
-        super().__init__("incomplete")
-        self.info = info
 
 
 def _locate(entrypoint: str, base_dir: Path) -> tuple[Path, list[str]]:
@@ -231,14 +223,12 @@ class _Module:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             raise _NeedsInterpreter(f"{name} is assigned at line {node.lineno}, not defined with def", node.lineno)
         decorator = self._flow_decorator(node)
-        notes: list[str] = []
-        keywords = self._decorator_keywords(node, decorator)
-        for reserved in RESERVED_PARAMETERS:
-            if reserved in {a.arg for a in _all_args(node.args)}:
-                raise FlowSourceError(
-                    f"{reserved!r} is a reserved argument name and cannot be used (Prefect refuses it)",
-                    self.path, node.lineno, name,
-                )
+        keywords = self._decorator_keywords(decorator)
+        for reserved in sorted(set(RESERVED_PARAMETERS) & {arg.arg for arg in _all_args(node.args)}):
+            raise FlowSourceError(
+                f"{reserved!r} is a reserved argument name and cannot be used (Prefect refuses it)",
+                self.path, node.lineno, name,
+            )
         flow_name = keywords.get("name") or node.name.replace("_", "-")
         if not isinstance(flow_name, str):
             raise FlowSourceError("@flow(name=...) must be a string", self.path, decorator.lineno, "name")
@@ -251,6 +241,7 @@ class _Module:
         docstring = ast.get_docstring(node, clean=True)
         version = keywords.get("version") or hashlib.md5(self.content, usedforsecurity=False).hexdigest()
         description = keywords.get("description") or docstring
+        notes: list[str] = []
         signature = self._signature(node, self.tree.body[index + 1:], notes)
         if keywords.get("validate_parameters", True):
             _check_validation_model(node.name, signature, self.path, node.lineno)
@@ -259,10 +250,7 @@ class _Module:
         except Exception as exc:  # what pydantic refuses outright fails prefect's import of the flow too
             raise FlowSourceError(f"Prefect cannot build the parameter schema: {str(exc).splitlines()[0]}",
                                   self.path, node.lineno, name) from None
-        info = FlowInfo(flow_name, version, description, schema, notes)
-        if notes:
-            raise _FlowNotResolved(info)
-        return info
+        return FlowInfo(flow_name, version, description, schema, notes)
 
     def _definition(self, name: str) -> tuple[int, ast.stmt]:
         """The last top-level statement that binds `name` (what importing the module leaves in it)."""
@@ -300,7 +288,7 @@ class _Module:
             f"function {node.name!r} is not a flow: decorate it with @flow", self.path, node.lineno, "entrypoint"
         )
 
-    def _decorator_keywords(self, node: ast.AST, decorator: ast.expr) -> dict[str, Any]:
+    def _decorator_keywords(self, decorator: ast.expr) -> dict[str, Any]:
         if not isinstance(decorator, ast.Call):
             return {}
         if decorator.args:
@@ -377,11 +365,14 @@ class _Module:
             except _Unresolved as exc:
                 resolved[arg.arg] = inspect.Parameter.empty
                 failed.append((arg, exc))
-        if self.future_annotations and any(isinstance(exc, _Unbound) for _, exc in failed):
+        strings = [arg for arg in args if arg.annotation is not None and (
+            self.future_annotations or isinstance(arg.annotation, ast.Constant))]
+        if any(isinstance(exc, _Unbound) and arg in strings for arg, exc in failed):
             # Exactly what Prefect does: inspect.signature(eval_str=True) fails as a whole, so every annotation
-            # stays a string, which pydantic resolves in prefect's own module (builtins and `typing` only).
-            return {arg.arg: inspect.Parameter.empty if arg.annotation is None
-                    else _prefect_module_annotation(arg.annotation) for arg in args}
+            # written as a string stays one, which pydantic resolves in prefect's own module (builtins and
+            # `typing` only).
+            resolved.update({arg.arg: _prefect_module_annotation(arg.annotation) for arg in strings})
+            failed = [(arg, exc) for arg, exc in failed if arg not in strings]
         for arg, reason in failed:
             notes.append(
                 f"{self.path}:{arg.lineno}: parameter {arg.arg!r}: annotation {ast.unparse(arg.annotation)} is not "
@@ -941,37 +932,37 @@ with open(sys.argv[2], "w") as out:
 """
 
 
-def _read_with_interpreter(entrypoint: str, base_dir: Path, content: bytes, flow_python: str,
+def _read_with_interpreter(entrypoint: str, base_dir: Path, path: Path, content: bytes, flow_python: str,
                            cache_dir: Path | None) -> FlowInfo:
+    # As the user's shell finds it (a relative path is relative to where the tool runs, not to base_dir).
+    interpreter = os.path.abspath(shutil.which(flow_python) or flow_python)
     cache_dir = cache_dir or base_dir / CACHE_DIR
-    key = hashlib.sha256(b"\0".join([entrypoint.encode(), flow_python.encode(), content])).hexdigest()[:32]
+    key = hashlib.sha256(b"\0".join([entrypoint.encode(), interpreter.encode(), content])).hexdigest()[:32]
     cached = cache_dir / f"flow-{key}.json"
     try:
         return _flow_info(json.loads(cached.read_text()))
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "flow.json"
         try:
             done = subprocess.run(
-                [flow_python, "-c", INTERPRETER_SCRIPT, entrypoint, str(out)],
+                [interpreter, "-c", INTERPRETER_SCRIPT, entrypoint, str(out)],
                 cwd=base_dir, capture_output=True, text=True, timeout=INTERPRETER_TIMEOUT_SECONDS,
                 env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise FlowSourceError(f"--flow-python {flow_python}: {exc}", base_dir, None, "entrypoint") from None
+            raise FlowSourceError(f"--flow-python {flow_python}: {exc}", path, None, "entrypoint") from None
         if done.returncode != 0 or not out.exists():
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise FlowSourceError(
-                f"Prefect in --flow-python {flow_python} could not load {entrypoint}: {last}",
-                base_dir, None, "entrypoint",
-            )
+            raise FlowSourceError(f"Prefect in --flow-python {flow_python} could not load {entrypoint}: {last}",
+                                  path, None, "entrypoint")
         data = json.loads(out.read_text())
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".tmp")
-        partial.write_text(json.dumps(data))
-        partial.replace(cached)
+        with tempfile.NamedTemporaryFile("w", dir=cache_dir, suffix=".tmp", delete=False) as partial:
+            json.dump(data, partial)
+        Path(partial.name).replace(cached)
     except OSError:
         pass  # an unwritable cache only costs the next run the subprocess
     return _flow_info(data)
