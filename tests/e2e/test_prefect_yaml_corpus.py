@@ -160,14 +160,22 @@ class PrefectDeploy:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
-    def run(self) -> tuple[int, str]:
-        """Release the process and wait for it: its exit code and output."""
+    def release(self) -> None:
+        self.process.stdin.write("go\n")
+        self.process.stdin.close()
+
+    def wait(self) -> tuple[int, str]:
+        """Its exit code and output, once it has run."""
         try:
-            output, _ = self.process.communicate("go\n", timeout=DEPLOY_TIMEOUT)
+            output, _ = self.process.communicate(timeout=DEPLOY_TIMEOUT)
         except subprocess.TimeoutExpired:
             self.process.kill()
             output, _ = self.process.communicate()
         return self.process.returncode, output
+
+    def run(self) -> tuple[int, str]:
+        self.release()
+        return self.wait()
 
     def stop(self) -> None:
         """Ends the process if it is still waiting (the test stopped before releasing it)."""
@@ -285,15 +293,17 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
     with client(reference_url) as reference_api, client(api_url) as api:
         reference, main = Seeded(reference_api), Seeded(api)
         created_on_main: set[str] = set()
-        over_the_tool: PrefectDeploy | None = None
+        # Both `prefect deploy` processes start now and wait to be released.
+        deploying = PrefectDeploy(workdir, reference_url, env)
+        over_the_tool = PrefectDeploy(workdir, api_url, env)
         try:
             reference.seed(setup)
             main.seed(setup)
 
             started = now()
-            deploying = PrefectDeploy(workdir, reference_url, env)
+            deploying.release()  # the two sides run at the same time, on their own servers
             applied = workspace.apply(*step_output_flags(setup), env=env)
-            deploy_code, deploy_output = deploying.run()
+            deploy_code, deploy_output = deploying.wait()
             window = (started, now())
             tool_ids = {r["id"] for r in workspace.state()["resources"].values() if r["kind"] == "deployments"} \
                 if workspace.state_path.exists() else set()
@@ -309,7 +319,6 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
             assert applied.exit_code == 0, (
                 f"prefect deploy accepted {entry}, apply failed (exit {applied.exit_code}):\n{applied.output}")
 
-            over_the_tool = PrefectDeploy(workdir, api_url, env)  # released after the first plan
             problems = compare(reference_api, api, tool_ids, window)
             replanned = workspace.plan(*step_output_flags(setup), env=env)
             if replanned.exit_code != 0:
@@ -326,8 +335,8 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
                                 f"(exit {after.exit_code}):\n{after.output}")
             assert not problems, f"{entry}: {len(problems)} problem(s)\n\n" + "\n\n".join(problems)
         finally:
-            if over_the_tool:
-                over_the_tool.stop()
+            deploying.stop()
+            over_the_tool.stop()
             reference.remove_deployments({d["id"] for d in all_objects(reference_api, "deployments/filter")})
             main.remove_deployments(created_on_main)
             reference.remove()
