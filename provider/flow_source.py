@@ -214,29 +214,66 @@ class _Module:
 
     # --- the flow --------------------------------------------------------------------------------------------
 
-    def flow(self, parts: list[str]) -> FlowInfo:
+    def flow(self, parts: list[str], before: int | None = None) -> FlowInfo:
+        """The flow named by `parts` as importing the module (up to statement `before`) leaves it."""
         if len(parts) > 1:
             raise _NeedsInterpreter(f"{'.'.join(parts)} is a method: its flow is only known by importing", None)
-        name = parts[0]
-        index, node = self._definition(name)
+        index, node = self._definition(parts[0], len(self.tree.body) if before is None else before)
         self._bind(self.tree.body[:index])
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            raise _NeedsInterpreter(f"{name} is assigned at line {node.lineno}, not defined with def", node.lineno)
-        decorator = self._flow_decorator(node)
-        keywords = self._decorator_keywords(decorator)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            decorator = self._flow_decorator(node)
+            return self._describe(index, node, self._decorator_keywords(decorator), decorator.lineno)
+        return self._assigned_flow(index, node)
+
+    def _assigned_flow(self, index: int, node: ast.stmt) -> FlowInfo:
+        """`name = flow(fn, ...)`, `name = flow(...)(fn)` or `name = other_flow.with_options(...)`."""
+        call = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "with_options" \
+                and isinstance(call.func.value, ast.Name) and not call.args:
+            # Flow.with_options: each of name, version, description given replaces the original's
+            original = _Module(self.content, self.path).flow([call.func.value.id], before=index)
+            overrides = self._decorator_keywords(call)
+            return FlowInfo(overrides.get("name") or original.name, overrides.get("version") or original.version,
+                            overrides.get("description") or original.description, original.parameter_schema,
+                            original.notes)
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Call):  # flow(...)(fn)
+            factory, function_args = call.func, call.args
+        else:
+            factory, function_args = call, call.args if isinstance(call, ast.Call) else []
+            if isinstance(call, ast.Call):
+                factory = ast.Call(call.func, [], call.keywords)  # flow(fn, name=...): the keywords alone
+        if not (isinstance(factory, ast.Call) and self._is_flow(factory.func) and len(function_args) == 1
+                and isinstance(function_args[0], ast.Name)):
+            raise _NeedsInterpreter(f"the flow is assigned at line {node.lineno} in a way only importing tells",
+                                    node.lineno)
+        keywords = self._decorator_keywords(factory)
+        function_index, function = self._definition(function_args[0].id, index)
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or function.decorator_list:
+            raise _NeedsInterpreter(f"{function_args[0].id} is not a plain function", node.lineno)
+        module = _Module(self.content, self.path)  # names as they are when the def runs
+        module._bind(self.tree.body[:function_index])
+        return module._describe(function_index, function, keywords, node.lineno)
+
+    def _is_flow(self, node: ast.expr) -> bool:
+        try:
+            return self.evaluate(node) is FLOW
+        except _Unresolved:
+            return False
+
+    def _describe(self, index: int, node: ast.FunctionDef | ast.AsyncFunctionDef, keywords: dict[str, Any],
+                  line: int) -> FlowInfo:
+        """The flow prefect.flows.Flow makes of this function with these keyword arguments (`line`: theirs)."""
         for reserved in sorted(set(RESERVED_PARAMETERS) & {arg.arg for arg in _all_args(node.args)}):
             raise FlowSourceError(
                 f"{reserved!r} is a reserved argument name and cannot be used (Prefect refuses it)",
-                self.path, node.lineno, name,
+                self.path, node.lineno, node.name,
             )
         flow_name = keywords.get("name") or node.name.replace("_", "-")
-        if not isinstance(flow_name, str):
-            raise FlowSourceError("@flow(name=...) must be a string", self.path, decorator.lineno, "name")
         if any(character in flow_name for character in BANNED_NAME_CHARACTERS):
             raise FlowSourceError(
                 f"flow name {flow_name!r} contains an invalid character; must not contain any of: "
                 f"{', '.join(BANNED_NAME_CHARACTERS)}",
-                self.path, decorator.lineno, "name",
+                self.path, line, "name",
             )
         docstring = ast.get_docstring(node, clean=True)
         version = keywords.get("version") or hashlib.md5(self.content, usedforsecurity=False).hexdigest()
@@ -249,13 +286,13 @@ class _Module:
             schema = generate_parameter_schema(signature, parameter_docstrings(docstring))
         except Exception as exc:  # what pydantic refuses outright fails prefect's import of the flow too
             raise FlowSourceError(f"Prefect cannot build the parameter schema: {str(exc).splitlines()[0]}",
-                                  self.path, node.lineno, name) from None
+                                  self.path, node.lineno, node.name) from None
         return FlowInfo(flow_name, version, description, schema, notes)
 
-    def _definition(self, name: str) -> tuple[int, ast.stmt]:
-        """The last top-level statement that binds `name` (what importing the module leaves in it)."""
+    def _definition(self, name: str, before: int) -> tuple[int, ast.stmt]:
+        """The last top-level statement before index `before` that binds `name`."""
         found: tuple[int, ast.stmt] | None = None
-        for index, statement in enumerate(self.tree.body):
+        for index, statement in enumerate(self.tree.body[:before]):
             if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 if statement.name == name:
                     found = (index, statement)

@@ -35,11 +35,15 @@ NOT_IMPORTABLE = {"unresolvable_imports.py"}
 
 
 def decorated_functions(directory: Path) -> list[tuple[str, str]]:
+    """Every decorated top-level function, and every `name = flow(...)` / `name = x.with_options(...)`."""
     cases = []
     for path in sorted(directory.glob("*.py")):
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
                 cases.append((path.name, node.name))
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and (
+                    "flow(" in ast.unparse(node.value) or ".with_options(" in ast.unparse(node.value)):
+                cases.append((path.name, node.targets[0].id))
     return cases
 
 
