@@ -555,7 +555,8 @@ class _Module:
         is_enum = any(isinstance(base, type) and issubclass(base, enum.Enum) for base in bases)
         is_model = len(bases) == 1 and isinstance(bases[0], type) and issubclass(bases[0], pydantic.BaseModel) and (
             bases[0] is pydantic.BaseModel or bases[0] in self.local_classes)
-        if not (is_enum or is_model) or not all(isinstance(base, type) and _is_safe_class(base, self) for base in bases):
+        known = all(isinstance(base, type) and (base in self.local_classes or _is_safe_object(base)) for base in bases)
+        if not (is_enum or is_model) or not known:
             raise _Unresolved(f"class {node.name} is defined in the flow file and is not a plain enum or model")
         body: list[ast.stmt] = []
         namespace: dict[str, Any] = {"__name__": self.path.stem,
@@ -722,10 +723,6 @@ class _Module:
 
 def _is_safe_module(name: str) -> bool:
     return name in SAFE_MODULES or name.startswith("pydantic.") and not name.startswith("pydantic.v1")
-
-
-def _is_safe_class(value: type, module: _Module) -> bool:
-    return value in module.local_classes or _is_safe_object(value)
 
 
 def _is_safe_object(value: Any) -> bool:
