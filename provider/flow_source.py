@@ -971,8 +971,10 @@ def _read_with_interpreter(entrypoint: str, base_dir: Path, path: Path, content:
     # As the user's shell finds it (a relative path is relative to where the tool runs, not to base_dir).
     interpreter = os.path.abspath(shutil.which(flow_python) or flow_python)
     cache_dir = cache_dir or base_dir / CACHE_DIR
-    key = hashlib.sha256(b"\0".join([entrypoint.encode(), interpreter.encode(), content])).hexdigest()[:32]
-    cached = cache_dir / f"flow-{key}.json"
+    key = hashlib.sha256(entrypoint.encode() + b"\0" + interpreter.encode() + b"\0" + content)
+    for source in _project_sources(path, base_dir):  # a changed models.py the flow imports is read again
+        key.update(b"\0" + str(source).encode() + b"\0" + source.read_bytes())
+    cached = cache_dir / f"flow-{key.hexdigest()[:32]}.json"
     try:
         return _flow_info(json.loads(cached.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
@@ -1000,6 +1002,45 @@ def _read_with_interpreter(entrypoint: str, base_dir: Path, path: Path, content:
     except OSError:
         pass  # an unwritable cache only costs the next run the subprocess
     return _flow_info(data)
+
+
+def _project_sources(path: Path, base_dir: Path, limit: int = 500) -> list[Path]:
+    """The project's own modules the flow file imports, transitively: those found under the directories
+    Prefect puts on sys.path when it loads the flow (the file's own and the working directory)."""
+    roots = [path.parent.resolve(), base_dir.resolve()]
+    found: dict[Path, None] = {}
+    queue = [path.resolve()]
+    while queue and len(found) < limit:
+        current = queue.pop()
+        try:
+            tree = ast.parse(current.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        candidates: list[Path] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [(roots, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                package = current.parent
+                for _ in range(node.level - 1):
+                    package = package.parent
+                bases = [package] if node.level else roots
+                prefix = f"{node.module}." if node.module else ""
+                modules = [(bases, node.module)] if node.module else []
+                modules += [(bases, prefix + alias.name) for alias in node.names if alias.name != "*"]
+            else:
+                continue
+            for bases, module in modules:
+                parts = module.split(".")
+                for root in bases:
+                    for depth in range(1, len(parts) + 1):
+                        stem = root.joinpath(*parts[:depth])
+                        candidates += [stem.with_suffix(".py"), stem / "__init__.py"]
+        for candidate in candidates:
+            if candidate not in found and candidate != path.resolve() and candidate.is_file():
+                found[candidate] = None
+                queue.append(candidate)
+    return sorted(found)
 
 
 def _flow_info(data: dict[str, Any]) -> FlowInfo:

@@ -203,7 +203,7 @@ def test_flow_python_runs_prefects_own_derivation(tmp_path: Path) -> None:
     assert info.notes == []
 
 
-def test_flow_python_result_is_cached_by_file_content(tmp_path: Path) -> None:
+def test_flow_python_result_is_cached_by_the_files_content(tmp_path: Path) -> None:
     project, cache = tmp_path / "project", tmp_path / "cache"
     flow_file = copy_project(project)
     entrypoint = "flow.py:load_window"
@@ -224,6 +224,15 @@ def test_flow_python_result_is_cached_by_file_content(tmp_path: Path) -> None:
     assert changed.name == first.name == "load-window"
     assert changed.version == hashlib.md5(flow_file.read_bytes()).hexdigest() != first.version
     assert len(list(cache.iterdir())) == 2
+
+    # A project module the flow imports counts too: the model gains a field.
+    models = project / "flow_support" / "models.py"
+    models.write_text(models.read_text() + "    batch: int = 5\n")
+    remodelled = read_flow(entrypoint, project, flow_python=sys.executable, cache_dir=cache)
+
+    assert "batch" in remodelled.parameter_schema["definitions"]["Target"]["properties"]
+    assert "batch" not in changed.parameter_schema["definitions"]["Target"]["properties"]
+    assert len(list(cache.iterdir())) == 3
 
 
 def test_default_cache_dir_is_under_the_project(tmp_path: Path) -> None:
