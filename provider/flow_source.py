@@ -48,7 +48,7 @@ INTERPRETER_TIMEOUT_SECONDS = 300
 # user code, and their callables build values without side effects (see `_callable`).
 SAFE_MODULES = (
     "typing", "typing_extensions", "collections", "collections.abc", "datetime", "pathlib", "uuid",
-    "decimal", "enum", "ipaddress", "re", "zoneinfo", "annotated_types", "pydantic",
+    "decimal", "enum", "ipaddress", "re", "zoneinfo", "annotated_types", "dataclasses", "pydantic",
     "pydantic.types", "pydantic.networks", "pydantic.fields", "pydantic.functional_validators",
 )
 SAFE_BUILTINS = {
@@ -159,6 +159,9 @@ def _read_statically(content: bytes, path: Path, parts: tuple[str, ...]) -> Flow
             _STATIC_READS[key] = _Module(content, path).flow(list(parts))
         except (FlowSourceError, _NeedsInterpreter) as exc:
             _STATIC_READS[key] = exc
+        except (RecursionError, MemoryError) as exc:  # an expression too deep or too large to evaluate here
+            _STATIC_READS[key] = _NeedsInterpreter(f"reading it exceeds this tool's limits ({type(exc).__name__})",
+                                                   None)
     result = _STATIC_READS[key]
     if isinstance(result, Exception):
         raise result
@@ -546,18 +549,26 @@ class _Module:
 
         import pydantic
 
-        if node.decorator_list or node.keywords:
-            raise _Unresolved(f"class {node.name} has decorators or class keywords")
+        if node.keywords or len(node.decorator_list) > 1:
+            raise _Unresolved(f"class {node.name} has class keywords or several decorators")
         try:
             bases = [self.value(base) for base in node.bases]
+            decorators = [self.value(decorator) for decorator in node.decorator_list]
         except _Unresolved as exc:
-            raise _Unresolved(f"a base of class {node.name}: {exc}") from None
+            raise _Unresolved(f"class {node.name}: {exc}") from None
         is_enum = any(isinstance(base, type) and issubclass(base, enum.Enum) for base in bases)
         is_model = len(bases) == 1 and isinstance(bases[0], type) and issubclass(bases[0], pydantic.BaseModel) and (
             bases[0] is pydantic.BaseModel or bases[0] in self.local_classes)
+        is_named_tuple = bases == [typing.NamedTuple]
+        # @dataclass, @dataclass(...) (a function it returns), pydantic's likewise
+        is_dataclass = len(decorators) == 1 and getattr(decorators[0], "__module__", None) in (
+            "dataclasses", "pydantic.dataclasses") and all(base in self.local_classes for base in bases)
         known = all(isinstance(base, type) and (base in self.local_classes or _is_safe_object(base)) for base in bases)
-        if not (is_enum or is_model) or not known:
-            raise _Unresolved(f"class {node.name} is defined in the flow file and is not a plain enum or model")
+        if decorators and not is_dataclass or not (is_enum or is_model or is_named_tuple or is_dataclass) \
+                or not (known or is_named_tuple):
+            raise _Unresolved(f"class {node.name} is defined in the flow file and is not a plain enum, model, "
+                              "dataclass or named tuple")
+        has_fields = is_model or is_named_tuple or is_dataclass
         body: list[ast.stmt] = []
         namespace: dict[str, Any] = {"__name__": self.path.stem,
                                      "__builtins__": {"__build_class__": builtins.__build_class__}}
@@ -583,14 +594,15 @@ class _Module:
                                                                         "model_config"):
                 value = self._class_member(node.name, statement.value)
                 body.append(ast.Assign([ast.Name(statement.targets[0].id, ast.Store())], bind(value)))
-            elif isinstance(statement, ast.AnnAssign) and is_model and isinstance(statement.target, ast.Name):
+            elif isinstance(statement, ast.AnnAssign) and has_fields and isinstance(statement.target, ast.Name):
                 annotation = self._class_member(node.name, statement.annotation, annotation=True)
                 value = None if statement.value is None else bind(self._class_member(node.name, statement.value))
                 body.append(ast.AnnAssign(ast.Name(statement.target.id, ast.Store()), bind(annotation), value, 1))
             else:
                 raise _Unresolved(f"class {node.name} has a {ast.unparse(statement).splitlines()[0]!r} statement")
         bases_names = [bind(base) for base in bases]
-        definition = ast.ClassDef(node.name, bases_names, [], body or [ast.Pass()], [])
+        definition = ast.ClassDef(node.name, bases_names, [], body or [ast.Pass()],
+                                  [bind(decorator) for decorator in decorators])
         if sys.version_info >= (3, 12):
             definition.type_params = []
         # dont_inherit: this module's `from __future__ import annotations` would make the annotations strings
