@@ -372,9 +372,8 @@ class Deployments(ResourceKind):
 
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         spec = super().to_spec(name, attributes)
-        spec["schedules"] = [
-            schedule if is_position(key) else {"slug": key, **schedule} for key, schedule in attributes["schedules"].items()
-        ]
+        # A schedule without a slug on the server is written `slug: "#N"`: matched by position, sent without a slug.
+        spec["schedules"] = [{"slug": key, **schedule} for key, schedule in attributes["schedules"].items()]
         return spec
 
     def read(self, client, names: set[str], known) -> list[LiveObject]:
