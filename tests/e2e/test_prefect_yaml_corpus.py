@@ -163,6 +163,7 @@ class PrefectDeploy:
     def release(self) -> None:
         self.process.stdin.write("go\n")
         self.process.stdin.close()
+        self.process.stdin = None  # so that communicate() leaves it alone
 
     def wait(self) -> tuple[int, str]:
         """Its exit code and output, once it has run."""
