@@ -224,8 +224,9 @@ class _Module:
         index, node = self._definition(parts[0], len(self.tree.body) if before is None else before)
         self._bind(self.tree.body[:index])
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            decorator = self._flow_decorator(node)
-            return self._describe(index, node, self._decorator_keywords(decorator), decorator.lineno)
+            notes: list[str] = []
+            decorator = self._flow_decorator(node, notes)
+            return self._describe(index, node, self._decorator_keywords(decorator), decorator.lineno, notes)
         return self._assigned_flow(index, node)
 
     def _assigned_flow(self, index: int, node: ast.stmt) -> FlowInfo:
@@ -247,8 +248,8 @@ class _Module:
                 factory = ast.Call(call.func, [], call.keywords)  # flow(fn, name=...): the keywords alone
         if not (isinstance(factory, ast.Call) and self._is_flow(factory.func) and len(function_args) == 1
                 and isinstance(function_args[0], ast.Name)):
-            raise _NeedsInterpreter(f"the flow is assigned at line {node.lineno} in a way only importing tells",
-                                    node.lineno)
+            raise _NeedsInterpreter(f"the flow is bound by {ast.unparse(node).splitlines()[0]!r}, which only "
+                                    "importing tells", node.lineno)
         keywords = self._decorator_keywords(factory)
         function_index, function = self._definition(function_args[0].id, index)
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or function.decorator_list:
@@ -264,7 +265,7 @@ class _Module:
             return False
 
     def _describe(self, index: int, node: ast.FunctionDef | ast.AsyncFunctionDef, keywords: dict[str, Any],
-                  line: int) -> FlowInfo:
+                  line: int, notes: list[str] | None = None) -> FlowInfo:
         """The flow prefect.flows.Flow makes of this function with these keyword arguments (`line`: theirs)."""
         for reserved in sorted(set(RESERVED_PARAMETERS) & {arg.arg for arg in _all_args(node.args)}):
             raise FlowSourceError(
@@ -281,7 +282,7 @@ class _Module:
         docstring = ast.get_docstring(node, clean=True)
         version = keywords.get("version") or hashlib.md5(self.content, usedforsecurity=False).hexdigest()
         description = keywords.get("description") or docstring
-        notes: list[str] = []
+        notes = list(notes or [])
         signature = self._signature(node, self.tree.body[index + 1:], notes)
         if keywords.get("validate_parameters", True):
             _check_validation_model(node.name, signature, self.path, node.lineno)
@@ -306,16 +307,23 @@ class _Module:
                                   "entrypoint")
         return found
 
-    def _flow_decorator(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr:
+    def _flow_decorator(self, node: ast.FunctionDef | ast.AsyncFunctionDef, notes: list[str]) -> ast.expr:
+        """The @flow decorator. One of someone else's above it may replace the flow (only importing tells);
+        one below it may change the signature Prefect sees (noted)."""
         unknown: list[ast.expr] = []
-        for decorator in node.decorator_list:
+        for position, decorator in enumerate(node.decorator_list):
             target = decorator.func if isinstance(decorator, ast.Call) else decorator
             try:
                 value = self.evaluate(target)
             except _Unresolved:
-                unknown.append(decorator)
-                continue
-            if value is FLOW:
+                value = None
+            if value is FLOW and not unknown:
+                for inner in node.decorator_list[position + 1:]:
+                    notes.append(
+                        f"{self.path}:{inner.lineno}: {node.name}: the parameters are read from the def; if "
+                        f"@{ast.unparse(inner)} changes the function's signature, pass --flow-python to get the "
+                        "schema Prefect sees"
+                    )
                 return decorator
             if not isinstance(value, _PrefectMarker):  # prefect's other decorators (task, ...) make no flow
                 unknown.append(decorator)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from provider.errors import Location
 from provider.flow_source import FlowInfo, FlowSourceError, read_flow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,13 +253,40 @@ def test_flow_python_failure_is_an_error(tmp_path: Path) -> None:
     assert "could not load flow.py:f" in caught.value.message
 
 
-def test_computed_flow_name_needs_the_interpreter(tmp_path: Path) -> None:
-    (tmp_path / "flow.py").write_text("import os\nfrom prefect import flow\n\n"
-                                      "@flow(name=os.environ['FLOW'])\ndef f():\n    pass\n")
+ONLY_IMPORTING_TELLS = {
+    "a computed name": ("import os\nfrom prefect import flow\n\n@flow(name=os.environ['FLOW'])\ndef f():\n    pass\n",
+                        "f", 4),
+    "a decorator above @flow": ("from prefect import flow\nfrom mylib import register\n\n@register\n@flow\n"
+                                "def f():\n    pass\n", "f", 4),
+    "a flow imported from elsewhere": ("from pipelines.flows import f\n", "f", 1),
+    "a flow made by other code": ("from prefect import flow\nfrom factory import make\n\nf = make(flow)\n", "f", 4),
+    "a method": ("from prefect import flow\n\nclass Jobs:\n    @flow\n    def f(self):\n        pass\n",
+                 "Jobs.f", None),
+}
+
+
+@pytest.mark.parametrize("case", ONLY_IMPORTING_TELLS)
+def test_flows_only_importing_tells_are_errors_pointing_to_flow_python(tmp_path: Path, case: str) -> None:
+    source, function, line = ONLY_IMPORTING_TELLS[case]
+    (tmp_path / "flow.py").write_text(source)
+
     with pytest.raises(FlowSourceError) as caught:
-        read_flow("flow.py:f", tmp_path)
-    assert caught.value.location.line == 4
-    assert "--flow-python" in caught.value.message
+        read_flow(f"flow.py:{function}", tmp_path)
+
+    assert caught.value.location == Location(str(tmp_path / "flow.py"), line)
+    assert caught.value.field == "entrypoint"
+    assert "pass --flow-python PATH" in caught.value.message
+
+
+def test_a_decorator_below_flow_is_noted(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text("from prefect import flow\nfrom mylib import traced\n\n@flow\n@traced\n"
+                                      "def f(x: int = 1):\n    pass\n")
+
+    info = read_flow("flow.py:f", tmp_path)
+
+    assert info.parameter_schema["properties"] == {"x": {"title": "x", "position": 0, "default": 1, "type": "integer"}}
+    assert len(info.notes) == 1 and info.notes[0].startswith(f"{tmp_path / 'flow.py'}:5: f: ")
+    assert "@traced" in info.notes[0]
 
 
 def test_reading_never_imports_prefect_or_the_flow() -> None:
