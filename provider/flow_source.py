@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import enum
 import hashlib
 import importlib
 import inspect
@@ -38,6 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import pydantic
+from pydantic import PydanticUndefinedAnnotation, TypeAdapter
+from pydantic.errors import PydanticInvalidForJsonSchema, PydanticUserError
+from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema
 
 from provider.errors import ConfigError, Location
 
@@ -553,10 +560,6 @@ class _Module:
         Only the parts that make its JSON schema are kept: the docstring, enum members, model fields and
         model_config. Methods do not change a validation-mode schema, except the ones refused here.
         """
-        import enum
-
-        import pydantic
-
         if node.keywords or len(node.decorator_list) > 1:
             raise _Unresolved(f"class {node.name} has class keywords or several decorators")
         try:
@@ -823,8 +826,6 @@ def _check_validation_model(function: str, signature: inspect.Signature, path: P
     """Prefect builds a pydantic model of the parameters when the flow is defined (validate_parameters=True,
     prefect._internal.pydantic.validated_func.ValidatedFunction) and refuses the flow if that fails, e.g. for a
     parameter named model_config, model_dump or _private."""
-    import pydantic
-
     names = set(signature.parameters)
     if not any(name.startswith(("_", "model_", "v__")) or hasattr(pydantic.BaseModel, name) for name in names):
         return  # the schema model has built these same types already: only names can fail here
@@ -881,20 +882,12 @@ def parameter_docstrings(docstring: str | None) -> dict[str, str]:
 
 def generate_parameter_schema(signature: inspect.Signature, docstrings: dict[str, str]) -> dict[str, Any]:
     """The `parameter_openapi_schema` prefect deploy sends for this signature."""
-    import pydantic
-    from pydantic.errors import PydanticInvalidForJsonSchema
-    from pydantic.fields import FieldInfo
-
     with warnings.catch_warnings():  # pydantic warns about names like model_dump__; Prefect's output, not ours
         warnings.simplefilter("ignore")
         return _generate_parameter_schema(signature, docstrings)
 
 
 def _generate_parameter_schema(signature: inspect.Signature, docstrings: dict[str, str]) -> dict[str, Any]:
-    import pydantic
-    from pydantic.errors import PydanticInvalidForJsonSchema
-    from pydantic.fields import FieldInfo
-
     fields: dict[str, Any] = {}
     aliases: dict[str, str] = {}
     for position, parameter in enumerate(signature.parameters.values()):
@@ -934,10 +927,6 @@ def _generate_parameter_schema(signature: inspect.Signature, docstrings: dict[st
 
 def _model_schema(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     """prefect._internal.pydantic.v2_schema.create_v2_schema."""
-    import pydantic
-    from pydantic import PydanticUndefinedAnnotation, TypeAdapter
-    from pydantic.errors import PydanticUserError
-
     model = pydantic.create_model(name, __config__=pydantic.ConfigDict(arbitrary_types_allowed=True), **fields)
     try:
         adapter = TypeAdapter(model)
@@ -945,7 +934,7 @@ def _model_schema(name: str, fields: dict[str, Any]) -> dict[str, Any]:
         raise TypeError(exc.message) from None
     try:
         schema = adapter.json_schema(by_alias=True, ref_template="#/definitions/{model}",
-                                     schema_generator=_empty_schema_for_user_classes())
+                                     schema_generator=GenerateEmptySchemaForUserClasses)
     except PydanticUserError as exc:
         if exc.code == "class-not-fully-defined":
             raise TypeError(str(exc)) from None
@@ -955,21 +944,11 @@ def _model_schema(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-_GENERATOR: type | None = None
-
-
-def _empty_schema_for_user_classes() -> type:
+class GenerateEmptySchemaForUserClasses(GenerateJsonSchema):
     """prefect._internal.pydantic.schemas.GenerateEmptySchemaForUserClasses: an arbitrary class is `{}`."""
-    global _GENERATOR
-    if _GENERATOR is None:
-        from pydantic.json_schema import GenerateJsonSchema
 
-        class GenerateEmptySchemaForUserClasses(GenerateJsonSchema):
-            def is_instance_schema(self, schema: Any) -> Any:
-                return {}
-
-        _GENERATOR = GenerateEmptySchemaForUserClasses
-    return _GENERATOR
+    def is_instance_schema(self, schema: Any) -> Any:
+        return {}
 
 
 # --- Prefect itself, in the flow's own interpreter --------------------------------------------------------
