@@ -46,6 +46,7 @@ from pydantic_core import PydanticCustomError
 
 from provider.errors import ProviderError
 from provider.flow_source import FlowSourceError, read_flow
+from provider.secrets import PREFIX as FINGERPRINT
 from provider.templating import ServerLookups, TemplateError, resolve_server_templates
 from resources.automations import Trigger
 from resources.base import (
@@ -381,6 +382,9 @@ class Deployments(ResourceKind):
         for obj in found:
             what = known.get(obj.name)
             wanted = (what.desired or what.recorded) if what else None
+            if what and what.desired is None and what.recorded:
+                # No longer configured, so which values came from a secret is known only from state.
+                keep_fingerprints(obj.attributes, what.recorded)
             if wanted:
                 if wanted["description"] == NO_DESCRIPTION and obj.attributes["description"] is None:
                     obj.attributes["description"] = NO_DESCRIPTION
@@ -524,6 +528,15 @@ def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
         "parameters": schedule.get("parameters") or {},
         "max_scheduled_runs": schedule.get("max_scheduled_runs"),
     }
+
+
+def keep_fingerprints(live: dict[str, Any], recorded: dict[str, Any]) -> None:
+    """Where state holds a secret's fingerprint, the live value is shown as that fingerprint."""
+    for key, value in recorded.items():
+        if isinstance(value, dict) and isinstance(live.get(key), dict):
+            keep_fingerprints(live[key], value)
+        elif isinstance(value, str) and value.startswith(FINGERPRINT) and key in live:
+            live[key] = value
 
 
 def as_wanted(live: dict[str, Any], wanted: dict[str, Any] | None) -> dict[str, Any]:

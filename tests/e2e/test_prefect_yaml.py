@@ -148,6 +148,7 @@ def test_prefect_yaml_applies_as_prefect_deploy_would_and_replans_empty(workspac
     assert elsewhere["work_pool_name"] == f"{prefix}-existing" and elsewhere["work_queue_name"] == "adhoc"
 
     assert_ok(workspace.plan(*flags, env=env), 0)
+    assert_ok(workspace.run("drift", str(workspace.directory), *flags, env=env), 0)
     changed = assert_ok(workspace.plan("--step-output", "build-image.image=registry.example.com/etl:v2", env=env), 2)
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in changed.stdout
 
@@ -266,15 +267,19 @@ def test_variables_and_a_secret_block_are_resolved_at_plan_time_and_the_secret_n
     changed = assert_ok(workspace.plan(env=env), 2)
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in changed.stdout
     assert "(sensitive value)" in changed.stdout
-    outputs += [changed, assert_ok(workspace.apply(env=env)), assert_ok(workspace.plan(env=env), 0)]
-    assert deployment(api, f"{prefix}-etl-flow", "templated")["job_variables"]["env"]["API_TOKEN"] == rotated
+    saved = workspace.directory.parent / "plan.json"
+    outputs += [changed, assert_ok(workspace.run("plan", str(workspace.directory), "--out", str(saved), env=env)),
+                assert_ok(workspace.run("apply", str(saved), env=env)), assert_ok(workspace.plan(env=env), 0)]
+    assert deployment(api, f"{prefix}-etl-flow", "templated")["job_variables"]["env"]["API_TOKEN"] == rotated, (
+        "a saved plan holds a fingerprint: apply reads the secret again")
 
     state = workspace.state_path.read_text()
-    for text in [*(o.output for o in outputs), state]:
-        assert secret not in text and rotated not in text
     record = json.loads(state)["resources"][f"deployments.{prefix}-etl-flow/templated"]
     assert record["attributes"]["job_variables"]["env"]["API_TOKEN"].startswith("fingerprint:")
     assert record["attributes"]["job_variables"]["env"]["STAGE"] == "prod"
+    outputs.append(assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env)))
+    for text in [*(o.output for o in outputs), state, saved.read_text()]:
+        assert secret not in text and rotated not in text
 
 
 def test_a_missing_block_is_a_plan_error_naming_its_line(workspace, prefix, api):
