@@ -8,6 +8,7 @@ are checked against a stand-in for the server's answers.
 from __future__ import annotations
 
 import hashlib
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -523,3 +524,24 @@ def test_block_templates_that_cannot_be_resolved(template: str, message: str):
     with pytest.raises(TemplateError, match=message.replace("(", r"\(").replace(")", r"\)")) as raised:
         resolve_server_templates({"field": template}, SERVER, ("job_variables",))
     assert raised.value.path == ("job_variables", "field")
+
+
+def test_flow_python_reads_what_the_source_alone_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A model imported from the project: without --flow-python a note and Prefect's schema for an
+    unresolvable annotation; with it, Prefect itself (in that interpreter) describes the model."""
+    (tmp_path / "models.py").write_text("from pydantic import BaseModel\n\n\nclass Target(BaseModel):\n    table: str\n")
+    (tmp_path / "flow.py").write_text(
+        "from prefect import flow\n\nfrom models import Target\n\n\n@flow\ndef load(target: Target, limit: int = 1):\n    pass\n")
+    (tmp_path / "prefect.yaml").write_text("deployments:\n  - name: d\n    entrypoint: flow.py:load\n    work_pool: {name: p}\n")
+    monkeypatch.chdir(tmp_path)
+    address = Address("deployments", "load/d")
+
+    static = load_configuration(tmp_path, {}, {})
+    assert any("prefect.yaml:3: deployments[0].entrypoint: " in note for note in static.warnings), static.warnings
+    assert "definitions" not in static.resources[address].spec.parameter_openapi_schema
+
+    read = load_configuration(tmp_path, {}, {}, flow_python=sys.executable)
+    schema = read.resources[address].spec.parameter_openapi_schema
+    assert schema["properties"]["target"] == {"$ref": "#/definitions/Target", "position": 0, "title": "target"}
+    assert schema["definitions"]["Target"]["properties"] == {"table": {"title": "Table", "type": "string"}}
+    assert not any("entrypoint" in note for note in read.warnings)
