@@ -204,7 +204,7 @@ class _Reader:
             entry.take("description", flow.description or NO_DESCRIPTION, "entrypoint")
         if not entry.spec.get("version") and flow.version:
             entry.take("version", flow.version, "entrypoint")
-        if flow.parameter_schema is not None:
+        if flow.parameter_schema:
             entry.take("parameter_openapi_schema", flow.parameter_schema, "entrypoint")
         if not self.work_pool(entry, config.get("work_pool")):
             return None
@@ -360,10 +360,12 @@ class _Reader:
         try:
             flow = read_flow(entrypoint, self.base_dir, flow_python=self.flow_python)
         except FlowSourceError as exc:
-            if isinstance(config.get("flow_name"), str) and config["flow_name"] and not (self.base_dir / entrypoint.rpartition(":")[0]).is_file():
-                self.note(origin, f"{exc}: the flow is named {config['flow_name']!r} as flow_name says, with "
-                          "Prefect's defaults for the rest (prefect deploy would fail here)")
-                return FlowInfo(config["flow_name"], None, None, None)
+            flow_name = config.get("flow_name")
+            file_missing = not (self.base_dir / entrypoint.rpartition(":")[0]).is_file()
+            if isinstance(flow_name, str) and flow_name and file_missing:
+                self.note(origin, f"{exc}: the flow is named {flow_name!r} as flow_name says, with Prefect's "
+                          "defaults for the rest (prefect deploy would fail here)")
+                return FlowInfo(flow_name, version=None, description=None, parameter_schema={})
             self.errors.append(ConfigError(f"{exc} (prefect deploy loads the flow from it)", self.lines.locate(origin),
                                            _dotted(origin)))
             return None
