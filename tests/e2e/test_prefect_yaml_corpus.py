@@ -2,13 +2,14 @@
 
 For each corpus entry, in one working directory (a copy of the entry, named like it, because
 `prefect deploy` derives pull steps from the working directory):
-1. `prefect deploy --all` (Prefect's own CLI, the reference) runs against a second, clean server;
-2. `prefect-provider apply` runs against the session's server, with the build/push step outputs
-   the stub steps produced given as `--step-output`;
+1. `prefect deploy --all` (Prefect's own CLI, the reference) runs against a second, clean server,
+   while 2. `prefect-provider apply` runs against the session's server, with the build/push step
+   outputs the stub steps produce given as `--step-output`;
 3. every deployment is compared field by field (ids, timestamps and flow ids aside), its trigger
    automations included; the tool's plan right after apply must be empty;
 4. `prefect deploy --all` runs over the tool's deployments on the session's server, after which
-   the tool's plan must still be empty (the two can take turns).
+   they must still match (no second trigger automation, say) and the tool's plan must still be
+   empty: the two can take turns.
 A file that `prefect deploy` rejects must be rejected by the tool too, with nothing applied.
 
 Each entry's `corpus.json` names what must exist first, identically on both servers: work pools
@@ -213,7 +214,8 @@ def without_ids(value: Any) -> Any:
 
 def comparable(api: httpx.Client, deployment: dict[str, Any], automations: list[dict[str, Any]],
                deployed_between: tuple[datetime, datetime]) -> dict[str, Any]:
-    """The fields `prefect deploy` sets, as the API returns them; server-made ids stand out."""
+    """The fields `prefect deploy` sets, as the API returns them; in the deployment's trigger
+    automations its own id reads `<this deployment>`."""
     own = deployment["id"]
     triggers = [
         json.loads(json.dumps(without_ids(a)).replace(own, "<this deployment>"))
@@ -330,6 +332,9 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
             created_on_main |= same_names(api, reference_api)
             if again_code != 0:
                 problems.append(f"prefect deploy over the tool's deployments failed:\n{again_output}")
+            else:  # e.g. a second trigger automation next to the tool's
+                problems += [f"after prefect deploy ran over the tool's deployments: {problem}"
+                             for problem in compare(reference_api, api, tool_ids, (started, now()))]
             after = workspace.plan(*step_output_flags(setup), env=env)
             if after.exit_code != 0:
                 problems.append(f"plan after prefect deploy ran over the tool's deployments is not empty "
