@@ -334,7 +334,7 @@ class _Reader:
     def default_pull(self, entry: _Entry, config: dict[str, Any]) -> list[Any]:
         """The pull step prefect deploy generates when none is given (run from the prefect.yaml's
         directory, as `prefect deploy` is): where a Docker image keeps the code, else here."""
-        build = self.section({"build": config["build"]} if "build" in config else {}, "build")
+        build = _steps(config.get("build")) or _steps(self.document.get("build")) or []  # as _generate_default_pull_action
         docker = next((s[BUILD_DOCKER_IMAGE] for s in build if isinstance(s, dict) and s.get(BUILD_DOCKER_IMAGE)), None)
         here = self.base_dir.absolute().resolve()
         if docker is not None:

@@ -325,6 +325,20 @@ CASES = [
         notes=["prefect.yaml:2: deployments[0]: has no pull steps: prefect deploy would generate"],
     ),
     Case(
+        "the generated pull step looks past a deployment's empty build to the file's, as prefect deploy does",
+        """\
+        build:
+          - prefect_docker.deployments.steps.build_docker_image: {id: img, image_name: x, tag: y, dockerfile: auto}
+        deployments:
+          - name: no-build
+            entrypoint: flows/etl.py:etl
+            build: []
+            work_pool: {name: pool}
+        """,
+        expect={"deployments.etl-flow/no-build": {
+            "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/prefect/<name>"}}]}},
+    ),
+    Case(
         "what prefect deploy skips or refuses",
         """\
         deployments:
