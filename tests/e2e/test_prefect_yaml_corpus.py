@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -317,7 +318,8 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
                 assert applied.exit_code == 1 and not tool_ids, (
                     f"prefect deploy rejected {entry}, the tool did not (exit {applied.exit_code}):\n"
                     f"--- prefect deploy\n{deploy_output}\n--- apply\n{applied.output}")
-                assert "Traceback" not in applied.output, applied.output
+                assert re.search(r"prefect\.yaml:\d+", applied.output) and "Traceback" not in applied.output, (
+                    f"the tool's error must name the file and line:\n{applied.output}")
                 return
             assert applied.exit_code == 0, (
                 f"prefect deploy accepted {entry}, apply failed (exit {applied.exit_code}):\n{applied.output}")
