@@ -426,7 +426,7 @@ class _Module:
             # Exactly what Prefect does: inspect.signature(eval_str=True) fails as a whole, so every annotation
             # written as a string stays one, which pydantic resolves in prefect's own module (builtins and
             # `typing` only).
-            resolved.update({arg.arg: _prefect_module_annotation(arg.annotation) for arg in strings})
+            resolved.update({arg.arg: _prefect_module_annotation(arg.annotation, self.path) for arg in strings})
             failed = [(arg, exc) for arg, exc in failed if arg not in strings]
         for arg, reason in failed:
             notes.append(
@@ -548,6 +548,8 @@ class _Module:
             return self.evaluate(binding[1])
         if kind == "class":
             return self._class(binding[1])
+        if kind == "value":
+            return binding[1]
         if kind == "unbound":
             raise _Unbound(binding[1])
         raise _Unresolved(binding[1])
@@ -777,13 +779,20 @@ def _callable(function: Any) -> bool:
     return _is_safe_object(function) and not inspect.ismethoddescriptor(function)
 
 
-def _prefect_module_annotation(node: ast.expr) -> Any:
-    """What pydantic makes of an annotation left as a string when evaluated in prefect's own module."""
-    source = ast.unparse(node) if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) else node.value
+def _prefect_module_annotation(node: ast.expr, path: Path) -> Any:
+    """What pydantic makes of an annotation left as a string: it evaluates it among the globals of the module
+    that creates Prefect's schema model (prefect._internal.pydantic.v2_schema)."""
+    source = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ast.unparse(node)
+    module = _Module(b"", path)
+    module.bindings.update({name: ("value", value) for name, value in {
+        "typing": typing, "t": typing, "pydantic": pydantic, "V2BaseModel": pydantic.BaseModel,
+        "ConfigDict": pydantic.ConfigDict, "FieldInfo": FieldInfo, "TypeAdapter": TypeAdapter,
+        "PydanticUndefinedAnnotation": PydanticUndefinedAnnotation, "PydanticUserError": PydanticUserError,
+        "create_model": pydantic.create_model, "GenerateEmptySchemaForUserClasses": GenerateEmptySchemaForUserClasses,
+    }.items()})
     try:
-        return eval(compile(source, "<annotation>", "eval"), {"__builtins__": SAFE_BUILTINS, "typing": typing,
-                                                              "t": typing})
-    except Exception:
+        return module.value(ast.parse(source, mode="eval").body)
+    except (_Unresolved, SyntaxError):
         return inspect.Parameter.empty
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from provider.errors import Location
 from provider.flow_source import FlowInfo, FlowSourceError, read_flow
@@ -298,3 +300,86 @@ def test_reading_never_imports_prefect_or_the_flow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# --- random signatures --------------------------------------------------------------------------------------
+
+RANDOM_FLOW_HEADER = '''
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Dict, List, Literal, Optional, Union
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from prefect import flow
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
+
+class Color(str, Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Model(BaseModel):
+    """A model."""
+
+    name: str
+    size: int = Field(1, ge=0)
+    color: Color = Color.RED
+
+'''
+ANNOTATIONS = [None, "int", "str", "float", "bool", "bytes", "list[int]", "dict[str, float]", "Optional[str]",
+               "Union[int, str]", "int | None", "Literal['a', 'b']", "tuple[int, str]", "set[str]", "datetime",
+               "date", "timedelta", "Path", "UUID", "Decimal", "Any", "List[Dict[str, Any]]",
+               "Annotated[int, Field(ge=0, description='annotated')]", "Color", "Model", "Optional[Model]",
+               "list[Color]", "'int'"]
+DEFAULTS = [None, "None", "1", "-2.5", "'x'", "True", "[1, 2]", "{'a': 1}", "(1, 'a')", "date(2024, 1, 2)",
+            "datetime(2024, 1, 2, 3, 4)", "timedelta(minutes=5)", "Path('/tmp')", "Color.RED",
+            "Field(3, description='from Field')", "Model(name='m')", "Decimal('1.5')"]
+
+
+@st.composite
+def flow_sources(draw: st.DrawFn) -> str:
+    # With `from __future__ import annotations`, a type-checking-only name makes eval_str fail as a whole.
+    future = draw(st.booleans())
+    annotations = ANNOTATIONS + ["DataFrame", "Optional[DataFrame]"] if future else ANNOTATIONS
+    parameter = st.tuples(st.sampled_from(annotations), st.sampled_from(DEFAULTS), st.booleans())
+    positional = draw(st.lists(parameter, max_size=6))
+    keyword_only = draw(st.lists(parameter, max_size=3))
+    # Python wants positional parameters without defaults first.
+    positional.sort(key=lambda p: p[1] is not None)
+
+    def render(index: int, annotation: str | None, default: str | None) -> str:
+        return f"p{index}" + (f": {annotation}" if annotation else "") + (f" = {default}" if default else "")
+
+    rendered = [render(i, a, d) for i, (a, d, _) in enumerate(positional)]
+    if keyword_only:
+        rendered.append("*")
+        rendered += [render(len(positional) + i, a, d) for i, (a, d, _) in enumerate(keyword_only)]
+    documented = [i for i, (_, _, doc) in enumerate(positional + keyword_only) if doc]
+    docstring = ""
+    if documented:
+        docstring = '    """A random flow.\n\n    Args:\n' + "".join(
+            f"        p{i}: parameter number {i}\n" for i in documented) + '    """\n'
+    decorator = draw(st.sampled_from(["@flow", "@flow()", "@flow(name='random-flow', version='3')"]))
+    header = ("from __future__ import annotations\n" if future else "") + RANDOM_FLOW_HEADER
+    return f"{header}\n{decorator}\ndef random_flow({', '.join(rendered)}):\n{docstring}    pass\n"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=flow_sources())
+def test_random_signatures_match_prefect_deploy(tmp_path: Path, source: str) -> None:
+    flow_file = tmp_path / f"random_{hashlib.md5(source.encode()).hexdigest()}.py"  # a fresh module each time
+    flow_file.write_text(source)
+
+    expected = prefect_deploy_view(flow_file, "random_flow")
+    info = read_flow(f"{flow_file.name}:random_flow", tmp_path)
+
+    assert as_dict(info) == expected, source
+    assert info.notes == []
