@@ -237,7 +237,7 @@ class _Module:
         return self._assigned_flow(index, node)
 
     def _assigned_flow(self, index: int, node: ast.stmt) -> FlowInfo:
-        """`name = flow(fn, ...)`, `name = flow(...)(fn)` or `name = other_flow.with_options(...)`."""
+        """`name = flow(fn, ...)`, `Flow(fn, ...)`, `flow(...)(fn)` or `other_flow.with_options(...)`."""
         call = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "with_options" \
                 and isinstance(call.func.value, ast.Name) and not call.args:
@@ -247,16 +247,17 @@ class _Module:
             return FlowInfo(overrides.get("name") or original.name, overrides.get("version") or original.version,
                             overrides.get("description") or original.description, original.parameter_schema,
                             original.notes)
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Call):  # flow(...)(fn)
-            factory, function_args = call.func, call.args
-        else:
-            factory, function_args = call, call.args if isinstance(call, ast.Call) else []
-            if isinstance(call, ast.Call):
-                factory = ast.Call(call.func, [], call.keywords)  # flow(fn, name=...): the keywords alone
-        if not (isinstance(factory, ast.Call) and self._is_flow(factory.func) and len(function_args) == 1
-                and isinstance(function_args[0], ast.Name)):
-            raise _NeedsInterpreter(f"the flow is bound by {ast.unparse(node).splitlines()[0]!r}, which only "
+        unknown = _NeedsInterpreter(f"the flow is bound by {ast.unparse(node).splitlines()[0]!r}, which only "
                                     "importing tells", node.lineno)
+        if not isinstance(call, ast.Call):
+            raise unknown
+        factory_form = isinstance(call.func, ast.Call)
+        # flow(...)(fn): the inner call has the keywords; flow(fn, ...) and Flow(fn, ...) have them beside fn
+        factory = call.func if factory_form else ast.Call(call.func, [], call.keywords)
+        if not (isinstance(factory, ast.Call) and self._is_flow(factory.func, or_class=not factory_form)
+                and len(call.args) == 1 and isinstance(call.args[0], ast.Name)):
+            raise unknown
+        function_args = call.args
         keywords = self._decorator_keywords(factory)
         function_index, function = self._definition(function_args[0].id, index)
         if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) or function.decorator_list:
@@ -265,11 +266,14 @@ class _Module:
         module._bind(self.tree.body[:function_index])
         return module._describe(function_index, function, keywords, node.lineno)
 
-    def _is_flow(self, node: ast.expr) -> bool:
+    def _is_flow(self, node: ast.expr, or_class: bool) -> bool:
+        """prefect.flow, or (`or_class`) the Flow class: `Flow(fn, name=...)` takes flow's keywords."""
         try:
-            return self.evaluate(node) is FLOW
+            value = self.evaluate(node)
         except _Unresolved:
             return False
+        classes = ("prefect.Flow", "prefect.flows.Flow") if or_class else ()
+        return value is FLOW or isinstance(value, _PrefectMarker) and value.name in classes
 
     def _describe(self, index: int, node: ast.FunctionDef | ast.AsyncFunctionDef, keywords: dict[str, Any],
                   line: int, notes: list[str] | None = None) -> FlowInfo:

@@ -45,7 +45,7 @@ def decorated_functions(directory: Path) -> list[tuple[str, str]]:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
                 cases.append((path.name, node.name))
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and (
-                    "flow(" in ast.unparse(node.value) or ".with_options(" in ast.unparse(node.value)):
+                    "flow(" in ast.unparse(node.value).lower() or ".with_options(" in ast.unparse(node.value)):
                 cases.append((path.name, node.targets[0].id))
     return cases
 

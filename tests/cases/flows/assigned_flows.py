@@ -2,7 +2,7 @@
 
 from typing import Optional
 
-from prefect import flow
+from prefect import Flow, flow
 
 
 def load(table: str, limit: Optional[int] = None):
@@ -25,3 +25,6 @@ def base(x: int = 1):
 
 nightly = base.with_options(name="nightly-base", version="nightly")
 renamed_only = base.with_options(name="renamed")
+
+
+class_made = Flow(load, name="made-by-the-class", description="Flow(fn, ...)")
