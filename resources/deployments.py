@@ -421,8 +421,8 @@ class Deployments(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         # Schedules first: what cannot be done in place fails before anything is written.
-        current = client.get(f"/deployments/{obj_id}/schedules")  # fresh: their ids are needed
-        requests = schedule_requests(obj_id, attributes["schedules"], current)
+        existing = client.get(f"/deployments/{obj_id}/schedules")  # fresh: their ids are needed
+        requests = schedule_requests(obj_id, attributes["schedules"], existing)
         wanted = api_fields(attributes)
         previous = api_fields(before) if before else {}
         body = {key: value for key, value in wanted.items() if key not in previous or value != previous[key]}
@@ -607,12 +607,12 @@ def api_fields(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def schedule_requests(
-    obj_id: str, wanted: dict[str, dict[str, Any]], current: list[dict[str, Any]]
+    obj_id: str, wanted: dict[str, dict[str, Any]], existing: list[dict[str, Any]]
 ) -> list[tuple[str, str, Any]]:
     """(method, path, body) that patch changed schedules, create missing ones and delete undeclared
     ones: schedules are matched by slug (slugless ones by position) and never re-created."""
     path = f"/deployments/{obj_id}/schedules"
-    live = live_schedules(current)
+    live = live_schedules(existing)
     requests: list[tuple[str, str, Any]] = []
     for slug, schedule in wanted.items():
         current = live.get(slug)
