@@ -610,6 +610,8 @@ class _Module:
                     and isinstance(statement.targets[0], ast.Name) and (is_enum or statement.targets[0].id ==
                                                                         "model_config"):
                 value = self._class_member(node.name, statement.value)
+                if isinstance(value, dict) and value.get("use_attribute_docstrings"):
+                    raise _Unresolved(f"class {node.name} takes field descriptions from its source")
                 body.append(ast.Assign([ast.Name(statement.targets[0].id, ast.Store())], bind(value)))
             elif isinstance(statement, ast.AnnAssign) and has_fields and isinstance(statement.target, ast.Name):
                 annotation = self._class_member(node.name, statement.annotation, annotation=True)

@@ -247,6 +247,21 @@ def test_default_cache_dir_is_under_the_project(tmp_path: Path) -> None:
     assert len(list((project / ".prefect-provider" / "cache").glob("flow-*.json"))) == 1
 
 
+def test_a_model_documented_by_its_source_needs_the_interpreter(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text(
+        "from pydantic import BaseModel, ConfigDict\nfrom prefect import flow\n\n\nclass M(BaseModel):\n"
+        "    model_config = ConfigDict(use_attribute_docstrings=True)\n    x: int\n    \"\"\"The x.\"\"\"\n\n\n"
+        "@flow\ndef f(m: M):\n    pass\n")
+
+    static = read_flow("flow.py:f", tmp_path)
+    assert static.parameter_schema["properties"]["m"] == {"title": "m", "position": 0}
+    assert len(static.notes) == 1 and "takes field descriptions from its source" in static.notes[0]
+
+    info = read_flow("flow.py:f", tmp_path, flow_python=sys.executable)
+    assert as_dict(info) == prefect_deploy_view(tmp_path / "flow.py", "f")
+    assert info.parameter_schema["definitions"]["M"]["properties"]["x"]["description"] == "The x."
+
+
 def test_flow_python_failure_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "flow.py").write_text("import not_installed_anywhere\nfrom prefect import flow\n\n"
                                       "@flow(name=make_name())\ndef f():\n    pass\n")
