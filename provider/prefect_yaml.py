@@ -157,6 +157,11 @@ class _Reader:
         self.step_values = step_output_values(step_outputs or {})
         self.environ = environ
         self.source = SourceMap(lines.file)  # spec paths (deployments, FLOW/NAME, field...) -> lines
+        # The file's lines by the first two parts of their path, so mapping a field reads only its entry's.
+        self.lines_under: dict[tuple[str | int, ...], list[tuple[tuple[str | int, ...], int]]] = {}
+        for path, line in lines.lines.items():
+            self.lines_under.setdefault(path[:2], []).append((path, line))
+        self.flows: dict[str, FlowInfo | FlowSourceError] = {}  # by entrypoint: entries often share a flow
         self.errors: list[ConfigError] = []
         self.notes: list[str] = []
         self.skipped_steps: dict[Address, list[str]] = {}  # ids (or functions) of build/push steps
@@ -357,16 +362,20 @@ class _Reader:
             self.errors.append(ConfigError(message, self.lines.locate(where), _dotted(where)))
             return None
         origin = (*where, "entrypoint")
-        try:
-            flow = read_flow(entrypoint, self.base_dir, flow_python=self.flow_python)
-        except FlowSourceError as exc:
+        if entrypoint not in self.flows:
+            try:
+                self.flows[entrypoint] = read_flow(entrypoint, self.base_dir, flow_python=self.flow_python)
+            except FlowSourceError as exc:
+                self.flows[entrypoint] = exc
+        flow = self.flows[entrypoint]
+        if isinstance(flow, FlowSourceError):
             flow_name = config.get("flow_name")
             file_missing = not (self.base_dir / entrypoint.rpartition(":")[0]).is_file()
             if isinstance(flow_name, str) and flow_name and file_missing:
-                self.note(origin, f"{exc}: the flow is named {flow_name!r} as flow_name says, with Prefect's "
+                self.note(origin, f"{flow}: the flow is named {flow_name!r} as flow_name says, with Prefect's "
                           "defaults for the rest (prefect deploy would fail here)")
                 return FlowInfo(flow_name, version=None, description=None, parameter_schema={})
-            self.errors.append(ConfigError(f"{exc} (prefect deploy loads the flow from it)", self.lines.locate(origin),
+            self.errors.append(ConfigError(f"{flow} (prefect deploy loads the flow from it)", self.lines.locate(origin),
                                            _dotted(origin)))
             return None
         for note in flow.notes:
@@ -419,9 +428,11 @@ class _Reader:
 
     def map(self, target: tuple[str | int, ...], origin: tuple[str | int, ...]) -> None:
         """Give the spec path `target` (and everything under it) the lines of `origin` in the file."""
-        for path, line in self.lines.lines.items():
-            if path[: len(origin)] == origin:
-                self.source.lines[(*target, *path[len(origin):])] = line
+        heads = [origin[:2]] if len(origin) >= 2 else [head for head in self.lines_under if head[:1] == origin]
+        for head in heads:
+            for path, line in self.lines_under.get(head, ()):
+                if path[: len(origin)] == origin:
+                    self.source.lines[(*target, *path[len(origin):])] = line
 
     def note(self, path: tuple[str | int, ...], message: str) -> None:
         self.notes.append(f"{self.lines.locate(path)}: {_dotted(path)}: {message}")
