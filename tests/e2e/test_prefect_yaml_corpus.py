@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 import pytest
 
-from provider.server import EmbeddedServer, free_port
+from provider.server import EmbeddedServer
 from tests.conftest import RetryingTransport, Workspace, all_objects
 
 CORPUS = Path(__file__).parents[1] / "corpus" / "prefect_yaml"
@@ -47,14 +46,10 @@ ABSENT = "<absent>"
 
 
 @pytest.fixture(scope="session")
-def reference_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A second Prefect server that receives only `prefect deploy`, emptied after each entry.
-    It starts while the session's own server does."""
+def reference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second Prefect server that receives only `prefect deploy`, emptied after each entry."""
     server = EmbeddedServer(tmp_path_factory.mktemp("prefect-reference-server"))
-    with ThreadPoolExecutor(1) as pool:
-        starting = pool.submit(server.start, free_port())
-        request.getfixturevalue("api_url")
-        info = starting.result()
+    info = server.start()
     try:
         yield info.api_url
     finally:
