@@ -321,13 +321,26 @@ class _Reader:
         return value
 
     def missing_output(self, missing: Missing) -> ConfigError:
-        step, dot, key = missing.name.partition(".")
+        step, dot, _ = missing.name.partition(".")
         flag = f"{FLAG} {missing.name}=VALUE" if dot else f"{FLAG} STEP_ID.{missing.name}=VALUE"
-        message = (
-            f"{missing.full_match} has no value: it is the output of a build or push step, which prefect-provider "
-            f"does not run; supply it with {flag} (or in step_outputs: beside prefect_yaml)"
-        )
+        if dot and step not in self.step_ids():
+            message = (
+                f"{missing.full_match} has no value: no build or push step of this file has the id {step!r}, so "
+                f"prefect deploy would drop it; supply it with {flag}, or write {{{{ ctx.{missing.name} }}}} for a "
+                "value of the flow run"
+            )
+        else:
+            message = (
+                f"{missing.full_match} has no value: it is the output of a build or push step, which prefect-provider "
+                f"does not run; supply it with {flag} (or in step_outputs: beside prefect_yaml)"
+            )
         return ConfigError(message, self.lines.locate(missing.path), _dotted(missing.path))
+
+    def step_ids(self) -> set[str]:
+        """The ids of the file's build and push steps, its deployments' own included."""
+        entries = self.document.get("deployments")
+        sections = [self.document] + [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else [self.document]
+        return {_step_name(step) for section in sections for key in ("build", "push") for step in _steps(section.get(key)) or []}
 
     def templated_pull(self, pull: list[Any] | None, origin: tuple[str | int, ...], entry: _Entry,
                        config: dict[str, Any]) -> list[Any]:

@@ -188,7 +188,8 @@ CASES = [
             version: "{{ build-image.tag }}"
             work_pool:
               name: pool
-              job_variables: {image: "{{ build-image.image }}", label: "v-{{ image_id }}"}
+              job_variables: {image: "{{ build-image.image }}", label: "v-{{ image_id }}",
+                              run: "{{ flow_run.name }}"}
         """,
         errors=[
             "prefect.yaml:6: deployments[0].version: {{ build-image.tag }} has no value: it is the output of a build "
@@ -197,6 +198,9 @@ CASES = [
             "prefect.yaml:9: deployments[0].work_pool.job_variables.label: {{ image_id }} has no value: "
             "it is the output of a build or push step, which prefect-provider does not run; supply it with "
             "--step-output STEP_ID.image_id=VALUE",
+            "prefect.yaml:10: deployments[0].work_pool.job_variables.run: {{ flow_run.name }} has no value: no build "
+            "or push step of this file has the id 'flow_run', so prefect deploy would drop it; supply it with "
+            "--step-output flow_run.name=VALUE, or write {{ ctx.flow_run.name }} for a value of the flow run",
         ],
     ),
     Case(
