@@ -7,9 +7,9 @@ For each corpus entry, in one working directory (a copy of the entry, named like
    outputs the stub steps produce given as `--step-output`;
 3. every deployment is compared field by field (ids, timestamps and flow ids aside), its trigger
    automations included; the tool's plan right after apply must be empty;
-4. `prefect deploy --all` runs over the tool's deployments on the session's server, after which
-   they must still match (no second trigger automation, say) and the tool's plan must still be
-   empty: the two can take turns.
+4. `prefect deploy --all` runs over the tool's deployments on the session's server (and, for
+   reference, over its own on the second server), after which they must still match (no second
+   trigger automation, say) and the tool's plan must still be empty: the two can take turns.
 A file that `prefect deploy` rejects must be rejected by the tool too, with nothing applied.
 
 Each entry's `corpus.json` names what must exist first, identically on both servers: work pools
@@ -41,7 +41,7 @@ CORPUS = Path(__file__).parents[1] / "corpus" / "prefect_yaml"
 STUBS = Path(__file__).parents[1] / "corpus" / "stubs"
 ENTRIES = sorted(entry.name for entry in CORPUS.iterdir() if (entry / "prefect.yaml").is_file())
 NOT_COPIED = ("SOURCE.md", "corpus.json")  # notes about the entry, not part of the project
-DEPLOY_TIMEOUT = 120
+DEPLOY_TIMEOUT = 240  # seconds; a loaded machine is slow to import prefect
 ABSENT = "<absent>"
 
 
@@ -169,11 +169,8 @@ class PrefectDeploy:
         except subprocess.TimeoutExpired:
             self.process.kill()
             output, _ = self.process.communicate()
+            pytest.fail(f"prefect deploy did not finish within {DEPLOY_TIMEOUT}s:\n{output}")
         return self.process.returncode, output
-
-    def run(self) -> tuple[int, str]:
-        self.release()
-        return self.wait()
 
     def stop(self) -> None:
         """Ends the process if it is still waiting (the test stopped before releasing it)."""
@@ -292,9 +289,13 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
     with client(reference_url) as reference_api, client(api_url) as api:
         reference, main = Seeded(reference_api), Seeded(api)
         created_on_main: set[str] = set()
-        # Both `prefect deploy` processes start now and wait to be released.
+        # The `prefect deploy` processes start now and wait to be released: the first deploy of
+        # the reference, then prefect deploy over the tool's deployments and over its own (an
+        # update by prefect deploy differs from its create, e.g. a missing description is the
+        # string "None" on create and null on update).
         deploying = PrefectDeploy(workdir, reference_url, env)
         over_the_tool = PrefectDeploy(workdir, api_url, env)
+        over_its_own = PrefectDeploy(workdir, reference_url, env)
         try:
             reference.seed(setup)
             main.seed(setup)
@@ -325,12 +326,17 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
                 problems.append(f"plan right after apply is not empty (exit {replanned.exit_code}):\n{replanned.output}")
 
             # Coexistence: prefect deploy over the tool's deployments, then the tool's plan.
-            again_code, again_output = over_the_tool.run()
+            over_the_tool.release()
+            over_its_own.release()
+            again_code, again_output = over_the_tool.wait()
+            own_code, own_output = over_its_own.wait()
             created_on_main |= same_names(api, reference_api)
             if again_code != 0:
                 problems.append(f"prefect deploy over the tool's deployments failed:\n{again_output}")
+            elif own_code != 0:
+                problems.append(f"prefect deploy over its own deployments failed:\n{own_output}")
             else:  # e.g. a second trigger automation next to the tool's
-                problems += [f"after prefect deploy ran over the tool's deployments: {problem}"
+                problems += [f"after prefect deploy ran over the tool's deployments (and over its own): {problem}"
                              for problem in compare(reference_api, api, tool_ids, (started, now()))]
             after = workspace.plan(*step_output_flags(setup), env=env)
             if after.exit_code != 0:
@@ -338,8 +344,8 @@ def test_prefect_yaml_applies_as_prefect_deploy_does(entry: str, tmp_path: Path,
                                 f"(exit {after.exit_code}):\n{after.output}")
             assert not problems, f"{entry}: {len(problems)} problem(s)\n\n" + "\n\n".join(problems)
         finally:
-            deploying.stop()
-            over_the_tool.stop()
+            for process in (deploying, over_the_tool, over_its_own):
+                process.stop()
             reference.remove_deployments({d["id"] for d in all_objects(reference_api, "deployments/filter")})
             main.remove_deployments(created_on_main)
             reference.remove()
