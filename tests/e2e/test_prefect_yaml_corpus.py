@@ -259,8 +259,14 @@ def differences(reference: Any, tool: Any, path: str = "") -> list[str]:
                 lines.append(f"{path}.{key}: prefect deploy={_short(reference.get(key, ABSENT))} "
                              f"tool={_short(tool.get(key, ABSENT))}")
         return lines
-    if isinstance(reference, list) and isinstance(tool, list) and len(reference) == len(tool):
-        return [line for index, (r, t) in enumerate(zip(reference, tool)) for line in differences(r, t, f"{path}[{index}]")]
+    if isinstance(reference, list) and isinstance(tool, list):
+        lines = [line for index, (r, t) in enumerate(zip(reference, tool)) for line in differences(r, t, f"{path}[{index}]")]
+        if len(reference) != len(tool):
+            lines.insert(0, f"{path}: {len(reference)} item(s) from prefect deploy, {len(tool)} on the tool's side")
+            extra, side = (reference, "prefect deploy") if len(reference) > len(tool) else (tool, "tool")
+            lines += [f"{path}[{index}]: only {side}: {_short(item)}" for index, item in enumerate(extra)
+                      if index >= min(len(reference), len(tool))]
+        return lines
     if reference != tool or type(reference) is not type(tool):
         return [f"{path}: prefect deploy={_short(reference)} tool={_short(tool)}"]
     return []
