@@ -41,6 +41,11 @@ VarFiles = Annotated[Optional[list[Path]], typer.Option("--var-file", help="YAML
 Targets = Annotated[Optional[list[str]], typer.Option("--target", help="Only this address (and what it needs); repeatable.")]
 Replaces = Annotated[Optional[list[str]], typer.Option("--replace", help="Force replacement of this address; repeatable.")]
 LockTimeout = Annotated[str, typer.Option("--lock-timeout", help="How long to wait for the state lock, e.g. 60s.")]
+StepOutputs = Annotated[Optional[list[str]], typer.Option(
+    "--step-output", help="STEP_ID.KEY=VALUE: an output of a prefect.yaml build or push step (never run); repeatable.")]
+FlowPython = Annotated[Optional[str], typer.Option(
+    "--flow-python", envvar="PREFECT_PROVIDER_FLOW_PYTHON",
+    help="An interpreter with prefect and the flows' dependencies, for parameter schemas the source alone cannot tell.")]
 
 
 def _console(stderr: bool = False):
@@ -116,10 +121,15 @@ def parse_duration(text: str) -> float:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-def load_config(directory: Path, var: list[str] | None, var_file: list[Path] | None) -> Configuration:
+def load_config(directory: Path, var: list[str] | None, var_file: list[Path] | None,
+                step_output: list[str] | None = None, *, with_step_outputs: bool = False,
+                flow_python: str | None = None) -> Configuration:
+    """`with_step_outputs`: the command writes or compares deployments, so prefect.yaml step outputs are needed."""
     from provider.config import load_configuration, load_var_files
+    from provider.prefect_yaml import parse_step_outputs
 
-    return load_configuration(directory, load_var_files(list(var_file or []), list(var or [])))
+    outputs = parse_step_outputs(list(step_output or [])) if with_step_outputs else None
+    return load_configuration(directory, load_var_files(list(var_file or []), list(var or [])), outputs, flow_python)
 
 
 def backend_for(directory: Path, config: Configuration | None = None) -> Backend:
@@ -152,9 +162,10 @@ def connect(api_url: str | None) -> PrefectClient:
 
 @app.command()
 @handle_errors
-def validate(directory: DirArg = Path("."), var: Vars = None, var_file: VarFiles = None) -> None:
+def validate(directory: DirArg = Path("."), var: Vars = None, var_file: VarFiles = None,
+             step_output: StepOutputs = None, flow_python: FlowPython = None) -> None:
     """Check the configuration offline: schema, names, references and cycles."""
-    config = load_config(directory, var, var_file)
+    config = load_config(directory, var, var_file, step_output, with_step_outputs=True, flow_python=flow_python)
     _console().print(f"[green]Success![/green] The configuration is valid ({len(config.resources)} resources).")
 
 
@@ -209,10 +220,12 @@ def plan(
     replace: Replaces = None,
     var: Vars = None,
     var_file: VarFiles = None,
+    step_output: StepOutputs = None,
+    flow_python: FlowPython = None,
     api_url: ApiUrl = None,
 ) -> None:
     """Show what apply would change."""
-    config = load_config(directory, var, var_file)
+    config = load_config(directory, var, var_file, step_output, with_step_outputs=True, flow_python=flow_python)
     backend = backend_for(directory, config)
     mode = "destroy" if destroy else "refresh-only" if refresh_only else "normal"
     result, _ = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
@@ -236,12 +249,14 @@ def drift(
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write a markdown drift report.")] = None,
     var: Vars = None,
     var_file: VarFiles = None,
+    step_output: StepOutputs = None,
+    flow_python: FlowPython = None,
     api_url: ApiUrl = None,
 ) -> None:
     """Compare state with the live workspace; exit 2 when it drifted."""
     from provider.render import drift_markdown, plan_json
 
-    config = load_config(directory, var, var_file)
+    config = load_config(directory, var, var_file, step_output, with_step_outputs=True, flow_python=flow_python)
     result, _ = _make_plan(config, backend_for(directory, config), api_url, mode="refresh-only")
     if as_json:
         report = plan_json(result)
@@ -348,19 +363,23 @@ def apply(
     refresh_only: Annotated[bool, typer.Option("--refresh-only", help="Only update state to match the live workspace.")] = False,
     var: Vars = None,
     var_file: VarFiles = None,
+    step_output: StepOutputs = None,
+    flow_python: FlowPython = None,
     api_url: ApiUrl = None,
 ) -> None:
     """Make the live workspace match the configuration (or apply a saved plan)."""
     if source.is_file():
-        _apply_saved(source, api_url, parallelism, parse_duration(lock_timeout), var, var_file)
+        _apply_saved(source, api_url, parallelism, parse_duration(lock_timeout), var, var_file, step_output, flow_python)
         return
     mode = "refresh-only" if refresh_only else "normal"
-    _plan_then_apply(source, var, var_file, api_url, mode, target, replace, lock_timeout, auto_approve, parallelism)
+    _plan_then_apply(source, var, var_file, api_url, mode, target, replace, lock_timeout, auto_approve, parallelism,
+                     step_output, flow_python)
 
 
-def _plan_then_apply(directory, var, var_file, api_url, mode, targets, replace, lock_timeout, auto_approve, parallelism):
+def _plan_then_apply(directory, var, var_file, api_url, mode, targets, replace, lock_timeout, auto_approve, parallelism,
+                     step_output=None, flow_python=None):
     """Under the state lock: plan, show it, ask (unless approved), apply."""
-    config = load_config(directory, var, var_file)
+    config = load_config(directory, var, var_file, step_output, with_step_outputs=mode != "destroy", flow_python=flow_python)
     backend = backend_for(directory, config)
     with backend.lock("destroy" if mode == "destroy" else "apply", parse_duration(lock_timeout)):
         result, state = _make_plan(config, backend, api_url, mode=mode, targets=targets, replace=replace)
@@ -372,14 +391,16 @@ def _plan_then_apply(directory, var, var_file, api_url, mode, targets, replace, 
         _run_apply(result, backend, state, api_url, parallelism)
 
 
-def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float, var, var_file) -> None:
+def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float, var, var_file,
+                 step_output=None, flow_python=None) -> None:
     from provider.errors import ProviderError
     from provider.plan import load_saved_plan
     from provider.state import State
 
     saved = load_saved_plan(path)
     # The configuration names the backend and holds the secrets the plan only has fingerprints of.
-    config = load_config(Path(saved.config_dir or "."), var, var_file)
+    config = load_config(Path(saved.config_dir or "."), var, var_file, step_output, with_step_outputs=True,
+                         flow_python=flow_python)
     backend = backend_for(config.directory, config)
     with backend.lock("apply", lock_timeout):
         state = backend.read()

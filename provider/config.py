@@ -17,7 +17,7 @@ from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import KINDS
 from resources.base import Address, Spec
 
-SETTINGS_KEYS = ("backend", "prefect_yaml", "moved")
+SETTINGS_KEYS = ("backend", "prefect_yaml", "step_outputs", "moved")
 
 
 class Moved(BaseModel):
@@ -96,14 +96,26 @@ def load_var_files(paths: list[Path], assignments: list[str]) -> dict[str, Any]:
     return values
 
 
-def load_configuration(directory: Path, variables: Mapping[str, Any] | None = None) -> Configuration:
-    """Read, evaluate and validate every file; raise ConfigErrors with all problems found."""
+def load_configuration(
+    directory: Path,
+    variables: Mapping[str, Any] | None = None,
+    step_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    flow_python: str | None = None,
+) -> Configuration:
+    """Read, evaluate and validate every file; raise ConfigErrors with all problems found.
+
+    `step_outputs`: the outputs of prefect.yaml build and push steps given on the command line
+    (by step id; they win over the configuration's `step_outputs:`). None where they do not
+    matter (e.g. `state list`): prefect.yaml step-output templates are then not checked.
+    `flow_python`: an interpreter with Prefect, for what a flow's source alone cannot tell.
+    """
     directory = Path(directory)
     evaluator = Evaluator(variables)
     errors: list[ConfigError] = []
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
     moved: list[Moved] = []
+    outputs: dict[str, dict[str, Any]] = {}
     prefect_yamls = [directory / PREFECT_YAML] if (directory / PREFECT_YAML).is_file() else []
 
     for path in config_files(directory):
@@ -131,6 +143,9 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
             if key == "moved":
                 moved += _moved_entries(body, source, errors)
                 continue
+            if key == "step_outputs":
+                _step_outputs(body, source, outputs, errors)
+                continue
             if key not in KINDS or KINDS[key].nested_under:  # nested kinds are declared inside their parent
                 known = ", ".join([*(k for k, kind in KINDS.items() if not kind.nested_under), *SETTINGS_KEYS])
                 errors.append(ConfigError(f"unknown resource kind (expected one of: {known})", where, key))
@@ -141,12 +156,16 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
                 errors.append(ConfigError("expected a mapping from names to specs", where, key))
                 continue
             for name, spec in body.items():
-                _add_resource(resources, Address(key, name), spec, source, (key, name), errors)
+                _add_resource(resources, Address(key, name), spec, source, (key, name), errors,
+                              context={"base_dir": directory, "flow_python": flow_python})
 
     warnings = []
     for prefect_yaml in dict.fromkeys(p.resolve() for p in prefect_yamls):
         try:
-            found = read_prefect_yaml(prefect_yaml, _display(prefect_yaml))
+            given = None if step_outputs is None else {
+                step: {**outputs.get(step, {}), **step_outputs.get(step, {})} for step in {*outputs, *step_outputs}
+            }
+            found = read_prefect_yaml(prefect_yaml, _display(prefect_yaml), given, flow_python=flow_python)
         except ConfigError as exc:
             errors.append(exc)
             continue
@@ -154,7 +173,8 @@ def load_configuration(directory: Path, variables: Mapping[str, Any] | None = No
         warnings += found.warnings
         for deployment in found.deployments:
             address, spec, path = deployment.address, deployment.spec, deployment.path
-            _add_resource(resources, address, spec, found.source, path, errors, refers_to_existing=True)
+            _add_resource(resources, address, spec, found.source, path, errors, refers_to_existing=True,
+                          context=deployment.context)
 
     if not errors:
         _link(resources, errors)
@@ -171,6 +191,7 @@ def _add_resource(
     path: tuple[str | int, ...],
     errors: list[ConfigError],
     refers_to_existing: bool = False,
+    context: dict[str, Any] | None = None,
 ) -> None:
     kind = KINDS[address.kind]
     location = source.locate(path)
@@ -184,7 +205,7 @@ def _add_resource(
     else:
         try:
             data = raw if raw is not None else {}
-            spec = kind.spec.model_validate(data)
+            spec = kind.spec.model_validate(data, context=context)
         except ValidationError as exc:
             errors += _validation_errors(exc, source, path, data)
             return
@@ -287,6 +308,16 @@ def _prefect_yaml_paths(body: Any, base_dir: Path, source: SourceMap, errors: li
             where = ("prefect_yaml", index)
             errors.append(ConfigError(f"no such file: {path}", source.locate(where), _dotted(where)))
     return found
+
+
+def _step_outputs(body: Any, source: SourceMap, outputs: dict[str, dict[str, Any]], errors: list[ConfigError]) -> None:
+    """`step_outputs: {STEP_ID: {KEY: VALUE}}`: the outputs of prefect.yaml build and push steps."""
+    if not isinstance(body, dict) or not all(isinstance(v, dict) for v in body.values()):
+        where = source.locate(("step_outputs",))
+        errors.append(ConfigError("expected a mapping of STEP_ID: {KEY: VALUE}", where, "step_outputs"))
+        return
+    for step_id, values in body.items():
+        outputs.setdefault(str(step_id), {}).update(values)
 
 
 def _moved_entries(body: Any, source: SourceMap, errors: list[ConfigError]) -> list[Moved]:

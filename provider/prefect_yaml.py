@@ -1,59 +1,72 @@
-"""An existing `prefect.yaml` read as a source of `deployments.FLOW/NAME` resources.
+"""An existing `prefect.yaml` read as a source of `deployments.FLOW/NAME` resources, the way
+`prefect deploy --all` of Prefect 3.8.8 reads it (prefect/cli/deploy/_core.py and _config.py).
 
 Each entry of its `deployments:` list becomes a deployment spec: `work_pool.name`,
 `work_pool.work_queue_name` and `work_pool.job_variables` become `work_pool`, `work_queue` and
-`job_variables`; the deployment's `pull` (else the file's top-level `pull`) becomes `pull_steps`;
-a legacy `schedule:` becomes a one-item `schedules:`; `concurrency_limit` may be a number or
-`{limit, collision_strategy, grace_period_seconds}`. YAML anchors and merge keys (the usual
-`definitions:` section) are resolved by the YAML loader. Everything else is kept verbatim:
-Prefect's `{{ ... }}` templates are resolved by Prefect at run time, and this tool's own `${...}`
-expressions are not evaluated here (the file belongs to Prefect).
+`job_variables`; the deployment's `pull` (else the file's top-level `pull`, else the pull step
+prefect deploy generates) becomes `pull_steps`; a legacy `schedule:` becomes a one-item
+`schedules:`; `concurrency_limit` may be a number or `{limit, collision_strategy,
+grace_period_seconds}`. YAML anchors and merge keys (the usual `definitions:` section) are
+resolved by the YAML loader. Keys prefect deploy ignores are left out with a note naming their
+line; an entry without a name is skipped, as prefect deploy skips it.
 
-`build` and `push` steps are not run: they produce images and uploads outside the Prefect API.
-The configuration carries a warning naming them, which the plan shows.
+Templates are resolved where prefect deploy resolves them, in its order: `{{ $ENV }}` and the
+outputs of build and push steps here, `{{ prefect.variables.* }}` and `{{ prefect.blocks.* }}` at
+plan time (resources/deployments.py). Pull steps keep their templates for run time (but take step
+outputs and set environment variables, as prefect deploy does), and so do `{{ ctx.* }}` and a
+trigger's `parameters` (`{{ event.* }}`).
 
-A work pool (or queue) that the configuration does not declare is taken to exist on the server
-already, as `prefect deploy` expects: no dependency, no "not declared" error. A declared one is a
-reference like any other (see `Resource.refers_to_existing` in provider/config.py).
+Build and push steps are never run: their outputs come from `--step-output STEP_ID.KEY=VALUE` or a
+`step_outputs:` mapping of the configuration. One that is used but not supplied is an error naming
+the template and its line (prefect deploy would have written its value there).
 
-The flow name is `flow_name` when given, else the one Prefect would use: the name in the flow's
-`@flow(name=...)` decorator, read (never run) from the entrypoint's file, else the function's
-name with `_` turned into `-`. When the deployment has no description, the flow's description
-or docstring is used, as `prefect deploy` does.
+The flow's name, version, description and parameter schema come from the flow's code, read (never
+run) from the entrypoint's file by provider/flow_source.py, as prefect deploy takes them from the
+imported flow; `parameter_openapi_schema` in the file is ignored, as prefect deploy ignores it.
 """
 
 from __future__ import annotations
 
-import ast
-import json
-import re
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provider.errors import ConfigError
 from provider.expressions import Evaluator
+from provider.flow_source import FlowInfo, FlowSourceError, read_flow
+from provider.templating import Missing, Templater, has_server_templates
 from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources.base import Address
+from resources.deployments import NO_DESCRIPTION, PREFECT_YAML_SOURCE
 
 PREFECT_YAML = "prefect.yaml"
+# A deployment's fields that prefect deploy reads (DeploymentConfig in prefect/cli/deploy/_models.py).
+DEPLOYMENT_FIELDS = {
+    "name", "version", "version_type", "tags", "description", "schedule", "schedules", "paused",
+    "concurrency_limit", "flow_name", "entrypoint", "parameters", "enforce_parameter_schema", "build", "push",
+    "pull", "work_pool", "triggers", "sla",
+}
+WORK_POOL_FIELDS = {"name", "work_queue_name", "job_variables"}
 # prefect.yaml fields that become the spec field of the same name.
 SAME_NAME = ("entrypoint", "description", "version", "tags", "parameters", "enforce_parameter_schema", "paused", "triggers")
 # The fields of a deployment's `work_pool:` and the spec fields they become.
 POOL_FIELDS = {"name": "work_pool", "work_queue_name": "work_queue", "job_variables": "job_variables"}
-# Known prefect.yaml fields that this tool does not manage, and why.
+# Why an ignored key is ignored, where there is more to say than "prefect deploy ignores it".
+IGNORED_BECAUSE = {
+    "parameter_openapi_schema": "prefect deploy derives the parameter schema from the flow",
+    "is_schedule_active": "give each schedule `active: false` instead",
+    "infra_overrides": "job_variables is the field prefect deploy reads",
+}
+# Fields prefect deploy reads that this tool does not manage, and why.
 NOT_MANAGED = {
     "sla": "SLAs are not managed by prefect-provider",
-    "version_type": "version_type is set by `prefect deploy` only",
+    "version_type": "prefect-provider does not infer versions from git; the version is sent as it is",
 }
-STEP_OUTPUT = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\.")
-
-
-class Verbatim(Evaluator):
-    """Leaves every string as written: prefect.yaml has no `${...}` expressions of this tool."""
-
-    def evaluate(self, text: str, base_dir: Path) -> Any:
-        return text
+SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
+BUILD_DOCKER_IMAGE = "prefect_docker.deployments.steps.build_docker_image"
+FLAG = "--step-output"
 
 
 @dataclass
@@ -61,6 +74,7 @@ class PrefectYamlDeployment:
     address: Address
     spec: dict[str, Any]
     path: tuple[str | int, ...]  # where the spec stands in `PrefectYaml.source`
+    context: dict[str, Any] = field(default_factory=lambda: {"source": PREFECT_YAML_SOURCE})  # for validation
 
 
 @dataclass
@@ -71,125 +85,341 @@ class PrefectYaml:
     errors: list[ConfigError] = field(default_factory=list)
 
 
-def read_prefect_yaml(path: Path, display: str) -> PrefectYaml:
-    """The deployments of one prefect.yaml, with every problem found (raises only for bad YAML)."""
+def step_output_values(supplied: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The values prefect deploy templates with: each step's outputs under its id, and (as its
+    run_steps merges them) each output also under its own name."""
+    values: dict[str, Any] = {}
+    for step_id, outputs in supplied.items():
+        values[step_id] = dict(outputs)
+    for outputs in supplied.values():
+        values.update(outputs)
+    return values
+
+
+def parse_step_outputs(assignments: list[str]) -> dict[str, dict[str, str]]:
+    """`--step-output STEP_ID.KEY=VALUE` flags by step id."""
+    outputs: dict[str, dict[str, str]] = {}
+    for assignment in assignments:
+        name, eq, value = assignment.partition("=")
+        step_id, dot, key = name.partition(".")
+        if not eq or not dot or not step_id or not key:
+            raise ConfigError(f"{FLAG} {assignment!r}: expected STEP_ID.KEY=VALUE, e.g. build-image.image=registry/app:1.2")
+        outputs.setdefault(step_id, {})[key] = value
+    return outputs
+
+
+def read_prefect_yaml(
+    path: Path,
+    display: str,
+    step_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+    flow_python: str | None = None,
+) -> PrefectYaml:
+    """The deployments of one prefect.yaml, with every problem found (raises only for bad YAML).
+
+    `step_outputs` by step id; None when they are not known (e.g. `state list`): step-output
+    templates are then kept as written instead of being reported. `flow_python`: an interpreter
+    with Prefect, for what the flow's source alone cannot tell (provider/flow_source.py).
+    """
     data, lines = load_yaml(path, Verbatim(), display)
-    reader = _Reader(path.parent, lines, data if isinstance(data, dict) else {})
+    reader = _Reader(path.parent, lines, data if isinstance(data, dict) else {}, step_outputs,
+                     os.environ if environ is None else environ, flow_python)
     entries = reader.document.get("deployments") or []
     if data is not None and not isinstance(data, dict):
         reader.errors.append(ConfigError("expected a mapping (a prefect.yaml file)", lines.locate(())))
     elif not isinstance(entries, list):
         reader.errors.append(ConfigError("expected a list of deployments", lines.locate(("deployments",)), "deployments"))
         entries = []
+    # prefect deploy --all deploys a file's only entry as `prefect deploy` does one: unnamed, it is refused, not skipped.
+    reader.single = len(entries) == 1
     deployments = [d for index, entry in enumerate(entries) if (d := reader.deployment(index, entry))]
-    return PrefectYaml(deployments, reader.source, reader.warnings(display, deployments), reader.errors)
+    return PrefectYaml(deployments, reader.source, reader.warnings(display), reader.errors)
+
+
+class Verbatim(Evaluator):
+    """Leaves every string as written: prefect.yaml has no `${...}` expressions of this tool."""
+
+    def evaluate(self, text: str, base_dir: Path) -> Any:
+        return text
 
 
 class _Reader:
     """Turns the entries of one prefect.yaml into specs, with their lines and what was left out."""
 
-    def __init__(self, base_dir: Path, lines: SourceMap, document: dict[str, Any]):
+    def __init__(self, base_dir: Path, lines: SourceMap, document: dict[str, Any],
+                 step_outputs: Mapping[str, Mapping[str, Any]] | None, environ: Mapping[str, str],
+                 flow_python: str | None):
         self.base_dir = base_dir
+        self.flow_python = flow_python
         self.lines = lines
         self.document = document
+        self.strict = step_outputs is not None
+        self.step_values = step_output_values(step_outputs or {})
+        self.environ = environ
         self.source = SourceMap(lines.file)  # spec paths (deployments, FLOW/NAME, field...) -> lines
+        # The file's lines by the first two parts of their path, so mapping a field reads only its entry's.
+        self.lines_under: dict[tuple[str | int, ...], list[tuple[tuple[str | int, ...], int]]] = {}
+        for path, line in lines.lines.items():
+            self.lines_under.setdefault(path[:2], []).append((path, line))
+        self.flows: dict[str, FlowInfo | FlowSourceError] = {}  # by entrypoint: entries often share a flow
         self.errors: list[ConfigError] = []
-        self.ignored: list[str] = []  # what was left out of a spec, and why
-        self.skipped_steps: dict[Address, list[Any]] = {}  # build/push steps per deployment
+        self.notes: list[str] = []
+        self.skipped_steps: dict[Address, list[str]] = {}  # ids (or functions) of build/push steps
+        self.single = False  # the file's only deployment
+
+    # --- one deployment ---------------------------------------------------------------------
 
     def deployment(self, index: int, raw: Any) -> PrefectYamlDeployment | None:
-        where = ("deployments", index)
+        where: tuple[str | int, ...] = ("deployments", index)
         if not isinstance(raw, dict):
             self.errors.append(ConfigError("expected a mapping describing a deployment", self.lines.locate(where)))
             return None
-        raw = dict(raw)
-        name = raw.pop("name", None)
-        if not isinstance(name, str) or not name:
-            self.errors.append(ConfigError("a deployment needs a name", self.lines.locate(where), _dotted(where)))
+        raw = self.known_fields(where, raw)
+        schedules_origin = self.legacy_schedule(where, raw)
+        if schedules_origin is None:
             return None
-        flow_name, flow_description = self.flow(where, raw)
-        if flow_name is None:
+        pull, pull_origin = self.pull_steps(where, raw)
+        config = self.templated(where, raw, schedules_origin)
+        name = config.get("name")
+        if (name is None or name == "") and self.single:
+            if self.flow(where, config) is not None:
+                message = "a deployment needs a name (prefect deploy refuses the only deployment of a file without one)"
+                self.errors.append(ConfigError(message, self.lines.locate(where), _dotted(where)))
             return None
+        if name is None or name == "":
+            self.note(where, "has no name: prefect deploy skips it, and so does prefect-provider")
+            return None
+        if not isinstance(name, str):
+            self.errors.append(ConfigError("expected a string", self.lines.locate((*where, "name")), _dotted((*where, "name"))))
+            return None
+        flow = self.flow(where, config)
+        if flow is None:
+            return None
+        flow_name = flow.name
+
         entry = _Entry(self, Address("deployments", f"{flow_name}/{name}"), where)
         self.map(entry.target, where)  # fields of the same name keep their lines
-
         for key in SAME_NAME:
-            if key in raw:
-                entry.take(key, raw.pop(key), key)
-        if not entry.spec.get("description") and flow_description:
-            entry.take("description", flow_description, "entrypoint")
-        self.work_pool(entry, raw.pop("work_pool", None))
-        self.pull(entry, raw)
-        self.schedules(entry, raw)
-        self.concurrency(entry, raw.pop("concurrency_limit", None))
-
+            if config.get(key) is not None:
+                entry.take(key, config[key], key)
+        # As prefect deploy sets them (and RunnerDeployment._set_defaults_from_flow).
+        if not entry.spec.get("description"):
+            # Prefect's client sends a missing description as the text "None" when it creates a
+            # deployment (DeploymentCreate's convert_to_strings), and null when it updates one.
+            entry.take("description", flow.description or NO_DESCRIPTION, "entrypoint")
+        if not entry.spec.get("version") and flow.version:
+            entry.take("version", flow.version, "entrypoint")
+        if flow.parameter_schema:
+            entry.take("parameter_openapi_schema", flow.parameter_schema, "entrypoint")
+        if not self.work_pool(entry, config.get("work_pool")):
+            return None
+        pull = self.templated_pull(pull, pull_origin, entry, config)
+        if pull:
+            entry.spec["pull_steps"] = pull
+            self.map((*entry.target, "pull_steps"), pull_origin)
+        self.schedules(entry, config.get("schedules"), schedules_origin)
+        self.concurrency(entry, config.get("concurrency_limit"))
+        if has_server_templates(config.get("triggers")):
+            self.errors.append(entry.error(
+                "prefect-provider cannot resolve {{ prefect.variables.* }} or {{ prefect.blocks.* }} in triggers "
+                "(their automations are planned offline): write the value", "triggers"))
         steps = [*self.section(raw, "build"), *self.section(raw, "push")]
         if steps:
-            self.skipped_steps[entry.address] = steps
-        raw.pop("flow_name", None)  # it is in the address
+            self.skipped_steps[entry.address] = [_step_name(step) for step in steps]
+        if config.get("flow_name") and config["flow_name"] != flow_name:
+            self.note((*where, "flow_name"), f"flow_name is ignored: prefect deploy names the flow {flow_name!r}, "
+                      "as its code does")
         for key, reason in NOT_MANAGED.items():
-            if raw.pop(key, None) is not None:
-                self.ignored.append(f"{entry.address}: {key} is ignored ({reason})")
-        for key, value in raw.items():  # unknown fields reach the spec, which reports them
-            entry.take(key, value, key)
+            if config.get(key) is not None:
+                self.note((*where, key), f"{key} is ignored ({reason})")
         return PrefectYamlDeployment(entry.address, entry.spec, entry.target)
 
-    def flow(self, where: tuple[str | int, ...], raw: dict[str, Any]) -> tuple[str | None, str | None]:
-        """The flow's name (None after an error) and its description from the code, if any."""
-        if raw.get("flow_name"):
-            return str(raw["flow_name"]), None
-        entrypoint = raw.get("entrypoint")
-        if not isinstance(entrypoint, str) or not entrypoint:
-            message = "a deployment needs an entrypoint (or a flow_name)"
-            self.errors.append(ConfigError(message, self.lines.locate(where), _dotted(where)))
-            return None, None
-        try:
-            return flow_from_entrypoint(entrypoint, self.base_dir)
-        except ValueError as exc:
-            origin = (*where, "entrypoint")
-            self.errors.append(ConfigError(str(exc), self.lines.locate(origin), _dotted(origin)))
-            return None, None
+    def known_fields(self, where: tuple[str | int, ...], raw: dict[str, Any]) -> dict[str, Any]:
+        """The fields prefect deploy reads; a note for each other one (it ignores them)."""
+        known = {key: value for key, value in raw.items() if key in DEPLOYMENT_FIELDS}
+        for key in raw.keys() - known.keys():
+            self.ignored((*where, key))
+        pool = known.get("work_pool")
+        if isinstance(pool, dict):
+            known["work_pool"] = {key: value for key, value in pool.items() if key in WORK_POOL_FIELDS}
+            for key in pool.keys() - WORK_POOL_FIELDS:
+                self.ignored((*where, "work_pool", key))
+        return known
 
-    def work_pool(self, entry: _Entry, pool: Any) -> None:
-        """{name, work_queue_name, job_variables} become work_pool, work_queue and job_variables."""
-        if pool is None:
-            return
-        if not isinstance(pool, dict):
-            self.errors.append(entry.error("expected {name, work_queue_name, job_variables}", "work_pool"))
-            return
-        for key, value in pool.items():
-            if key not in POOL_FIELDS:
-                self.errors.append(entry.error("unknown field", "work_pool", key))
-            elif value is not None:
-                entry.take(POOL_FIELDS[key], value, "work_pool", key)
+    def ignored(self, path: tuple[str | int, ...]) -> None:
+        key = str(path[-1])
+        reason = f" ({IGNORED_BECAUSE[key]})" if key in IGNORED_BECAUSE else ""
+        self.note(path, f"{key} is not a prefect.yaml field: prefect deploy ignores it, and so does prefect-provider{reason}")
 
-    def pull(self, entry: _Entry, raw: dict[str, Any]) -> None:
-        """The deployment's own pull steps, else the file's; `pull: null` inherits, `pull: []` means none."""
-        own = raw.pop("pull", None)
-        if own is not None:
-            steps, origin = own, (*entry.where, "pull")
-        else:
-            steps, origin = self.document.get("pull"), ("pull",)
-        if steps:
-            entry.spec["pull_steps"] = [steps] if isinstance(steps, dict) else steps  # one step may be a mapping
-            self.map((*entry.target, "pull_steps"), origin)
-
-    def schedules(self, entry: _Entry, raw: dict[str, Any]) -> None:
-        """`schedules`, or the legacy `schedule` as a one-item list."""
+    def legacy_schedule(self, where: tuple[str | int, ...], raw: dict[str, Any]) -> tuple[str | int, ...] | None:
+        """The legacy `schedule:` becomes a one-item `schedules:`; where the schedules stand in the
+        file (None after an error)."""
         legacy = raw.pop("schedule", None)
-        schedules = raw.pop("schedules", None)
-        if legacy and schedules is not None:
-            self.errors.append(entry.error("both schedule and schedules are given: use only schedules", "schedule"))
-            return
-        if legacy:
-            schedules = [legacy]
-            self.map((*entry.target, "schedules", 0), (*entry.where, "schedule"))
+        if legacy and "schedules" in raw:
+            message = "both schedule and schedules are given (prefect deploy refuses this): use only schedules"
+            self.errors.append(ConfigError(message, self.lines.locate((*where, "schedule")), _dotted((*where, "schedule"))))
+            return None
+        if legacy and isinstance(legacy, dict):
+            raw["schedules"] = legacy
+            return (*where, "schedule")
+        return (*where, "schedules")
+
+    def pull_steps(self, where: tuple[str | int, ...], raw: dict[str, Any]) -> tuple[list[Any] | None, tuple[str | int, ...]]:
+        """The pull steps as prefect deploy takes them, before any templating: the deployment's own,
+        else the file's; `pull: []` means none; None when prefect deploy generates its default."""
+        own_present = "pull" in raw
+        own, top = raw.pop("pull", None), self.document.get("pull")
+        if (own if own_present else top) == []:
+            return [], (*where, "pull")
+        if _steps(own):
+            return _steps(own), (*where, "pull")
+        if _steps(top):
+            return _steps(top), ("pull",)
+        return None, (*where, "pull")
+
+    def templated(self, where: tuple[str | int, ...], raw: dict[str, Any], schedules_origin: tuple[str | int, ...]) -> dict[str, Any]:
+        """The deployment's fields templated as prefect deploy templates them: `{{ $ENV }}` (and, as
+        in prefect, a lone `{{ NAME }}` that names an environment variable) everywhere, then step
+        outputs everywhere but in a trigger's parameters and in `{{ ctx.* }}`."""
+        env = Templater(self.environ, self.environ, remove_notset=False)
+        config = env.apply(raw, where)
+        for dropped in env.missing:
+            if isinstance(dropped.path[-1], int):
+                self.note(dropped.path, f"{dropped.full_match} is dropped from this list: prefect deploy drops a list "
+                          "item that is only a template before it applies step outputs")
+        schedules = config.pop("schedules", None)
+        triggers = config.pop("triggers", None)
+        steps = {key: config.pop(key) for key in ("build", "push") if key in config}  # never run
+        config = {**self.apply_step_outputs(config, where, skip_prefixes=("ctx.",)), **steps}
+        if schedules is not None:
+            config["schedules"] = self.apply_step_outputs(schedules, schedules_origin)
+        if isinstance(triggers, list):
+            config["triggers"] = [self.templated_trigger(t, (*where, "triggers", i)) for i, t in enumerate(triggers)]
+        elif triggers is not None:
+            config["triggers"] = triggers
+        return config
+
+    def templated_trigger(self, trigger: Any, path: tuple[str | int, ...]) -> Any:
+        if not isinstance(trigger, dict):
+            return trigger
+        trigger = dict(trigger)
+        parameters = trigger.pop("parameters", None)  # for the run: `{{ event.* }}` is resolved then
+        trigger = self.apply_step_outputs(trigger, path)
+        if parameters is not None:
+            trigger["parameters"] = parameters
+        return trigger
+
+    def apply_step_outputs(self, value: Any, path: tuple[str | int, ...], skip_prefixes: tuple[str, ...] = ()) -> Any:
+        templater = Templater(self.step_values, self.environ, remove_notset=self.strict, skip_prefixes=skip_prefixes)
+        value = templater.apply(value, path)
+        if self.strict:
+            for missing in templater.missing:
+                self.errors.append(self.missing_output(missing))
+            for unset in templater.unset_env:
+                self.note(unset.path, f"{unset.full_match}: environment variable {unset.name[1:]} is not set, "
+                          "so it is written as an empty string (as prefect deploy does)")
+        return value
+
+    def missing_output(self, missing: Missing) -> ConfigError:
+        step, dot, _ = missing.name.partition(".")
+        flag = f"{FLAG} {missing.name}=VALUE" if dot else f"{FLAG} STEP_ID.{missing.name}=VALUE"
+        if dot and step not in self.step_ids():
+            message = (
+                f"{missing.full_match} has no value: no build or push step of this file has the id {step!r}, so "
+                f"prefect deploy would drop it; supply it with {flag}, or write {{{{ ctx.{missing.name} }}}} for a "
+                "value of the flow run"
+            )
+        else:
+            message = (
+                f"{missing.full_match} has no value: it is the output of a build or push step, which prefect-provider "
+                f"does not run; supply it with {flag} (or in step_outputs: beside prefect_yaml)"
+            )
+        return ConfigError(message, self.lines.locate(missing.path), _dotted(missing.path))
+
+    def step_ids(self) -> set[str]:
+        """The ids of the file's build and push steps, its deployments' own included."""
+        entries = self.document.get("deployments")
+        sections = [self.document] + [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else [self.document]
+        return {_step_name(step) for section in sections for key in ("build", "push") for step in _steps(section.get(key)) or []}
+
+    def templated_pull(self, pull: list[Any] | None, origin: tuple[str | int, ...], entry: _Entry,
+                       config: dict[str, Any]) -> list[Any]:
+        """Pull steps take step outputs and set environment variables; the rest waits for run time."""
+        if pull is None:
+            return self.default_pull(entry, config)
+        return Templater(self.step_values, self.environ, remove_notset=False).apply(pull, origin)
+
+    def default_pull(self, entry: _Entry, config: dict[str, Any]) -> list[Any]:
+        """The pull step prefect deploy generates when none is given (run from the prefect.yaml's
+        directory, as `prefect deploy` is): where a Docker image keeps the code, else here."""
+        build = _steps(config.get("build")) or _steps(self.document.get("build")) or []  # as _generate_default_pull_action
+        docker = next((s[BUILD_DOCKER_IMAGE] for s in build if isinstance(s, dict) and s.get(BUILD_DOCKER_IMAGE)), None)
+        here = self.base_dir.absolute().resolve()
+        if docker is not None:
+            if docker.get("dockerfile") != "auto":
+                return []
+            directory = f"/opt/prefect/{here.name}"
+        elif ((config.get("work_pool") or {}).get("job_variables") or {}).get("image"):
+            directory = "/opt/prefect"
+        else:
+            directory = str(here)
+        self.note(entry.where, f"has no pull steps: prefect deploy would generate {SET_WORKING_DIRECTORY} "
+                  f"to {directory}, and so does prefect-provider")
+        return [{SET_WORKING_DIRECTORY: {"directory": directory}}]
+
+    def flow(self, where: tuple[str | int, ...], config: dict[str, Any]) -> FlowInfo | None:
+        """The flow as prefect deploy loads it (None after an error)."""
+        entrypoint = config.get("entrypoint")
+        if not isinstance(entrypoint, str) or not entrypoint:
+            message = "a deployment needs an entrypoint (prefect deploy refuses one without)"
+            self.errors.append(ConfigError(message, self.lines.locate(where), _dotted(where)))
+            return None
+        origin = (*where, "entrypoint")
+        if entrypoint not in self.flows:
+            try:
+                self.flows[entrypoint] = read_flow(entrypoint, self.base_dir, flow_python=self.flow_python)
+            except FlowSourceError as exc:
+                self.flows[entrypoint] = exc
+        flow = self.flows[entrypoint]
+        if isinstance(flow, FlowSourceError):
+            flow_name = config.get("flow_name")
+            file_missing = not (self.base_dir / entrypoint.rpartition(":")[0]).is_file()
+            if isinstance(flow_name, str) and flow_name and file_missing:
+                self.note(origin, f"{flow}: the flow is named {flow_name!r} as flow_name says, with Prefect's "
+                          "defaults for the rest (prefect deploy would fail here)")
+                return FlowInfo(flow_name, version=None, description=None, parameter_schema={})
+            self.errors.append(ConfigError(f"{flow} (prefect deploy loads the flow from it)", self.lines.locate(origin),
+                                           _dotted(origin)))
+            return None
+        for note in flow.notes:
+            self.note(origin, note)
+        return flow
+
+    def work_pool(self, entry: _Entry, pool: Any) -> bool:
+        """{name, work_queue_name, job_variables} become work_pool, work_queue and job_variables."""
+        if not isinstance(pool, dict) or not pool.get("name"):
+            message = "a deployment needs a work pool: work_pool: {name: POOL} (prefect deploy refuses one without)"
+            self.errors.append(entry.error(message, "work_pool") if pool is not None else
+                               ConfigError(message, self.lines.locate(entry.where), _dotted(entry.where)))
+            return False
+        for key, value in pool.items():
+            if value is not None:
+                entry.take(POOL_FIELDS[key], value, "work_pool", key)
+        return True
+
+    def schedules(self, entry: _Entry, schedules: Any, origin: tuple[str | int, ...]) -> None:
+        """`schedules` (or the legacy `schedule`, already made a list of one)."""
+        if isinstance(schedules, dict):
+            schedules = [schedules]
         if not schedules:
             return
-        for item in schedules if isinstance(schedules, list) else []:
+        for index, item in enumerate(schedules if isinstance(schedules, list) else []):
             if isinstance(item, dict) and item.pop("replaces", None) is not None:
-                self.ignored.append(f"{entry.address}: schedule `replaces` is ignored (schedules are matched by slug)")
+                self.note((*entry.where, "schedules", index, "replaces"),
+                          "replaces is ignored: prefect-provider matches schedules by slug (or position) and updates them in place")
         entry.spec["schedules"] = schedules
+        legacy = origin[-1] == "schedule"
+        self.map((*entry.target, "schedules", *((0,) if legacy else ())), origin)
 
     def concurrency(self, entry: _Entry, limit: Any) -> None:
         """A number, or {limit, collision_strategy, grace_period_seconds}."""
@@ -205,29 +435,29 @@ class _Reader:
 
     def section(self, raw: dict[str, Any], key: str) -> list[Any]:
         """A deployment's build or push steps: its own when it has the key (even empty), else the file's."""
-        return _steps(raw.pop(key) if key in raw else self.document.get(key))
+        return _steps(raw[key] if key in raw else self.document.get(key)) or []
+
+    # --- lines and notes -------------------------------------------------------------------
 
     def map(self, target: tuple[str | int, ...], origin: tuple[str | int, ...]) -> None:
         """Give the spec path `target` (and everything under it) the lines of `origin` in the file."""
-        for path, line in self.lines.lines.items():
-            if path[: len(origin)] == origin:
-                self.source.lines[(*target, *path[len(origin):])] = line
+        heads = [origin[:2]] if len(origin) >= 2 else [head for head in self.lines_under if head[:1] == origin]
+        for head in heads:
+            for path, line in self.lines_under.get(head, ()):
+                if path[: len(origin)] == origin:
+                    self.source.lines[(*target, *path[len(origin):])] = line
 
-    def warnings(self, display: str, deployments: list[PrefectYamlDeployment]) -> list[str]:
-        notes = list(self.ignored)
+    def note(self, path: tuple[str | int, ...], message: str) -> None:
+        self.notes.append(f"{self.lines.locate(path)}: {_dotted(path)}: {message}")
+
+    def warnings(self, display: str) -> list[str]:
+        notes = list(dict.fromkeys(self.notes))
         if self.skipped_steps:
+            names = sorted({name for steps in self.skipped_steps.values() for name in steps})
             notes.append(
-                f"{display}: build and push steps are not run by prefect-provider "
-                f"(for {', '.join(str(a) for a in self.skipped_steps)}); run them before apply, e.g. in CI"
+                f"{display}: build and push steps are not run by prefect-provider ({', '.join(names)}): "
+                f"their outputs come from {FLAG} STEP_ID.KEY=VALUE or step_outputs:"
             )
-        for deployment in deployments:
-            outputs = {_step_id(step) for step in self.skipped_steps.get(deployment.address, [])} - {None}
-            used = sorted(set(STEP_OUTPUT.findall(json.dumps(deployment.spec))) & outputs)
-            if used:
-                notes.append(
-                    f"{deployment.address}: uses outputs of the build/push steps {', '.join(used)}, "
-                    "whose {{ }} templates stay unresolved"
-                )
         return notes
 
 
@@ -253,56 +483,18 @@ class _Entry:
         return ConfigError(message, self.reader.lines.locate((*self.where, *origin)), _dotted((*self.target, *origin)))
 
 
-def flow_from_entrypoint(entrypoint: str, base_dir: Path) -> tuple[str, str | None]:
-    """The flow name Prefect derives for `path/to/file.py:function`, and the flow's description.
-
-    The file is parsed, never run. A missing or unparsable file leaves the default: the
-    function's name with `_` turned into `-` (as prefect.flows.Flow does).
-    """
-    file, _, function = entrypoint.rpartition(":")
-    function = function.rsplit(".", 1)[-1]
-    default = function.replace("_", "-")
-    try:
-        tree = ast.parse((base_dir / file).read_text()) if file else None
-    except (OSError, SyntaxError, ValueError):
-        tree = None
-    for node in ast.walk(tree) if tree else ():
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name != function:
-            continue
-        for decorator in node.decorator_list:
-            call = decorator if isinstance(decorator, ast.Call) else None
-            target = call.func if call else decorator
-            if not (isinstance(target, ast.Name) and target.id == "flow") and not (
-                isinstance(target, ast.Attribute) and target.attr == "flow"
-            ):
-                continue
-            keywords = {k.arg: k.value for k in call.keywords} if call else {}
-            name = _literal(keywords.get("name"), "name", entrypoint)
-            description = _literal(keywords.get("description"), "description", entrypoint)
-            return name or default, description or ast.get_docstring(node)
-    return default, None
-
-
-def _literal(node: ast.expr | None, what: str, entrypoint: str) -> str | None:
-    if node is None or (isinstance(node, ast.Constant) and node.value is None):
-        return None
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    raise ValueError(
-        f"the {what} in @flow(...) of {entrypoint} is not a plain string: add flow_name: NAME to this deployment"
-    )
-
-
-def _steps(section: Any) -> list[Any]:
+def _steps(section: Any) -> list[Any] | None:
+    """A build, push or pull section as a list of steps (one step may be written as a mapping)."""
     if isinstance(section, dict):
         return [section] if section else []
-    return section if isinstance(section, list) else []
+    return section if isinstance(section, list) else None
 
 
-def _step_id(step: Any) -> str | None:
-    """A step is `{function: {id: ..., ...}}`; its id names its outputs in templates."""
+def _step_name(step: Any) -> str:
+    """A step is `{function: {id: ..., ...}}`: its id, else its function."""
     if isinstance(step, dict) and len(step) == 1:
-        body = next(iter(step.values()))
+        function, body = next(iter(step.items()))
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             return body["id"]
-    return None
+        return str(function)
+    return "?"

@@ -16,6 +16,7 @@ def configuration_schema() -> dict[str, Any]:
     }
     fields["backend"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007
     fields["prefect_yaml"] = (Optional[list[str]], None)  # noqa: UP007
+    fields["step_outputs"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007  (prefect.yaml build/push steps)
     model = create_model("PrefectProviderConfiguration", **fields)
     schema = model.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -293,6 +293,11 @@ class ServerDefaults:
         self.client = client
         self._worker_metadata: dict[str, Any] | None = None
         self._block_schemas: dict[str, dict[str, Any]] | None = None
+        self._variables: dict[str, Any] = {}
+        self._blocks: dict[tuple[str, str], tuple[dict[str, Any], list[str]] | None] = {}
+        # Attribute paths that took their value from a secret on the server, by address (filled by
+        # `desired`, read by `sensitive_paths`, so live attributes are concealed at the same paths).
+        self.secret_paths: dict[str, list[str]] = {}
 
     def base_job_template(self, pool_type: str) -> dict[str, Any]:
         """The server's default base job template for a work pool type (`{}` when it has none).
@@ -323,3 +328,33 @@ class ServerDefaults:
                 newest.setdefault(schema["block_type"]["slug"], schema)  # listed newest first
             self._block_schemas = newest
         return self._block_schemas.get(type_slug)
+
+    def variable(self, name: str) -> Any:
+        """A variable's value; provider.templating.NOT_SET when the server has none."""
+        from provider.errors import NotFound
+        from provider.templating import NOT_SET
+
+        if name not in self._variables:
+            try:
+                self._variables[name] = self.client.get(f"/variables/name/{name}")["value"] if self.client else NOT_SET
+            except NotFound:
+                self._variables[name] = NOT_SET
+        return self._variables[name]
+
+    def block_document(self, type_slug: str, name: str) -> tuple[dict[str, Any], list[str]] | None:
+        """A block document's data (secrets in clear) and the dotted paths of its secret fields."""
+        from provider.errors import NotFound
+
+        key = (type_slug, name)
+        if key not in self._blocks:
+            try:
+                document = self.client.get(
+                    f"/block_types/slug/{type_slug}/block_documents/name/{name}", include_secrets="true"
+                ) if self.client else None
+            except NotFound:
+                document = None
+            self._blocks[key] = None if document is None else (
+                document.get("data") or {},
+                list((document.get("block_schema") or {}).get("fields", {}).get("secret_fields") or []),
+            )
+        return self._blocks[key]

@@ -2,7 +2,13 @@
 
 The flow is created on demand (`POST /flows/` returns the flow when it exists) and never deleted.
 Schedules are identified by their slug and updated in place, one route call each, so their ids
-(and the runs they scheduled) survive every apply.
+(and the runs they scheduled) survive every apply. Only a deployment read from a prefect.yaml may
+have schedules without a slug (as prefect deploy allows): those are matched by their position
+among the deployment's slugless schedules (`#1`, `#2`, ... in order of creation on the server).
+
+A deployment read from a prefect.yaml has its `{{ prefect.variables.* }}` and
+`{{ prefect.blocks.* }}` templates resolved at plan time, as prefect deploy resolves them (not in
+pull steps, which Prefect resolves at run time); a value taken from a secret is sensitive.
 
 Each trigger becomes a child resource `automations.NAME` (the trigger's `name`, else
 `DEPLOYMENT__automation_N` as `prefect deploy` names it) whose one action runs this deployment,
@@ -11,8 +17,9 @@ tool finds the other's.
 
 Attributes are normalized so that what the server fills in compares equal to an unset field:
 an unset timezone is UTC, an interval without `anchor_date` is anchored at 2020-01-01 00:00 in
-its timezone (the anchor Prefect gives an rrule without DTSTART), and anchor dates compare as
-instants, written in UTC.
+its timezone (the anchor Prefect gives an rrule without DTSTART; one read from a prefect.yaml is
+anchored when applied, as prefect deploy does, and keeps whatever anchor it then has), and anchor
+dates compare as instants, written in UTC.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import datetime as dt
 import re
 import zoneinfo
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -29,7 +37,9 @@ from pydantic import (
     Discriminator,
     Field,
     PositiveInt,
+    PrivateAttr,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -37,15 +47,37 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from provider.errors import ProviderError
+from provider.flow_source import FlowSourceError, read_flow
+from provider.secrets import PREFIX as FINGERPRINT
+from provider.templating import ServerLookups, TemplateError, resolve_server_templates
 from resources.automations import DeploymentTriggerSpec, Trigger
-from resources.base import Address, ApplyContext, Child, LiveObject, ResourceKind, Spec, name_filter, wanted
+from resources.base import (
+    Address,
+    ApplyContext,
+    Child,
+    FieldError,
+    LiveObject,
+    ResourceKind,
+    Spec,
+    name_filter,
+    wanted,
+)
 from resources.names import check_object_name, split_pair
 from resources.work_queues import DEFAULT_QUEUE
 
 IDENTITY = "FLOW_NAME/DEPLOYMENT_NAME"
 SCHEDULE_TYPES = ("cron", "interval", "rrule")
 DEFAULT_ANCHOR = dt.datetime(2020, 1, 1)  # Prefect's own anchor for an rrule without DTSTART
+# A prefect.yaml interval without anchor_date: anchored at the time of the apply, as prefect deploy
+# anchors it at the time of the deploy; whichever anchor the server then has is the one wanted.
+ANCHORED_WHEN_APPLIED = "(anchored when applied)"
+# What prefect deploy creates a deployment without description with; updating it, it sends null.
+NO_DESCRIPTION = "None"
 HIGH_FREQUENCY_RRULE = re.compile(r"FREQ=(SECONDLY|MINUTELY)", re.IGNORECASE)
+# The validation context of a deployment read from a prefect.yaml (provider/prefect_yaml.py).
+PREFECT_YAML_SOURCE = "prefect.yaml"
+# Attributes whose variable and block templates prefect deploy resolves (pull steps it keeps).
+SERVER_TEMPLATED = ("description", "version", "tags", "parameters", "job_variables", "schedules")
 # Fields sent to the API under the same name as the attribute.
 PLAIN_FIELDS = (
     "entrypoint", "path", "description", "version", "tags", "parameters", "enforce_parameter_schema",
@@ -82,8 +114,8 @@ class ScheduleSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _has_slug(self) -> ScheduleSpec:
-        if not self.slug:
+    def _has_slug(self, info: ValidationInfo) -> ScheduleSpec:
+        if not self.slug and not from_prefect_yaml(info):
             raise PydanticCustomError(
                 "schedule_slug", "this schedule has no slug: add `slug: NAME` so the schedule can be updated in place"
             )
@@ -214,7 +246,9 @@ class DeploymentSpec(Spec):
     parameters: dict[str, Any] = Field(default_factory=dict)
     enforce_parameter_schema: bool = True
     parameter_openapi_schema: dict[str, Any] | None = Field(
-        default=None, description="JSON schema of the parameters; an empty object schema when unset."
+        default=None,
+        description="JSON schema of the parameters; when unset, derived from the flow's signature as prefect deploy "
+        "derives it (the entrypoint's file relative to the configuration directory), else an empty object schema.",
     )
     job_variables: dict[str, Any] = Field(default_factory=dict)
     work_pool: str | None = Field(default=None, description="A work pool of this configuration, by name.")
@@ -230,17 +264,43 @@ class DeploymentSpec(Spec):
         default_factory=list, description="Each becomes an automation that runs this deployment (automations.NAME)."
     )
 
+    # Read from a prefect.yaml: its variable and block templates are resolved at plan time.
+    _prefect_yaml: bool = PrivateAttr(default=False)
+
     @field_validator("schedules")
     @classmethod
     def _unique_slugs(cls, schedules: list[ScheduleSpec]) -> list[ScheduleSpec]:
         seen: set[str] = set()
         for schedule in schedules:
+            if schedule.slug is None:
+                continue
             if schedule.slug in seen:
                 raise PydanticCustomError(
                     "duplicate_slug", "slug '{slug}' is used by more than one schedule", {"slug": schedule.slug}
                 )
             seen.add(schedule.slug)
         return schedules
+
+    @model_validator(mode="after")
+    def _source(self, info: ValidationInfo) -> DeploymentSpec:
+        self._prefect_yaml = from_prefect_yaml(info)
+        return self
+
+    @model_validator(mode="after")
+    def _schema_from_flow(self, info: ValidationInfo) -> DeploymentSpec:
+        """Unset, the parameter schema is the flow's, when its file is found beside the configuration."""
+        base_dir = (info.context or {}).get("base_dir")
+        if self.parameter_openapi_schema is not None or not self.entrypoint or base_dir is None:
+            return self
+        file = self.entrypoint.rpartition(":")[0]
+        if not file or not (Path(base_dir) / file).is_file():
+            return self
+        try:
+            flow = read_flow(self.entrypoint, Path(base_dir), flow_python=info.context.get("flow_python"))
+        except FlowSourceError as exc:
+            raise ValueError(f"entrypoint: {exc}") from None
+        self.parameter_openapi_schema = flow.parameter_schema
+        return self
 
     @model_validator(mode="after")
     def _queue_needs_pool(self) -> DeploymentSpec:
@@ -285,12 +345,12 @@ class Deployments(ResourceKind):
         return refs
 
     def desired(self, name: str, spec: DeploymentSpec, defaults) -> dict[str, Any]:
-        return {
+        attributes = {
             "entrypoint": spec.entrypoint,
             "path": spec.path,
             "description": spec.description or None,
             "version": spec.version,
-            "tags": sorted(set(spec.tags)),
+            "tags": list(spec.tags),
             "parameters": spec.parameters,
             "enforce_parameter_schema": spec.enforce_parameter_schema,
             "parameter_openapi_schema": parameter_schema(spec.parameter_openapi_schema),
@@ -301,13 +361,39 @@ class Deployments(ResourceKind):
             "paused": spec.paused,
             "concurrency_limit": spec.concurrency_limit,
             "concurrency_options": spec.concurrency_options.model_dump() if spec.concurrency_options else None,
-            "schedules": {s.slug: desired_schedule(s) for s in spec.schedules},
+            "schedules": {
+                key: desired_schedule(s, anchor_when_applied=spec._prefect_yaml)
+                for key, s in zip(schedule_keys(spec.schedules), spec.schedules)
+            },
         }
+        if spec._prefect_yaml:
+            attributes = resolve_templates(attributes, defaults, f"{self.kind}.{name}")
+        return attributes
+
+    def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults) -> list[str]:
+        return defaults.secret_paths.get(f"{self.kind}.{name}", [])
 
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         spec = super().to_spec(name, attributes)
-        spec["schedules"] = [{"slug": slug, **schedule} for slug, schedule in attributes["schedules"].items()]
+        # A schedule without a slug on the server is written `slug: "#N"`: matched by position, sent without a slug.
+        spec["schedules"] = [{"slug": key, **schedule} for key, schedule in attributes["schedules"].items()]
         return spec
+
+    def read(self, client, names: set[str], known) -> list[LiveObject]:
+        found = self.list(client, names)
+        for obj in found:
+            what = known.get(obj.name)
+            wanted = (what.desired or what.recorded) if what else None
+            if what and what.desired is None and what.recorded:
+                # No longer configured, so which values came from a secret is known only from state.
+                keep_fingerprints(obj.attributes, what.recorded)
+            if wanted:
+                if wanted["description"] == NO_DESCRIPTION and obj.attributes["description"] is None:
+                    obj.attributes["description"] = NO_DESCRIPTION
+                obj.attributes["schedules"] = {
+                    key: as_wanted(schedule, wanted["schedules"].get(key)) for key, schedule in obj.attributes["schedules"].items()
+                }
+        return found
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
         flows_wanted = deployments_wanted = None
@@ -337,8 +423,8 @@ class Deployments(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         # Schedules first: what cannot be done in place fails before anything is written.
-        live_schedules = client.get(f"/deployments/{obj_id}/schedules")  # fresh: their ids are needed
-        requests = schedule_requests(obj_id, attributes["schedules"], live_schedules)
+        existing = client.get(f"/deployments/{obj_id}/schedules")  # fresh: their ids are needed
+        requests = schedule_requests(obj_id, attributes["schedules"], existing)
         wanted = api_fields(attributes)
         previous = api_fields(before) if before else {}
         body = {key: value for key, value in wanted.items() if key not in previous or value != previous[key]}
@@ -351,6 +437,42 @@ class Deployments(ResourceKind):
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(f"/deployments/{obj_id}")
+
+
+def from_prefect_yaml(info: ValidationInfo) -> bool:
+    return bool(info.context) and info.context.get("source") == PREFECT_YAML_SOURCE
+
+
+def resolve_templates(attributes: dict[str, Any], defaults, address: str) -> dict[str, Any]:
+    """Variable and block templates resolved where prefect deploy resolves them; the paths of
+    values taken from a secret are recorded for `sensitive_paths`."""
+    server = ServerLookups(defaults.variable, defaults.block_document)
+    resolved = dict(attributes)
+    secret: set[str] = set()
+    for field in SERVER_TEMPLATED:
+        try:
+            resolved[field], paths = resolve_server_templates(attributes[field], server, (field,))
+        except TemplateError as exc:
+            raise FieldError(str(exc), *_spec_path(attributes, exc.path)) from None
+        # Concealment reaches into mappings only: a secret inside a list conceals the whole list.
+        secret |= {".".join(str(p) for p in _mapping_prefix(path)) for path in paths}
+    if secret:
+        defaults.secret_paths[address] = sorted(secret)
+    return resolved
+
+
+def _mapping_prefix(path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    for index, part in enumerate(path):
+        if isinstance(part, int):
+            return path[:index]
+    return path
+
+
+def _spec_path(attributes: dict[str, Any], path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """An attribute path as a spec path (schedules are a mapping by key here, a list in the spec)."""
+    if path[:1] == ("schedules",) and len(path) > 1:
+        return ("schedules", list(attributes["schedules"]).index(path[1]), *path[2:])
+    return path
 
 
 def trigger_automation(name: str, trigger: DeploymentTrigger) -> DeploymentTriggerSpec:
@@ -372,9 +494,11 @@ def trigger_automation(name: str, trigger: DeploymentTrigger) -> DeploymentTrigg
 # --- normalization ----------------------------------------------------------------------------
 
 
-def desired_schedule(schedule: ScheduleSpec) -> dict[str, Any]:
+def desired_schedule(schedule: ScheduleSpec, anchor_when_applied: bool = False) -> dict[str, Any]:
     if isinstance(schedule, CronScheduleSpec):
         timing: dict[str, Any] = {"cron": schedule.cron, "day_or": schedule.day_or}
+    elif isinstance(schedule, IntervalScheduleSpec) and schedule.anchor_date is None and anchor_when_applied:
+        timing = {"interval": _number(schedule.interval.total_seconds()), "anchor_date": ANCHORED_WHEN_APPLIED}
     elif isinstance(schedule, IntervalScheduleSpec):
         anchor = schedule.anchor_date or DEFAULT_ANCHOR
         if anchor.tzinfo is None:  # a wall-clock time in the schedule's timezone
@@ -412,14 +536,44 @@ def live_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def keep_fingerprints(live: dict[str, Any], recorded: dict[str, Any]) -> None:
+    """Where state holds a secret's fingerprint, the live value is shown as that fingerprint."""
+    for key, value in recorded.items():
+        if isinstance(value, dict) and isinstance(live.get(key), dict):
+            keep_fingerprints(live[key], value)
+        elif isinstance(value, str) and value.startswith(FINGERPRINT) and key in live:
+            live[key] = value
+
+
+def as_wanted(live: dict[str, Any], wanted: dict[str, Any] | None) -> dict[str, Any]:
+    """A live schedule whose anchor was chosen when it was applied compares equal on its anchor."""
+    if wanted and wanted.get("anchor_date") == ANCHORED_WHEN_APPLIED and "anchor_date" in live:
+        return {**live, "anchor_date": ANCHORED_WHEN_APPLIED}
+    return live
+
+
 def parameter_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
     """The server stores a missing or empty parameter schema as an empty object schema."""
     return schema or {"type": "object", "properties": {}}
 
 
-def schedule_key(schedule: dict[str, Any]) -> str:
-    """Its slug; one made by hand without a slug is keyed by id (and deleted, being undeclared)."""
-    return schedule.get("slug") or f"(no slug, id {schedule['id']})"
+def schedule_keys(schedules: list[ScheduleSpec]) -> list[str]:
+    """Each schedule's slug; a slugless one (from a prefect.yaml) is `#N`, N its position among them."""
+    slugless = iter(range(1, len(schedules) + 1))
+    return [schedule.slug or f"#{next(slugless)}" for schedule in schedules]
+
+
+def is_position(key: str) -> bool:
+    return key.startswith("#")
+
+
+def live_schedules(schedules: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Live schedules by slug, the slugless ones by position in order of creation (the server
+    lists them by last update, which an update in place would reorder)."""
+    slugless = sorted((s for s in schedules if not s.get("slug")), key=lambda s: (s["created"], s["id"]))
+    keyed = {s["slug"]: s for s in schedules if s.get("slug")}
+    keyed.update({f"#{index}": s for index, s in enumerate(slugless, start=1)})
+    return keyed
 
 
 def live_attributes(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -430,7 +584,7 @@ def live_attributes(deployment: dict[str, Any]) -> dict[str, Any]:
         "path": deployment.get("path"),
         "description": deployment.get("description") or None,
         "version": deployment.get("version"),
-        "tags": sorted(set(deployment.get("tags") or [])),
+        "tags": list(deployment.get("tags") or []),
         "parameters": deployment.get("parameters") or {},
         "enforce_parameter_schema": deployment.get("enforce_parameter_schema", True),
         "parameter_openapi_schema": parameter_schema(deployment.get("parameter_openapi_schema")),
@@ -445,7 +599,7 @@ def live_attributes(deployment: dict[str, Any]) -> dict[str, Any]:
             "collision_strategy": options["collision_strategy"],
             "grace_period_seconds": options.get("grace_period_seconds"),
         } if options else None,
-        "schedules": {schedule_key(s): live_schedule(s) for s in deployment.get("schedules") or []},
+        "schedules": {key: live_schedule(s) for key, s in live_schedules(deployment.get("schedules") or []).items()},
     }
 
 
@@ -459,16 +613,16 @@ def api_fields(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def schedule_requests(
-    obj_id: str, wanted: dict[str, dict[str, Any]], live_schedules: list[dict[str, Any]]
+    obj_id: str, wanted: dict[str, dict[str, Any]], existing: list[dict[str, Any]]
 ) -> list[tuple[str, str, Any]]:
     """(method, path, body) that patch changed schedules, create missing ones and delete undeclared
-    ones: schedules are matched by slug and never re-created."""
+    ones: schedules are matched by slug (slugless ones by position) and never re-created."""
     path = f"/deployments/{obj_id}/schedules"
-    live = {schedule_key(s): s for s in live_schedules}
+    live = live_schedules(existing)
     requests: list[tuple[str, str, Any]] = []
     for slug, schedule in wanted.items():
         current = live.get(slug)
-        if current is None or live_schedule(current) == schedule:
+        if current is None or as_wanted(live_schedule(current), schedule) == schedule:
             continue
         if schedule["max_scheduled_runs"] is None and current.get("max_scheduled_runs") is not None:
             raise ProviderError(
@@ -476,15 +630,19 @@ def schedule_requests(
                 "set the value you want, or give the schedule a new slug to re-create it"
             )
         requests.append(("PATCH", f"{path}/{current['id']}", schedule_body(schedule)))
-    missing = [{**schedule_body(schedule), "slug": slug} for slug, schedule in wanted.items() if slug not in live]
-    if missing:
-        requests.append(("POST", path, missing))
+    missing = [(key, schedule_body(schedule)) for key, schedule in wanted.items() if key not in live]
+    if any(not is_position(key) for key, _ in missing):
+        requests.append(("POST", path, [{**body, "slug": key} for key, body in missing if not is_position(key)]))
+    # One request each, so their creation times keep their order (their positions).
+    requests += [("POST", path, [body]) for key, body in missing if is_position(key)]
     requests += [("DELETE", f"{path}/{schedule['id']}", None) for key, schedule in live.items() if key not in wanted]
     return requests
 
 
 def schedule_body(schedule: dict[str, Any]) -> dict[str, Any]:
     timing = {key: schedule[key] for key in ("cron", "day_or", "interval", "anchor_date", "rrule") if key in schedule}
+    if timing.get("anchor_date") == ANCHORED_WHEN_APPLIED:
+        timing["anchor_date"] = _instant(dt.datetime.now(dt.timezone.utc))
     body = {
         "schedule": {**timing, "timezone": schedule["timezone"]},
         "active": schedule["active"],

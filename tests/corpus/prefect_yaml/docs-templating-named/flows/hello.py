@@ -1,0 +1,7 @@
+# Stub: Prefect's docs show no code for this flow.
+from prefect import flow
+
+
+@flow
+def my_flow():
+    """Stub flow for Prefect's templating example."""
