@@ -85,6 +85,9 @@ class StopResult:
     stopped: bool
     message: str
 
+    def __bool__(self) -> bool:  # `if server.stop():` keeps meaning "a server was stopped"
+        return self.stopped
+
 
 class EmbeddedServer:
     """A Prefect server whose data (SQLite database, logs) lives under `data_dir`."""
