@@ -47,7 +47,20 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from provisioners.base import TAG, CloudError, CredentialsBlockPart, InfraConfig, InfraPart, Provisioner, Sought, part_address, reference
+from provisioners.base import (
+    TAG,
+    CloudError,
+    CredentialsBlockPart,
+    InfraConfig,
+    InfraPart,
+    Propagation,
+    Provisioner,
+    Sought,
+    part_address,
+    reference,
+    refused_with,
+    until_propagated,
+)
 from resources.base import FieldError, LiveObject
 
 CREDENTIALS_BLOCK_TYPE = "azure-container-instance-credentials"
@@ -70,6 +83,15 @@ CLIENTS = {
     "containerinstance": ("azure.mgmt.containerinstance", "ContainerInstanceManagementClient", "Microsoft.ContainerInstance"),
 }
 RESOURCE_NAME = r"^[-\w.()]{0,89}[-\w()]$"
+# Microsoft Entra is eventually consistent: for seconds (at times minutes) after an app registration
+# or a service principal is made, other calls may not find it yet. These are the answers then.
+APP_REPLICATION = Propagation(
+    "Entra to replicate the app registration", "that the app registration still exists in the tenant (App registrations)",
+    lambda exc: refused_with("Request_ResourceNotFound")(exc)
+    or refused_with("Request_BadRequest", saying="does not reference a valid application object")(exc))
+PRINCIPAL_REPLICATION = Propagation(
+    "Entra to replicate the principal", "that the service principal or managed identity still exists in the tenant",
+    refused_with("PrincipalNotFound", "Request_ResourceNotFound"))
 
 
 class AzureInfra(InfraConfig):
@@ -213,8 +235,8 @@ def _translated(action: str) -> Iterator[None]:
     except HttpResponseError as exc:
         code, message = _message(exc)
         if exc.status_code == 403 or code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
-            raise CloudError(f"{action} denied: {message}") from None
-        raise CloudError(f"{action} failed: {code}: {message}") from None
+            raise CloudError(f"{action} denied: {message}", code=code) from None
+        raise CloudError(f"{action} failed: {code}: {message}", code=code) from None
     except AzureError as exc:
         raise CloudError(f"{action} failed: {exc.message}") from None
 
@@ -267,8 +289,9 @@ def graph(method: str, path: str, action: str, *, body: Any = None, params: dict
             error = {}
         code, message = error.get("code", str(response.status_code)), error.get("message", response.text())
         if response.status_code == 403:
-            raise CloudError(f"graph:{action} denied ({code}): {message} It needs the Microsoft Graph permission {GRAPH_PERMISSION}.")
-        raise CloudError(f"graph:{action} failed: {code}: {message}")
+            raise CloudError(f"graph:{action} denied ({code}): {message} It needs the Microsoft Graph permission {GRAPH_PERMISSION}.",
+                             code=code)
+        raise CloudError(f"graph:{action} failed: {code}: {message}", code=code)
     return response.json() if response.content else None
 
 
@@ -411,6 +434,15 @@ def _application(object_id: str) -> dict[str, Any] | None:
     return graph("GET", f"/applications/{object_id}", "GetApplication", missing=True)
 
 
+def _replicated_application(object_id: str) -> dict[str, Any]:
+    """The app registration, which exists (it is in state): a 404 is Entra not having replicated it yet."""
+    application = _application(object_id)
+    if application is None:
+        raise CloudError(f"graph:GetApplication: the app registration applications/{object_id} does not exist",
+                         code="Request_ResourceNotFound")
+    return application
+
+
 def _application_by_client_id(client_id: str) -> dict[str, Any] | None:
     return graph("GET", f"/applications(appId='{client_id}')", "GetApplication", missing=True)
 
@@ -486,9 +518,12 @@ class ServicePrincipal(AzurePart):
         return found
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        application = _application(attributes["application"].rsplit("/", 1)[1])
-        principal = graph("POST", "/servicePrincipals", "CreateServicePrincipal",
-                          body={"appId": application["appId"], "tags": [f"{TAG}={pool}"]})
+        def attempt() -> dict[str, Any]:
+            application = _replicated_application(attributes["application"].rsplit("/", 1)[1])
+            return graph("POST", "/servicePrincipals", "CreateServicePrincipal",
+                         body={"appId": application["appId"], "tags": [f"{TAG}={pool}"]})
+
+        principal = until_propagated("graph:CreateServicePrincipal", attempt, APP_REPLICATION)
         return f"servicePrincipals/{principal['id']}"
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
@@ -532,10 +567,11 @@ class AciCredentials(CredentialsBlockPart):
         return {"application": f"applications/{application['id']}" if application else None, "client_secret": status}
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return until_propagated("graph:AddPassword", lambda: self._issue(attributes), APP_REPLICATION)
+
+    def _issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
         object_id = attributes["application"].rsplit("/", 1)[1]
-        application = _application(object_id)
-        if application is None:
-            raise CloudError(f"graph:GetApplication: the app registration {attributes['application']} does not exist")
+        application = _replicated_application(object_id)
         # The block held the app's earlier secrets of this name: they exist nowhere else, they go.
         for password in application.get("passwordCredentials") or []:
             if password.get("displayName") == self._secret_name(attributes):
@@ -623,10 +659,15 @@ class RoleAssignment(AzurePart):
         call("authorization", "role_assignments.delete_by_id", _parse(obj_id)[0], obj_id, missing=True)
 
     def _assign(self, obj_id: str, attributes: dict[str, Any]) -> None:
+        until_propagated("Microsoft.Authorization:RoleAssignments.Create", lambda: self._assign_once(obj_id, attributes),
+                         PRINCIPAL_REPLICATION)
+
+    def _assign_once(self, obj_id: str, attributes: dict[str, Any]) -> None:
         subscription = _parse(obj_id)[0]
         principal = self.principal_id(attributes["principal"])
         if principal is None:
-            raise CloudError(f"Microsoft.Authorization:RoleAssignments.Create: the principal {attributes['principal']} does not exist")
+            raise CloudError(f"Microsoft.Authorization:RoleAssignments.Create: the principal {attributes['principal']} does not exist",
+                             code="PrincipalNotFound")
         try:
             call("authorization", "role_assignments.create_by_id", subscription, obj_id, {
                 "role_definition_id": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/"

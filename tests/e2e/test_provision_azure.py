@@ -311,3 +311,40 @@ def test_the_same_role_granted_by_hand_is_a_named_conflict(workspace, prefix, az
     assert azure.roles_of(principal["id"]) == [("Contributor", ours["properties"]["scope"])]
     assert ours["id"].lower() in azure.assignments
     assert_ok(workspace.plan(env=azure_env), 0)
+
+
+# Entra replication: how many lookups of each new object miss it, and the waiting budget (seconds).
+@pytest.mark.parametrize("lag", [1, 3])
+def test_an_apply_waits_while_entra_replicates_what_it_just_made(workspace, prefix, api, azure, azure_env, lag):
+    pool = f"{prefix}-aci"
+    workspace.write("pools.yaml", pool_config(pool))
+    azure.replication_lag = lag
+
+    applied = assert_ok(workspace.apply(env={**azure_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}))
+    waits = re.findall(r"(work_pools\.\S+): waiting for (Entra to replicate the [a-z ]+), (\d+)/12…", applied.stderr)
+    assert (f"work_pools.{pool}.infra.service_principal", "Entra to replicate the app registration", "1") in waits
+    assert (f"work_pools.{pool}.infra.acr_pull_role", "Entra to replicate the principal", "1") in waits
+    assert max(int(number) for *_, number in waits) == lag
+    [application] = azure.applications_named(f"prefect-{pool}")
+    [principal] = azure.principals.values()
+    [identity] = tagged(azure.identities, pool)
+    assert azure.roles_of(principal["id"]) == [("Contributor", tagged(azure.groups, pool)[0]["id"])]
+    assert [role for role, _ in azure.roles_of(identity["properties"]["principalId"])] == ["AcrPull"]
+    assert len(application["passwordCredentials"]) == 1
+    assert api.get(f"work_pools/{pool}").status_code == 200
+    assert_ok(workspace.plan(env=azure_env), 0)
+
+
+def test_replication_that_never_comes_stops_naming_the_call_and_what_to_check(workspace, prefix, api, azure, azure_env):
+    pool = f"{prefix}-aci"
+    workspace.write("pools.yaml", pool_config(pool))
+    azure.replication_lag = 10_000
+
+    failed = assert_ok(workspace.apply(env={**azure_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "1"}), 1)
+    assert re.search(rf"work_pools\.{pool}\.infra\.service_principal: graph:CreateServicePrincipal: gave up waiting for Entra to "
+                     r"replicate the app registration after \d+ attempts in \d+ s \(at most 1 s, PREFECT_PROVIDER_PROPAGATION_WAIT\); "
+                     r"check that the app registration still exists in the tenant \(App registrations\)\. Last error: graph:GetApplication",
+                     failed.stderr), failed.stderr
+    assert "Traceback" not in failed.output
+    assert f"work_pools.{pool}.infra.app_registration" in workspace.state()["resources"]
+    assert not azure.principals and api.get(f"work_pools/{pool}").status_code == 404
