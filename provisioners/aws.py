@@ -38,9 +38,12 @@ from provisioners.base import (
     CredentialsBlockPart,
     InfraConfig,
     InfraPart,
+    Propagation,
     Provisioner,
     Sought,
     part_address,
+    refused_with,
+    until_propagated,
 )
 from resources.base import FieldError, LiveObject
 
@@ -57,6 +60,14 @@ WORKER_ACTIONS = (
     "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:GetLogEvents", "logs:PutLogEvents",
 )
 SUBNETS = 3
+# AWS's documented "not yet" answers. IAM is eventually consistent: a role or user made a moment ago
+# may be unknown to the next call (NoSuchEntity). The first cluster of an account makes ECS's
+# service-linked role, which ECS cannot assume for a while (InvalidParameterException).
+IAM_PROPAGATION = Propagation("IAM to propagate the new role or user", "that it still exists (IAM > Roles, Users)",
+                              refused_with("NoSuchEntity"))
+SERVICE_LINKED_ROLE = Propagation(
+    "ECS to take up its service-linked role", "that the role AWSServiceRoleForECS exists (IAM > Roles); the operator needs "
+    "iam:CreateServiceLinkedRole for ecs.amazonaws.com to make it", refused_with("InvalidParameterException", saying="service linked role"))
 ECS_TASKS_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
@@ -96,6 +107,9 @@ class AwsInfra(InfraConfig):
                              "region")
 
     def region_name(self) -> str | None:
+        global _configured_region
+        if self.region:
+            _configured_region = _configured_region or self.region
         return self.region or _session().region_name
 
     def names(self, pool: str) -> dict[str, str]:
@@ -114,6 +128,7 @@ class AwsInfra(InfraConfig):
 # --- calling AWS ------------------------------------------------------------------------------
 
 _lock = threading.Lock()
+_configured_region: str | None = None  # a region a configuration names, for global services (see _client)
 _sessions: dict[tuple, Any] = {}
 _clients: dict[tuple, Any] = {}
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Client.UnauthorizedOperation"}
@@ -140,6 +155,9 @@ def _client(service: str, region: str | None) -> Any:
     from botocore.config import Config
 
     session = _session()
+    # IAM is global: boto3 finds its endpoint without a region, but a custom endpoint (AWS_ENDPOINT_URL)
+    # is signed for a region, which the configuration names when the environment does not.
+    region = region or session.region_name or _configured_region
     key = (_settings(), service, region)
     with _lock:
         if key not in _clients:
@@ -160,12 +178,13 @@ def _translated(service: str, operation: str) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
         if code in DENIED:
-            raise CloudError(f"{action} denied: {message}") from None
+            raise CloudError(f"{action} denied: {message}", code=code) from None
         if code in REFUSED_CREDENTIALS:
-            raise CloudError(f"{action} failed: the AWS credentials were refused ({code}: {message})") from None
-        raise CloudError(f"{action} failed: {code}: {message}") from None
+            raise CloudError(f"{action} failed: the AWS credentials were refused ({code}: {message})", code=code) from None
+        raise CloudError(f"{action} failed: {code}: {message}", code=code) from None
     except NoRegionError:
-        raise CloudError(f"{action}: no AWS region: set provision_infra.region, or AWS_REGION / AWS_DEFAULT_REGION") from None
+        raise CloudError(f"{action}: no AWS region to sign the call with: set provision_infra.region, or AWS_REGION / "
+                         "AWS_DEFAULT_REGION") from None
     except NoCredentialsError:
         raise CloudError(
             f"{action}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -313,7 +332,7 @@ class ExecutionRole(AwsPart):
                     Description=f"ECS task execution role of the Prefect work pool {pool}",
                     Tags=_tag_list(attributes["tags"]))
         arn = role["Role"]["Arn"]
-        self.update(client, arn, pool, attributes)
+        until_propagated("iam:PutRolePolicy", lambda: self.update(client, arn, pool, attributes), IAM_PROPAGATION)
         return arn
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
@@ -363,7 +382,7 @@ class IamUser(AwsPart):
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
         user = call("iam", "create_user", UserName=attributes["name"], Tags=_tag_list(attributes["tags"]))
         arn = user["User"]["Arn"]
-        self.update(client, arn, pool, attributes)
+        until_propagated("iam:PutUserPolicy", lambda: self.update(client, arn, pool, attributes), IAM_PROPAGATION)
         return arn
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
@@ -418,7 +437,7 @@ class AwsCredentials(CredentialsBlockPart):
         return live["access_key"] != "active"  # a changed region is a setting: the key stays
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        return _new_key(attributes["user_name"])
+        return until_propagated("iam:CreateAccessKey", lambda: _new_key(attributes["user_name"]), IAM_PROPAGATION)
 
     def revoke(self, attributes: dict[str, Any], issued: dict[str, Any]) -> None:
         call("iam", "delete_access_key", missing=("NoSuchEntity",), UserName=attributes["user_name"],
@@ -467,10 +486,10 @@ class EcsCluster(AwsPart):
         return found
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        cluster = call("ecs", "create_cluster", attributes["region"], clusterName=attributes["name"],
-                       capacityProviders=attributes["capacity_providers"],
-                       defaultCapacityProviderStrategy=self._strategy(attributes),
-                       tags=_tag_list(attributes["tags"], "key", "value"))
+        cluster = until_propagated("ecs:CreateCluster", lambda: call(
+            "ecs", "create_cluster", attributes["region"], clusterName=attributes["name"],
+            capacityProviders=attributes["capacity_providers"], defaultCapacityProviderStrategy=self._strategy(attributes),
+            tags=_tag_list(attributes["tags"], "key", "value")), SERVICE_LINKED_ROLE)
         return cluster["cluster"]["clusterArn"]
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.aws_fault_proxy import NOT_YET_IN_IAM, SERVICE_LINKED_ROLE_RACE, AwsFaultProxy
 from tests.conftest import assert_ok, moto_server
 
 TAG = "prefect-provider:work-pool"
@@ -408,3 +409,67 @@ def test_boto3_is_imported_only_for_pools_with_provision_infra(tmp_path):
             f"load_configuration(__import__('pathlib').Path({str(tmp_path)!r})); print('boto3' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.fixture
+def faults(moto_url):
+    with AwsFaultProxy(moto_url) as proxy:
+        yield proxy
+
+
+def test_an_apply_waits_for_iam_propagation_and_the_service_linked_role_race(workspace, prefix, api, aws, aws_env, faults):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool))
+    # What a new account answers: the first cluster's service-linked role is not usable at once, and
+    # IAM does not know a role or user made a moment ago on every server.
+    faults.fail("ecs:CreateCluster", SERVICE_LINKED_ROLE_RACE, times=2)
+    faults.fail("iam:PutRolePolicy", (NOT_YET_IN_IAM[0], NOT_YET_IN_IAM[1], NOT_YET_IN_IAM[2].format(name=n["role"])), times=1)
+    faults.fail("iam:PutUserPolicy", (NOT_YET_IN_IAM[0], NOT_YET_IN_IAM[1], f"The user with name {n['user']} cannot be found."),
+                times=1)
+    faults.fail("iam:CreateAccessKey", (NOT_YET_IN_IAM[0], NOT_YET_IN_IAM[1], f"The user with name {n['user']} cannot be found."),
+                times=1)
+    env = {**aws_env, "AWS_ENDPOINT_URL": faults.url, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}
+
+    applied = assert_ok(workspace.apply(env=env))
+    assert faults.answered == {"ecs:CreateCluster": 2, "iam:PutRolePolicy": 1, "iam:PutUserPolicy": 1, "iam:CreateAccessKey": 1}
+    for part, waiting_for, attempts in [("ecs_cluster", "ECS to take up its service-linked role", 2),
+                                        ("execution_role", "IAM to propagate the new role or user", 1),
+                                        ("iam_user", "IAM to propagate the new role or user", 1),
+                                        ("aws_credentials", "IAM to propagate the new role or user", 1)]:
+        for number in range(1, attempts + 1):
+            assert f"work_pools.{pool}.infra.{part}: waiting for {waiting_for}, {number}/12…" in applied.stderr, part
+    assert aws.cluster(n["cluster"]) is not None and len(aws.tagged("Vpcs", pool)) == 1
+    assert aws("iam").get_role_policy(RoleName=n["role"], PolicyName="prefect-create-log-group")
+    assert [k["AccessKeyId"] for k in aws("iam").list_access_keys(UserName=n["user"])["AccessKeyMetadata"]] == [secret_key(api, pool)[0]]
+    assert_ok(workspace.plan(env=env), 0)
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+
+
+def test_a_race_that_never_ends_stops_naming_the_call_and_what_to_check(workspace, prefix, api, aws, aws_env, faults):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool))
+    faults.fail("ecs:CreateCluster", SERVICE_LINKED_ROLE_RACE, times=10_000)
+    env = {**aws_env, "AWS_ENDPOINT_URL": faults.url, "PREFECT_PROVIDER_PROPAGATION_WAIT": "1"}
+
+    failed = assert_ok(workspace.apply(env=env), 1)
+    assert re.search(rf"work_pools\.{pool}\.infra\.ecs_cluster: ecs:CreateCluster: gave up waiting for ECS to take up its "
+                     r"service-linked role after \d+ attempts in \d+ s \(at most 1 s, PREFECT_PROVIDER_PROPAGATION_WAIT\); check "
+                     r"that the role AWSServiceRoleForECS exists \(IAM > Roles\); the operator needs iam:CreateServiceLinkedRole for "
+                     r"ecs\.amazonaws\.com to make it\. Last error: ecs:CreateCluster failed: InvalidParameterException: Unable to "
+                     r"assume the service linked role", failed.stderr), failed.stderr
+    assert "Traceback" not in failed.output and aws.cluster(n["cluster"]) is None
+    assert f"work_pools.{pool}.infra.execution_role" in workspace.state()["resources"]
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+
+
+def test_a_custom_endpoint_without_aws_region_uses_the_configured_region(workspace, prefix, aws, moto_url):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool))  # region: us-east-1
+    env = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": None, "AWS_DEFAULT_REGION": None, "AWS_PROFILE": None, "AWS_CONFIG_FILE": "/nonexistent",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
+    planned = assert_ok(workspace.plan(env=env), 2)
+    assert "no AWS region" not in planned.output
+    assert_ok(workspace.apply(env=env))
+    assert n["role"] in aws.role_names() and aws.cluster(n["cluster"]) is not None
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
