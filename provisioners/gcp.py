@@ -525,6 +525,14 @@ class GcpCredentials(CredentialsBlockPart):
         return {"name": names["credentials_block"], "project": project,
                 "service_account": _email(project, names["service_account"]), "key": "active"}
 
+    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
+        found = super().read(client, sought)
+        active = {obj.name for obj in found if obj.attributes.get("key") == "active"}
+        # A key is to be made for these: an organization policy may forbid it, which is better known now.
+        for project in sorted({item.desired["project"] for item in sought if item.desired and item.name not in active}):
+            _check_key_creation_allowed(project, missing=True)
+        return found
+
     def live(self, data: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
         info = data.get("service_account_info") or {}
         status = _key_status(attributes["project"], attributes["service_account"], info.get("private_key_id"))
@@ -535,6 +543,7 @@ class GcpCredentials(CredentialsBlockPart):
         return {"project": attributes["project"]}
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        _check_key_creation_allowed(attributes["project"])  # when the plan could not ask yet (API just enabled)
         account = f"projects/{attributes['project']}/serviceAccounts/{attributes['service_account']}"
         # The account is the pool's: its other keys were only ever in this block.
         for key in _user_keys(attributes["project"], attributes["service_account"]):
@@ -547,6 +556,53 @@ class GcpCredentials(CredentialsBlockPart):
         call("iam", "delete_service_account_key", {
             "name": f"projects/{attributes['project']}/serviceAccounts/{info['client_email']}/keys/{info['private_key_id']}"},
             missing=True)
+
+
+KEY_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
+
+
+def _check_key_creation_allowed(project: str, *, missing: bool = False) -> None:
+    """Refuse, naming the way out, when the organization policy iam.disableServiceAccountKeyCreation
+    (enforced by default in organizations made since May 2024) holds for the project. With
+    `missing`, a Resource Manager API not enabled yet in the project means "not known yet"."""
+    policy = _effective_org_policy(project, KEY_CONSTRAINT, missing=missing)
+    if policy is not None and (policy.get("booleanPolicy") or {}).get("enforced"):
+        raise CloudError(
+            f"cloudresourcemanager:GetEffectiveOrgPolicy: the organization policy iam.disableServiceAccountKeyCreation is "
+            f"enforced on the project {project}, so no service account key can be made for the gcp-credentials block. "
+            "Ask an organization policy administrator to exempt the project (a policy on it with enforce: false), or "
+            "instead run a Cloud Run worker on Google Cloud (a `cloud-run` pool without provision_infra), which uses its "
+            "attached service account and needs no key.", code="FAILED_PRECONDITION")
+
+
+def _effective_org_policy(project: str, constraint: str, *, missing: bool) -> dict[str, Any] | None:
+    """The project's effective policy for a constraint (Resource Manager v1, which no client library
+    of this version covers: one REST call with the same credentials and endpoint)."""
+    from google.auth.transport.requests import AuthorizedSession
+
+    endpoint = os.environ.get(ENDPOINT_VARIABLE + "CLOUDRESOURCEMANAGER") or "https://cloudresourcemanager.googleapis.com"
+    action = "cloudresourcemanager:GetEffectiveOrgPolicy"
+    with _translated(action):
+        credentials = _adc()[0]
+        if hasattr(credentials, "with_always_use_jwt_access"):  # a service account signs its own token, as the clients do
+            credentials = credentials.with_always_use_jwt_access(True)
+        session = AuthorizedSession(credentials)
+        response = session.post(f"{endpoint}/v1/projects/{project}:getEffectiveOrgPolicy", json={"constraint": constraint},
+                                timeout=60)
+    if response.ok:
+        return response.json()
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        error = {"status": str(response.status_code), "message": response.text}
+    reasons = {detail.get("reason") for detail in error.get("details") or []}
+    if "SERVICE_DISABLED" in reasons:
+        if missing:
+            return None
+        raise CloudError(f"{action} failed: the API is disabled in the project: {error.get('message')}", code="SERVICE_DISABLED")
+    if response.status_code == 403:
+        raise CloudError(f"{action} denied: {error.get('message')}", code=error.get("status"))
+    raise CloudError(f"{action} failed: {error.get('status')}: {error.get('message')}", code=error.get("status"))
 
 
 def _user_keys(project: str, email: str) -> list[Any]:

@@ -14,6 +14,9 @@ provisioner leans on:
   disabled, and a call to one that is not enabled answers 403 SERVICE_DISABLED (with its ErrorInfo,
   over REST and over gRPC); enabling one is a long-running operation. Service Usage is called with
   the operator's own project as the quota project, so it answers while disabled in this one;
+- organization policies: the boolean constraints in `enforced_constraints` are enforced on the project
+  (Resource Manager v1 getEffectiveOrgPolicy), and iam.disableServiceAccountKeyCreation refuses key
+  creation with FAILED_PRECONDITION, as IAM does;
 - `enable_propagation` N: an API enabled a moment ago still answers SERVICE_DISABLED for its next N
   calls, as Google's does while the enablement propagates;
 - long-running operations (enable, repository create and delete) are `done: false` when started
@@ -87,6 +90,7 @@ class GcpFake:
         self.calls: list[str] = []  # the permission each call needed, in order
         self.services = dict.fromkeys(API_TITLES, "DISABLED")  # a fresh project
         self.enable_propagation = 0
+        self.enforced_constraints: set[str] = set()  # boolean organization policies enforced on the project
         self._propagating: dict[str, int] = {}  # service -> calls that still find it disabled
         self.policy: dict[str, Any] = {"version": 1, "etag": _etag(),
                                        "bindings": [{"role": "roles/owner", "members": [f"serviceAccount:{operator_email}"]}]}
@@ -170,6 +174,7 @@ class GcpFake:
         ("GET", r"/v1/(?P<name>operations/[^/]+)", "_get_operation", "serviceusage.operations.get"),
         ("POST", r"/v3/projects/(?P<project>[^/:]+):getIamPolicy", "_get_policy", "resourcemanager.projects.getIamPolicy"),
         ("POST", r"/v3/projects/(?P<project>[^/:]+):setIamPolicy", "_set_policy", "resourcemanager.projects.setIamPolicy"),
+        ("POST", r"/v1/projects/(?P<project>[^/:]+):getEffectiveOrgPolicy", "_effective_org_policy", "orgpolicy.policy.get"),
         ("GET", r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/repositories/(?P<id>[^/]+)",
          "_get_repository", "artifactregistry.repositories.get"),
         ("POST", r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/repositories",
@@ -223,6 +228,13 @@ class GcpFake:
         self._check_project(project)
         self._require_api("cloudresourcemanager.googleapis.com")
         return json.loads(json.dumps(self.policy))
+
+    def _effective_org_policy(self, request: Request, project: str) -> dict[str, Any]:
+        self._check_project(project)
+        self._require_api("cloudresourcemanager.googleapis.com")
+        constraint = request.body["constraint"]
+        enforced = constraint.removeprefix("constraints/") in self.enforced_constraints
+        return {"constraint": constraint, "booleanPolicy": {"enforced": True} if enforced else {}, "etag": _etag()}
 
     def _set_policy(self, request: Request, project: str) -> dict[str, Any]:
         self._check_project(project)
@@ -401,6 +413,8 @@ class GcpFake:
         from google.cloud.iam_admin_v1 import types
 
         email = self._account_email(request.name)
+        if "iam.disableServiceAccountKeyCreation" in self.enforced_constraints:
+            raise Denied(400, "FAILED_PRECONDITION", "Key creation is not allowed on this service account.")
         if len(self.keys[email]) >= 10:
             raise Denied(400, "FAILED_PRECONDITION", "Precondition check failed.")
         key_id = secrets.token_hex(20)

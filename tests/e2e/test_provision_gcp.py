@@ -32,7 +32,7 @@ PARTS = [*APIS, "artifact_repository", "cloud_run_region", "gcp_credentials", "p
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
 # What a plan may ask: reads only.
 READS = {"serviceusage.services.get", "resourcemanager.projects.getIamPolicy", "artifactregistry.repositories.get",
-         "run.services.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list"}
+         "run.services.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list", "orgpolicy.policy.get"}
 
 
 @pytest.fixture(scope="session")
@@ -342,3 +342,38 @@ def test_an_api_that_never_comes_up_stops_naming_the_call_and_what_to_check(work
     assert "Traceback" not in failed.output
     assert f"work_pools.{pool}.infra.iam_api" in workspace.state()["resources"]
     assert not gcp.accounts and api.get(f"work_pools/{pool}").status_code == 404
+
+
+KEY_POLICY_ERROR = ("cloudresourcemanager:GetEffectiveOrgPolicy: the organization policy iam.disableServiceAccountKeyCreation is "
+                    f"enforced on the project {PROJECT}, so no service account key can be made for the gcp-credentials block. "
+                    "Ask an organization policy administrator to exempt the project")
+
+
+def test_an_org_policy_forbidding_keys_stops_the_plan_naming_the_way_out(workspace, prefix, api, gcp, gcp_env):
+    pool = f"{prefix}-run"
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.enable_all()
+    gcp.enforced_constraints.add("iam.disableServiceAccountKeyCreation")
+
+    refused = assert_ok(workspace.plan(env=gcp_env), 1)
+    assert KEY_POLICY_ERROR in refused.stderr and "a `cloud-run` pool without provision_infra" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert set(gcp.calls) <= READS and "orgpolicy.policy.get" in gcp.calls
+    assert not gcp.accounts and not workspace.state_path.exists()
+
+    gcp.enforced_constraints.clear()  # exempted: the plan goes through
+    assert_ok(workspace.plan(env=gcp_env), 2)
+
+
+def test_on_a_fresh_project_the_org_policy_is_checked_before_the_key(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.enforced_constraints.add("iam.disableServiceAccountKeyCreation")
+    assert_ok(workspace.plan(env=gcp_env), 2)  # Resource Manager is not enabled yet: the apply asks
+
+    failed = assert_ok(workspace.apply(env=gcp_env), 1)
+    assert f"work_pools.{pool}.infra.gcp_credentials: {KEY_POLICY_ERROR}" in failed.stderr
+    assert "iam.serviceAccountKeys.create" not in gcp.calls and gcp.keys[n["email"]] == []
+    assert f"work_pools.{pool}.infra.project_roles" in workspace.state()["resources"]
+    refused = assert_ok(workspace.plan(env=gcp_env), 1)  # now the plan knows
+    assert KEY_POLICY_ERROR in refused.stderr
