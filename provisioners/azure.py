@@ -83,6 +83,12 @@ CLIENTS = {
     "containerinstance": ("azure.mgmt.containerinstance", "ContainerInstanceManagementClient", "Microsoft.ContainerInstance"),
 }
 RESOURCE_NAME = r"^[-\w.()]{0,89}[-\w()]$"
+# The resource providers the parts use, which a subscription may not be registered for yet
+# (ARM then answers MissingSubscriptionRegistration); Resources and Authorization always are.
+PROVIDERS = {"container_instance_provider": "Microsoft.ContainerInstance",
+             "container_registry_provider": "Microsoft.ContainerRegistry",
+             "managed_identity_provider": "Microsoft.ManagedIdentity"}
+UNREGISTERED = "MissingSubscriptionRegistration"
 # Microsoft Entra is eventually consistent: for seconds (at times minutes) after an app registration
 # or a service principal is made, other calls may not find it yet. These are the answers then.
 APP_REPLICATION = Propagation(
@@ -192,8 +198,20 @@ def _client(name: str, subscription: str) -> Any:
     base_url, scopes = _arm()
     client = getattr(importlib.import_module(module), class_name)(
         _credential(), subscription, base_url=base_url, credential_scopes=scopes)
+    _without_automatic_registration(client)
     with _lock:
         return _clients.setdefault(key, client)
+
+
+def _without_automatic_registration(client: Any) -> None:
+    """Take out azure-mgmt-core's policy that registers a missing resource provider by itself: it would
+    write during a plan and wait in silent 10 s rounds. Registration is a planned part (ResourceProvider).
+    The generated clients take no option for it, so the policy in the pipeline is made to pass through."""
+    from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
+
+    for policy in client._client._pipeline._impl_policies:
+        if isinstance(policy, ARMAutoResourceProviderRegistrationPolicy):
+            policy.send = policy.next.send
 
 
 def _graph_client() -> Any:
@@ -260,16 +278,21 @@ def call(client: str, operation: str, subscription: str, *args: Any, missing: bo
 
     group, method = operation.split(".")
     action = f"{CLIENTS[client][2]}:{_camel(group)}.{_camel(method.removeprefix('begin_'))}"
-    with _translated(action):
-        try:
-            answer = getattr(getattr(_client(client, subscription), group), method)(*args, **kwargs)
-            if method.startswith("begin_"):
-                return answer.result()
-            return list(answer) if isinstance(answer, ItemPaged) else answer
-        except ResourceNotFoundError:
-            if missing:
-                return None
-            raise
+    try:
+        with _translated(action):
+            try:
+                answer = getattr(getattr(_client(client, subscription), group), method)(*args, **kwargs)
+                if method.startswith("begin_"):
+                    return answer.result()
+                return list(answer) if isinstance(answer, ItemPaged) else answer
+            except ResourceNotFoundError:
+                if missing:
+                    return None
+                raise
+    except CloudError as exc:
+        if missing and exc.code == UNREGISTERED:  # nothing of a provider the subscription is not registered for
+            return None
+        raise
 
 
 def graph(method: str, path: str, action: str, *, body: Any = None, params: dict[str, str] | None = None,
@@ -347,11 +370,60 @@ class AzurePart(InfraPart):
         return {}
 
 
+class ResourceProvider(AzurePart):
+    """A resource provider the subscription is registered for: registered when it is not (the apply
+    waits until it is), never unregistered (other workloads of the subscription may use it)."""
+
+    server_owned = True
+
+    def __init__(self, part: str, namespace: str):
+        self.part, self.namespace = part, namespace
+
+    def desired(self, pool: str, config: AzureInfra) -> dict[str, Any]:
+        return {"subscription_id": config.subscription(), "namespace": self.namespace}
+
+    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
+        found = []
+        for subscription in sorted({item.desired["subscription_id"] for item in sought if item.desired is not None}):
+            if self._state(subscription) == "Registered":
+                found += [LiveObject(self._id(subscription), item.name, item.desired) for item in sought
+                          if item.desired is not None and item.desired["subscription_id"] == subscription]
+        return found
+
+    def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
+        return f"the subscription is registered for {self.namespace}: taken into state (never unregistered)"
+
+    def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
+        subscription = attributes["subscription_id"]
+        call("resources", "providers.register", subscription, self.namespace)
+
+        def registered() -> None:
+            state = self._state(subscription)
+            if state != "Registered":
+                raise CloudError(f"Microsoft.Resources:Providers.Register: {self.namespace} is {state}", code="Registering")
+
+        until_propagated("Microsoft.Resources:Providers.Register", registered, Propagation(
+            f"Azure to register {self.namespace} for the subscription",
+            f"the registration state of {self.namespace} (Subscription > Resource providers)", refused_with("Registering")))
+        return self._id(subscription)
+
+    def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
+        """Nothing to change: the subscription and the namespace are the object."""
+
+    def _state(self, subscription: str) -> str:
+        return call("resources", "providers.get", subscription, self.namespace).registration_state
+
+    def _id(self, subscription: str) -> str:
+        return f"/subscriptions/{subscription}/providers/{self.namespace}"
+
+
 class AciLocation(AzurePart):
-    """The location, offering container groups to the subscription: checked, never created or deleted."""
+    """The location, offering container groups to the subscription: checked, never created or deleted.
+    While the subscription is not registered for Container Instances, the check waits for the apply."""
 
     part = "aci_location"
     server_owned = True
+    needs = ("container_instance_provider",)
     template_variables = ("subscription_id",)
 
     def desired(self, pool: str, config: AzureInfra) -> dict[str, Any]:
@@ -362,7 +434,15 @@ class AciLocation(AzurePart):
 
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         # Only configured pools are checked: a location only in state is just forgotten.
-        return [self._checked(item.name, item.desired) for item in sought if item.desired is not None]
+        found = []
+        for item in sought:
+            if item.desired is not None:
+                try:
+                    found.append(self._checked(item.name, item.desired))
+                except CloudError as exc:
+                    if exc.code != UNREGISTERED:
+                        raise
+        return found
 
     def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
         return f"{obj.attributes['location']} offers container groups to the subscription: taken into state"
@@ -776,6 +856,7 @@ class ContainerRegistry(ArmResource):
     """An Azure Container Registry, Basic, without the admin user (containers pull as the identity)."""
 
     part = "container_registry"
+    needs = ("resource_group", "container_registry_provider")
     client, group, name_key = "containerregistry", "registries", "registry"
 
     @staticmethod
@@ -792,8 +873,8 @@ class ContainerRegistry(ArmResource):
         if item.desired is None:
             return
         status = call("containerregistry", "registries.check_name_availability", item.attributes["subscription_id"],
-                      {"name": item.attributes["name"], "type": "Microsoft.ContainerRegistry/registries"})
-        if not status.name_available:
+                      {"name": item.attributes["name"], "type": "Microsoft.ContainerRegistry/registries"}, missing=True)
+        if status is not None and not status.name_available:  # None: not registered for registries yet, nothing to ask
             raise CloudError(f"Microsoft.ContainerRegistry:Registries.CheckNameAvailability: the registry name "
                              f"{item.attributes['name']} is taken ({status.message}): registry names are global, set registry_name")
 
@@ -828,6 +909,7 @@ class Identity(ArmResource):
     """The user-assigned identity container groups pull images as."""
 
     part = "identity"
+    needs = ("resource_group", "managed_identity_provider")
     client, group, name_key = "msi", "user_assigned_identities", "identity"
     template_variables = ("identities", "image_registry")
 
@@ -861,7 +943,7 @@ class AzureProvisioner(Provisioner):
     config = AzureInfra
 
     def __init__(self) -> None:
-        self._parts = [AciLocation(), ResourceGroup(), AppRegistration(), ServicePrincipal(), AciCredentials(), ContributorRole(),
+        self._parts = [*(ResourceProvider(part, namespace) for part, namespace in PROVIDERS.items()), AciLocation(), ResourceGroup(), AppRegistration(), ServicePrincipal(), AciCredentials(), ContributorRole(),
                        ContainerRegistry(), Identity(), AcrPullRole()]
 
     def parts(self, config: AzureInfra) -> list[InfraPart]:

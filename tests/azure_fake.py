@@ -12,6 +12,9 @@ clients, azure-core's pipeline for Graph):
 - long-running operations: registry create answers 201 with Azure-AsyncOperation (InProgress, then
   Succeeded), registry and resource group delete answer 202 with Location (202, then done);
 - conflicts: RoleAssignmentExists (409); 404s in each service's shape;
+- resource providers: namespaces in `unregistered` are not registered for the subscription: their
+  resources answer 409 MissingSubscriptionRegistration; registering one (`register/action`) makes it
+  Registering for `registration_polls` reads of the provider, then Registered;
 - Entra replication: with `replication_lag` N, the first N lookups of a new app registration, service
   principal or managed identity's principal miss it, as Entra answers while it replicates: Graph 404
   Request_ResourceNotFound, 400 Request_BadRequest for a service principal of the app, ARM 400
@@ -89,6 +92,9 @@ class AzureFake:
         self.principals: dict[str, dict[str, Any]] = {}  # object id -> service principal
         self.operations: dict[str, dict[str, Any]] = {}
         self.replication_lag = 0
+        self.unregistered: set[str] = set()  # resource provider namespaces, e.g. Microsoft.ContainerInstance
+        self.registration_polls = 2
+        self._registering: dict[str, int] = {}  # namespace -> reads still answering Registering
         self._unreplicated: dict[str, int] = {}  # object or principal id -> lookups that still miss it
         self.server = FakeHttpsServer(certificate, self._handle)
 
@@ -131,6 +137,8 @@ class AzureFake:
         ("GET", r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", "_openid"),
         ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", "_token"),
         ("GET", r"/operations/(?P<op>[^/]+)", "_operation"),
+        ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/(?P<namespace>[^/]+)", "_provider"),
+        ("POST", r"/subscriptions/(?P<sub>[^/]+)/providers/(?P<namespace>[^/]+)/register", "_register"),
         ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.ContainerInstance/locations/(?P<location>[^/]+)/capabilities",
          "_capabilities"),
         ("POST", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.ContainerRegistry/checkNameAvailability", "_check_name"),
@@ -217,8 +225,33 @@ class AzureFake:
 
     # --- ARM ----------------------------------------------------------------------------------
 
+    def _provider_view(self, sub: str, namespace: str) -> dict[str, Any]:
+        left = self._registering.get(namespace, 0)
+        if left:
+            self._registering[namespace] = left - 1
+        state = "NotRegistered" if namespace in self.unregistered else "Registering" if left else "Registered"
+        return {"id": f"/subscriptions/{sub}/providers/{namespace}", "namespace": namespace, "registrationState": state,
+                "registrationPolicy": "RegistrationRequired", "resourceTypes": []}
+
+    def _provider(self, request: Request, sub: str, namespace: str) -> Response:
+        self._arm(request, "Microsoft.Resources/subscriptions/providers/read", f"/subscriptions/{sub}", sub)
+        return 200, self._provider_view(sub, namespace), {}
+
+    def _register(self, request: Request, sub: str, namespace: str) -> Response:
+        self._arm(request, f"{namespace}/register/action", f"/subscriptions/{sub}", sub)
+        if namespace in self.unregistered:
+            self.unregistered.discard(namespace)
+            self._registering[namespace] = self.registration_polls
+        return 200, self._provider_view(sub, namespace), {}
+
+    def _require_registration(self, namespace: str) -> None:
+        if namespace in self.unregistered or self._registering.get(namespace):
+            raise _arm_error(409, "MissingSubscriptionRegistration", f"The subscription is not registered to use namespace "
+                             f"'{namespace}'. See https://aka.ms/rps-not-found for how to register subscriptions.")
+
     def _capabilities(self, request: Request, sub: str, location: str) -> Response:
         self._arm(request, "Microsoft.ContainerInstance/locations/capabilities/read", f"/subscriptions/{sub}", sub)
+        self._require_registration("Microsoft.ContainerInstance")
         if location.lower() not in LOCATIONS:
             return 200, {"value": []}, {}
         return 200, {"value": [
@@ -228,6 +261,7 @@ class AzureFake:
 
     def _check_name(self, request: Request, sub: str) -> Response:
         self._arm(request, "Microsoft.ContainerRegistry/checkNameAvailability/read", f"/subscriptions/{sub}", sub)
+        self._require_registration("Microsoft.ContainerRegistry")
         name = request.body["name"].lower()
         taken = name in self.taken_registry_names or any(r["name"].lower() == name for r in self.registries.values())
         if taken:
@@ -274,6 +308,7 @@ class AzureFake:
     def _registry(self, request: Request, sub: str, group: str, name: str) -> Response:
         arm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.ContainerRegistry/registries/{name}"
         self._arm(request, f"Microsoft.ContainerRegistry/registries/{self._verb(request)}", arm_id, sub)
+        self._require_registration("Microsoft.ContainerRegistry")
         self._existing_group(group)
         found = self.registries.get(arm_id.lower())
         if request.method == "PUT":
@@ -309,6 +344,7 @@ class AzureFake:
     def _identity(self, request: Request, sub: str, group: str, name: str) -> Response:
         arm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
         self._arm(request, f"Microsoft.ManagedIdentity/userAssignedIdentities/{self._verb(request)}", arm_id, sub)
+        self._require_registration("Microsoft.ManagedIdentity")
         self._existing_group(group)
         found = self.identities.get(arm_id.lower())
         if request.method == "PUT":
