@@ -81,6 +81,10 @@ class AwsInfra(InfraConfig):
     region: str | None = Field(default=None, description="AWS region; else AWS_REGION / AWS_DEFAULT_REGION / the profile's.")
     use_default_vpc: bool = Field(default=False, description="Run tasks in the region's default VPC instead of a new one.")
     cidr_block: str = Field(default="10.0.0.0/16", description="The new VPC's IPv4 range (split into three subnets).")
+    permissions_boundary: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$",
+        description="A managed policy's ARN set as the permissions boundary of the role and user made, so that an operator "
+                    "allowed to write their policies cannot grant more than it (see the operator policy in the docs).")
     execution_role_name: str | None = Field(default=None, pattern=IAM_NAME)
     user_name: str | None = Field(default=None, pattern=IAM_NAME)
     cluster_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
@@ -300,6 +304,21 @@ class AwsPart(InfraPart):
 # IAM ------------------------------------------------------------------------------------------
 
 
+def _boundary(config: AwsInfra) -> dict[str, str]:
+    """The permissions boundary attribute, only when one is configured (the role and user carry none otherwise)."""
+    return {"permissions_boundary": config.permissions_boundary} if config.permissions_boundary else {}
+
+
+def _live_boundary(entity: dict[str, Any], attributes: dict[str, Any]) -> dict[str, str | None]:
+    if "permissions_boundary" not in attributes:
+        return {}
+    return {"permissions_boundary": (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")}
+
+
+def _boundary_argument(attributes: dict[str, Any]) -> dict[str, str]:
+    return {"PermissionsBoundary": attributes["permissions_boundary"]} if attributes.get("permissions_boundary") else {}
+
+
 class ExecutionRole(AwsPart):
     part = "execution_role"
     regional = False
@@ -307,7 +326,7 @@ class ExecutionRole(AwsPart):
 
     def settings(self, pool: str, config: AwsInfra) -> dict[str, Any]:
         return {"name": config.names(pool)["execution_role"], "managed_policies": [EXECUTION_POLICY],
-                "inline_actions": ["logs:CreateLogGroup"]}
+                "inline_actions": ["logs:CreateLogGroup"], **_boundary(config)}
 
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         found = []
@@ -323,6 +342,7 @@ class ExecutionRole(AwsPart):
                 "name": role["Role"]["RoleName"],
                 "managed_policies": sorted(p["PolicyArn"] for p in attached if p["PolicyArn"] == EXECUTION_POLICY),
                 "inline_actions": sorted(actions),
+                **_live_boundary(role["Role"], item.attributes),
                 "tags": _ours(_tags(role["Role"].get("Tags"))),
             }))
         return found
@@ -330,13 +350,15 @@ class ExecutionRole(AwsPart):
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
         role = call("iam", "create_role", RoleName=attributes["name"], AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST),
                     Description=f"ECS task execution role of the Prefect work pool {pool}",
-                    Tags=_tag_list(attributes["tags"]))
+                    Tags=_tag_list(attributes["tags"]), **_boundary_argument(attributes))
         arn = role["Role"]["Arn"]
         until_propagated("iam:PutRolePolicy", lambda: self.update(client, arn, pool, attributes), IAM_PROPAGATION)
         return arn
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
         name = _last(obj_id)
+        if attributes.get("permissions_boundary"):  # first: the operator's policy may ask for it on every write
+            call("iam", "put_role_permissions_boundary", RoleName=name, PermissionsBoundary=attributes["permissions_boundary"])
         for policy in attributes["managed_policies"]:
             call("iam", "attach_role_policy", RoleName=name, PolicyArn=policy)
         document = {"Version": "2012-10-17", "Statement": [
@@ -359,7 +381,7 @@ class IamUser(AwsPart):
 
     def settings(self, pool: str, config: AwsInfra) -> dict[str, Any]:
         return {"name": config.names(pool)["user"], "actions": sorted(WORKER_ACTIONS),
-                "pass_role": part_address(pool, "execution_role")}
+                "pass_role": part_address(pool, "execution_role"), **_boundary(config)}
 
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         found = []
@@ -375,18 +397,21 @@ class IamUser(AwsPart):
                 "name": user["User"]["UserName"],
                 "actions": sorted(a for s in statements if s.get("Action") != "iam:PassRole" for a in _as_list(s.get("Action"))),
                 "pass_role": pass_role[0] if pass_role else None,
+                **_live_boundary(user["User"], item.attributes),
                 "tags": _ours(_tags(user["User"].get("Tags"))),
             }))
         return found
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        user = call("iam", "create_user", UserName=attributes["name"], Tags=_tag_list(attributes["tags"]))
+        user = call("iam", "create_user", UserName=attributes["name"], Tags=_tag_list(attributes["tags"]), **_boundary_argument(attributes))
         arn = user["User"]["Arn"]
         until_propagated("iam:PutUserPolicy", lambda: self.update(client, arn, pool, attributes), IAM_PROPAGATION)
         return arn
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
         name = _last(obj_id)
+        if attributes.get("permissions_boundary"):
+            call("iam", "put_user_permissions_boundary", UserName=name, PermissionsBoundary=attributes["permissions_boundary"])
         document = {"Version": "2012-10-17", "Statement": [
             {"Sid": "PrefectEcsWorker", "Effect": "Allow", "Action": attributes["actions"], "Resource": "*"},
             {"Sid": "PassTheExecutionRoleToEcsTasks", "Effect": "Allow", "Action": "iam:PassRole",
@@ -626,6 +651,14 @@ class Vpc(Ec2Part):
     def live(self, raw: dict[str, Any], region: str) -> dict[str, Any]:
         return {"cidr_block": raw["CidrBlock"]}
 
+    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
+        found = super().read(client, sought)
+        existing = {obj.name for obj in found}
+        # A VPC and an internet gateway are to be made for these: the region's quotas may not allow it.
+        for region, items in _by_region([item for item in sought if item.desired and item.name not in existing]).items():
+            _check_room(region, len(items))
+        return found
+
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
         region = attributes["region"]
         vpc = call("ec2", "create_vpc", region, CidrBlock=attributes["cidr_block"], TagSpecifications=self.tag_spec(attributes))["Vpc"]
@@ -634,6 +667,37 @@ class Vpc(Ec2Part):
 
     def template_value(self, obj_id: str) -> Any:
         return _last(obj_id)
+
+
+# Regional quotas a new network counts against: (Service Quotas code, AWS's default, what is counted).
+NETWORK_QUOTAS = {"VPCs per Region": ("L-F678F1CE", 5, "describe_vpcs", "Vpcs"),
+                  "Internet gateways per Region": ("L-A4707A72", 5, "describe_internet_gateways", "InternetGateways")}
+
+
+def _check_room(region: str, new: int) -> None:
+    """Refuse at plan time when `new` more VPCs (each with its internet gateway) exceed the region's quotas."""
+    for quota_name, (code, default, operation, key) in NETWORK_QUOTAS.items():
+        used = len(paginate("ec2", operation, key, region))
+        quota = _quota(region, code, default)
+        if used + new > quota:
+            raise CloudError(
+                f"ec2:{_camel(operation)}: {new} more of the {quota_name} would exceed the quota in {region} ({used} of {quota} "
+                "used): set use_default_vpc: true to run tasks in the region's default VPC, delete a VPC that is not used, or "
+                f"ask for more in Service Quotas (Amazon VPC, {quota_name}, {code})", code="VpcLimitExceeded")
+
+
+def _quota(region: str, code: str, default: int) -> int:
+    """The account's value of an Amazon VPC quota; AWS's default when Service Quotas cannot tell (no
+    servicequotas:GetServiceQuota, or a quota never raised, which it may not list)."""
+    try:
+        answer = call("service-quotas", "get_service_quota", region, ServiceCode="vpc", QuotaCode=code)
+    except CloudError:
+        return default
+    return int(answer["Quota"]["Value"])
+
+
+def _camel(operation: str) -> str:
+    return "".join(word.capitalize() for word in operation.split("_"))
 
 
 class InternetGateway(Ec2Part):

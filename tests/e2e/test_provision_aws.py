@@ -308,11 +308,20 @@ def operator_policy(*, without: str = "") -> dict:
     return policy
 
 
+def boundary_policy() -> dict:
+    """The documented permissions boundary (the second JSON block of the ECS section)."""
+    section = PROVISIONING_DOC.read_text().split("## Provisioning an ECS push pool", 1)[1]
+    return json.loads(section.split("```json\n")[2].split("```", 1)[0])
+
+
 def test_the_operator_policy_suffices_and_a_denied_action_is_named(workspace, prefix, api, tmp_path):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
-    # A moto server that enforces IAM policies after its first three calls, which make the operator.
-    with moto_server(tmp_path / "moto-auth.log", INITIAL_NO_AUTH_ACTION_COUNT="3") as url:
+    # A moto server that enforces IAM policies after its first four calls, which make the operator and
+    # the permissions boundary the documented policy asks the role and user to carry.
+    with moto_server(tmp_path / "moto-auth.log", INITIAL_NO_AUTH_ACTION_COUNT="4") as url:
         iam = Aws(url)("iam")
+        boundary = iam.create_policy(PolicyName="prefect-provider-boundary", PolicyDocument=json.dumps(
+            boundary_policy()))["Policy"]["Arn"]
         iam.create_user(UserName="operator")
         iam.put_user_policy(UserName="operator", PolicyName="operator",
                             PolicyDocument=json.dumps(operator_policy(without="iam:CreateRole")))
@@ -339,6 +348,7 @@ def test_the_operator_policy_suffices_and_a_denied_action_is_named(workspace, pr
         assert "Plan: 5 to add, 0 to change, 0 to destroy." in finished.stdout  # role, user, key, pool, queue
         assert len(operator.tagged("Vpcs", pool)) == 1 and operator.cluster(n["cluster"]) is not None
         assert template_defaults(api, pool)["execution_role_arn"].endswith(f":role/{n['role']}")
+        assert boundary.endswith(":policy/prefect-provider-boundary")  # the documented boundary is a valid policy
         assert_ok(workspace.plan(env=env), 0)
 
         assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
@@ -473,3 +483,24 @@ def test_a_custom_endpoint_without_aws_region_uses_the_configured_region(workspa
     assert_ok(workspace.apply(env=env))
     assert n["role"] in aws.role_names() and aws.cluster(n["cluster"]) is not None
     assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+
+
+def test_a_region_without_room_for_another_vpc_is_refused_at_plan(workspace, prefix, aws, aws_env):
+    pool = f"{prefix}-ecs"
+    ec2 = aws("ec2")
+    used = len(ec2.describe_vpcs()["Vpcs"])
+    fillers = [ec2.create_vpc(CidrBlock=f"10.{200 + i}.0.0/16")["Vpc"]["VpcId"] for i in range(max(0, 5 - used))]
+    try:
+        workspace.write("pools.yaml", pool_config(pool))
+        refused = assert_ok(workspace.plan(env=aws_env), 1)
+        assert (f"ec2:DescribeVpcs: 1 more of the VPCs per Region would exceed the quota in us-east-1 ({max(used, 5)} of 5 used): "
+                "set use_default_vpc: true to run tasks in the region's default VPC, delete a VPC that is not used, or ask for "
+                "more in Service Quotas (Amazon VPC, VPCs per Region, L-F678F1CE)") in refused.stderr
+        assert "Traceback" not in refused.output and not workspace.state_path.exists()
+
+        # With the default VPC, the same pool fits.
+        workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
+        assert_ok(workspace.plan(env=aws_env), 2)
+    finally:
+        for vpc in fillers:
+            ec2.delete_vpc(VpcId=vpc)
