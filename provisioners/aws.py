@@ -12,6 +12,10 @@ Parts, at work_pools.POOL.infra.PART:
   vpc, internet_gateway, subnet_1..3, route_table, security_group
                    a public network across availability zones, or `default_vpc` (use_default_vpc)
 
+IAM's propagation of a new role or user and ECS's service-linked-role race on an account's first
+cluster are waited for (provisioners.base.until_propagated); a plan that would exceed the region's
+VPC or internet gateway quota is refused.
+
 Every AWS object carries the tag prefect-provider:work-pool=POOL; objects found by their names
 with it (an interrupted apply, a lost state) are adopted, objects without it are not taken over.
 boto3 is imported on the first AWS call and honours the standard settings (AWS_PROFILE,

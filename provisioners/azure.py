@@ -2,6 +2,9 @@
 
 Parts, at work_pools.POOL.infra.PART:
 
+  container_instance_provider, container_registry_provider, managed_identity_provider
+                      the resource providers the parts use, registered for the subscription when they
+                      are not (waited for until Registered), never unregistered
   aci_location        the location, checked to offer container groups to the subscription; fills
                       `subscription_id`
   resource_group      the pool's resource group; fills `resource_group_name`
@@ -19,6 +22,9 @@ ARM objects carry the tag prefect-provider:work-pool=POOL, the app registration 
 principal carry it among their tags; one found under its name with it is adopted, one without it is
 not taken over. Role assignments take no tags: theirs have names derived from the pool, the part
 and the scope, so they are found again.
+
+Microsoft Entra replicates new objects for a while: the calls right after an app registration or a
+principal is made wait for it (provisioners.base.until_propagated) on the answers Entra gives then.
 
 Credentials come from DefaultAzureCredential (AZURE_CLIENT_ID / AZURE_TENANT_ID /
 AZURE_CLIENT_SECRET, workload or managed identity, `az login`, ...); AZURE_AUTHORITY_HOST is used as

@@ -105,7 +105,7 @@ def until_propagated(action: str, attempt: Callable[[], T], *propagations: Propa
             if number == PROPAGATION_ATTEMPTS or waited + delay > budget:
                 raise CloudError(
                     f"{action}: gave up waiting for {propagation.waiting_for} after {number} attempts in {waited:.0f} s "
-                    f"(at most {budget:.0f} s, {PROPAGATION_WAIT_VARIABLE}); check {propagation.check}. Last error: {exc}",
+                    f"(at most {budget:g} s, {PROPAGATION_WAIT_VARIABLE}); check {propagation.check}. Last error: {exc}",
                     code=getattr(exc, "code", None)) from None
             report_progress(f"waiting for {propagation.waiting_for}, {number}/{PROPAGATION_ATTEMPTS}…")
             time.sleep(delay)
