@@ -313,6 +313,8 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
                     progress.console.print(f"[red]{address}: {verbs[step.operation][0]} failed[/red]")
             elif event == "skipped":
                 progress.advance(task)
+            elif event == "progress":
+                progress.console.print(f"{address}: {error}")
 
         result = apply_plan(plan, client, writer, parallelism=parallelism, on_event=on_event)
     count = {"add": 0, "change": 0, "destroy": 0}

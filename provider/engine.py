@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -16,7 +17,7 @@ from provider.secrets import conceal, reveal
 from provider.state import Record, State, StateWriter
 from provider.yamlsource import _dotted
 from resources import KINDS
-from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults
+from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults, progress_to
 
 # --- diff -------------------------------------------------------------------------------------
 
@@ -506,7 +507,8 @@ class ApplyResult:
         return not self.failed and not self.skipped and not self.not_attempted
 
 
-Event = Callable[[str, Step, Exception | None], None]  # ("start" | "done" | "failed" | "skipped", step, error)
+# ("start" | "done" | "failed" | "skipped", step, error), or ("progress", step, a line about the step under way)
+Event = Callable[[str, Step, Exception | str | None], None]
 
 
 def build_steps(changes: list[Change]) -> list[Step]:
@@ -596,7 +598,8 @@ def _run_steps(steps: list[Step], parallelism: int, client: PrefectClient, write
                     waiting.discard(index)
                     on_event("start", step, None)
                     secrets = secrets_by_address.get(step.change.address, {})
-                    running[pool.submit(_run_step, step, client, writer, ctx, secrets)] = index
+                    report = functools.partial(on_event, "progress", step)
+                    running[pool.submit(_run_step, step, client, writer, ctx, secrets, report)] = index
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -629,7 +632,13 @@ def create_object(client: PrefectClient, kind: ResourceKind, name: str, attribut
         return existing.id
 
 
-def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext, secrets: dict[str, Any]) -> None:
+def _run_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext, secrets: dict[str, Any],
+              report: Callable[[str], None]) -> None:
+    with progress_to(report):
+        _apply_step(step, client, writer, ctx, secrets)
+
+
+def _apply_step(step: Step, client: PrefectClient, writer: StateWriter, ctx: ApplyContext, secrets: dict[str, Any]) -> None:
     change = step.change
     send = reveal(change.after, secrets) if change.after is not None else None
     kind = KINDS[change.kind]

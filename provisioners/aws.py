@@ -12,6 +12,10 @@ Parts, at work_pools.POOL.infra.PART:
   vpc, internet_gateway, subnet_1..3, route_table, security_group
                    a public network across availability zones, or `default_vpc` (use_default_vpc)
 
+IAM's propagation of a new role or user and ECS's service-linked-role race on an account's first
+cluster are waited for (provisioners.base.until_propagated); a plan that would exceed the region's
+VPC or internet gateway quota is refused.
+
 Every AWS object carries the tag prefect-provider:work-pool=POOL; objects found by their names
 with it (an interrupted apply, a lost state) are adopted, objects without it are not taken over.
 boto3 is imported on the first AWS call and honours the standard settings (AWS_PROFILE,
@@ -38,9 +42,12 @@ from provisioners.base import (
     CredentialsBlockPart,
     InfraConfig,
     InfraPart,
+    Propagation,
     Provisioner,
     Sought,
     part_address,
+    refused_with,
+    until_propagated,
 )
 from resources.base import FieldError, LiveObject
 
@@ -57,6 +64,14 @@ WORKER_ACTIONS = (
     "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups", "logs:GetLogEvents", "logs:PutLogEvents",
 )
 SUBNETS = 3
+# AWS's documented "not yet" answers. IAM is eventually consistent: a role or user made a moment ago
+# may be unknown to the next call (NoSuchEntity). The first cluster of an account makes ECS's
+# service-linked role, which ECS cannot assume for a while (InvalidParameterException).
+IAM_PROPAGATION = Propagation("IAM to propagate the new role or user", "that it still exists (IAM > Roles, Users)",
+                              refused_with("NoSuchEntity"))
+SERVICE_LINKED_ROLE = Propagation(
+    "ECS to take up its service-linked role", "that the role AWSServiceRoleForECS exists (IAM > Roles); the operator needs "
+    "iam:CreateServiceLinkedRole for ecs.amazonaws.com to make it", refused_with("InvalidParameterException", saying="service linked role"))
 ECS_TASKS_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
@@ -70,6 +85,10 @@ class AwsInfra(InfraConfig):
     region: str | None = Field(default=None, description="AWS region; else AWS_REGION / AWS_DEFAULT_REGION / the profile's.")
     use_default_vpc: bool = Field(default=False, description="Run tasks in the region's default VPC instead of a new one.")
     cidr_block: str = Field(default="10.0.0.0/16", description="The new VPC's IPv4 range (split into three subnets).")
+    permissions_boundary: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$",
+        description="A managed policy's ARN set as the permissions boundary of the role and user made, so that an operator "
+                    "allowed to write their policies cannot grant more than it (see the operator policy in the docs).")
     execution_role_name: str | None = Field(default=None, pattern=IAM_NAME)
     user_name: str | None = Field(default=None, pattern=IAM_NAME)
     cluster_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
@@ -96,6 +115,9 @@ class AwsInfra(InfraConfig):
                              "region")
 
     def region_name(self) -> str | None:
+        global _configured_region
+        if self.region:
+            _configured_region = _configured_region or self.region
         return self.region or _session().region_name
 
     def names(self, pool: str) -> dict[str, str]:
@@ -114,6 +136,7 @@ class AwsInfra(InfraConfig):
 # --- calling AWS ------------------------------------------------------------------------------
 
 _lock = threading.Lock()
+_configured_region: str | None = None  # a region a configuration names, for global services (see _client)
 _sessions: dict[tuple, Any] = {}
 _clients: dict[tuple, Any] = {}
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Client.UnauthorizedOperation"}
@@ -140,6 +163,9 @@ def _client(service: str, region: str | None) -> Any:
     from botocore.config import Config
 
     session = _session()
+    # IAM is global: boto3 finds its endpoint without a region, but a custom endpoint (AWS_ENDPOINT_URL)
+    # is signed for a region, which the configuration names when the environment does not.
+    region = region or session.region_name or _configured_region
     key = (_settings(), service, region)
     with _lock:
         if key not in _clients:
@@ -160,12 +186,13 @@ def _translated(service: str, operation: str) -> Iterator[None]:
         error = exc.response.get("Error", {})
         code, message = error.get("Code", ""), error.get("Message", "")
         if code in DENIED:
-            raise CloudError(f"{action} denied: {message}") from None
+            raise CloudError(f"{action} denied: {message}", code=code) from None
         if code in REFUSED_CREDENTIALS:
-            raise CloudError(f"{action} failed: the AWS credentials were refused ({code}: {message})") from None
-        raise CloudError(f"{action} failed: {code}: {message}") from None
+            raise CloudError(f"{action} failed: the AWS credentials were refused ({code}: {message})", code=code) from None
+        raise CloudError(f"{action} failed: {code}: {message}", code=code) from None
     except NoRegionError:
-        raise CloudError(f"{action}: no AWS region: set provision_infra.region, or AWS_REGION / AWS_DEFAULT_REGION") from None
+        raise CloudError(f"{action}: no AWS region to sign the call with: set provision_infra.region, or AWS_REGION / "
+                         "AWS_DEFAULT_REGION") from None
     except NoCredentialsError:
         raise CloudError(
             f"{action}: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -281,6 +308,21 @@ class AwsPart(InfraPart):
 # IAM ------------------------------------------------------------------------------------------
 
 
+def _boundary(config: AwsInfra) -> dict[str, str]:
+    """The permissions boundary attribute, only when one is configured (the role and user carry none otherwise)."""
+    return {"permissions_boundary": config.permissions_boundary} if config.permissions_boundary else {}
+
+
+def _live_boundary(entity: dict[str, Any], attributes: dict[str, Any]) -> dict[str, str | None]:
+    if "permissions_boundary" not in attributes:
+        return {}
+    return {"permissions_boundary": (entity.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")}
+
+
+def _boundary_argument(attributes: dict[str, Any]) -> dict[str, str]:
+    return {"PermissionsBoundary": attributes["permissions_boundary"]} if attributes.get("permissions_boundary") else {}
+
+
 class ExecutionRole(AwsPart):
     part = "execution_role"
     regional = False
@@ -288,7 +330,7 @@ class ExecutionRole(AwsPart):
 
     def settings(self, pool: str, config: AwsInfra) -> dict[str, Any]:
         return {"name": config.names(pool)["execution_role"], "managed_policies": [EXECUTION_POLICY],
-                "inline_actions": ["logs:CreateLogGroup"]}
+                "inline_actions": ["logs:CreateLogGroup"], **_boundary(config)}
 
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         found = []
@@ -304,6 +346,7 @@ class ExecutionRole(AwsPart):
                 "name": role["Role"]["RoleName"],
                 "managed_policies": sorted(p["PolicyArn"] for p in attached if p["PolicyArn"] == EXECUTION_POLICY),
                 "inline_actions": sorted(actions),
+                **_live_boundary(role["Role"], item.attributes),
                 "tags": _ours(_tags(role["Role"].get("Tags"))),
             }))
         return found
@@ -311,13 +354,15 @@ class ExecutionRole(AwsPart):
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
         role = call("iam", "create_role", RoleName=attributes["name"], AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST),
                     Description=f"ECS task execution role of the Prefect work pool {pool}",
-                    Tags=_tag_list(attributes["tags"]))
+                    Tags=_tag_list(attributes["tags"]), **_boundary_argument(attributes))
         arn = role["Role"]["Arn"]
-        self.update(client, arn, pool, attributes)
+        until_propagated("iam:PutRolePolicy", lambda: self.update(client, arn, pool, attributes), IAM_PROPAGATION)
         return arn
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
         name = _last(obj_id)
+        if attributes.get("permissions_boundary"):  # first: the operator's policy may ask for it on every write
+            call("iam", "put_role_permissions_boundary", RoleName=name, PermissionsBoundary=attributes["permissions_boundary"])
         for policy in attributes["managed_policies"]:
             call("iam", "attach_role_policy", RoleName=name, PolicyArn=policy)
         document = {"Version": "2012-10-17", "Statement": [
@@ -340,7 +385,7 @@ class IamUser(AwsPart):
 
     def settings(self, pool: str, config: AwsInfra) -> dict[str, Any]:
         return {"name": config.names(pool)["user"], "actions": sorted(WORKER_ACTIONS),
-                "pass_role": part_address(pool, "execution_role")}
+                "pass_role": part_address(pool, "execution_role"), **_boundary(config)}
 
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         found = []
@@ -356,18 +401,21 @@ class IamUser(AwsPart):
                 "name": user["User"]["UserName"],
                 "actions": sorted(a for s in statements if s.get("Action") != "iam:PassRole" for a in _as_list(s.get("Action"))),
                 "pass_role": pass_role[0] if pass_role else None,
+                **_live_boundary(user["User"], item.attributes),
                 "tags": _ours(_tags(user["User"].get("Tags"))),
             }))
         return found
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        user = call("iam", "create_user", UserName=attributes["name"], Tags=_tag_list(attributes["tags"]))
+        user = call("iam", "create_user", UserName=attributes["name"], Tags=_tag_list(attributes["tags"]), **_boundary_argument(attributes))
         arn = user["User"]["Arn"]
-        self.update(client, arn, pool, attributes)
+        until_propagated("iam:PutUserPolicy", lambda: self.update(client, arn, pool, attributes), IAM_PROPAGATION)
         return arn
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
         name = _last(obj_id)
+        if attributes.get("permissions_boundary"):
+            call("iam", "put_user_permissions_boundary", UserName=name, PermissionsBoundary=attributes["permissions_boundary"])
         document = {"Version": "2012-10-17", "Statement": [
             {"Sid": "PrefectEcsWorker", "Effect": "Allow", "Action": attributes["actions"], "Resource": "*"},
             {"Sid": "PassTheExecutionRoleToEcsTasks", "Effect": "Allow", "Action": "iam:PassRole",
@@ -418,7 +466,7 @@ class AwsCredentials(CredentialsBlockPart):
         return live["access_key"] != "active"  # a changed region is a setting: the key stays
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        return _new_key(attributes["user_name"])
+        return until_propagated("iam:CreateAccessKey", lambda: _new_key(attributes["user_name"]), IAM_PROPAGATION)
 
     def revoke(self, attributes: dict[str, Any], issued: dict[str, Any]) -> None:
         call("iam", "delete_access_key", missing=("NoSuchEntity",), UserName=attributes["user_name"],
@@ -467,10 +515,10 @@ class EcsCluster(AwsPart):
         return found
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        cluster = call("ecs", "create_cluster", attributes["region"], clusterName=attributes["name"],
-                       capacityProviders=attributes["capacity_providers"],
-                       defaultCapacityProviderStrategy=self._strategy(attributes),
-                       tags=_tag_list(attributes["tags"], "key", "value"))
+        cluster = until_propagated("ecs:CreateCluster", lambda: call(
+            "ecs", "create_cluster", attributes["region"], clusterName=attributes["name"],
+            capacityProviders=attributes["capacity_providers"], defaultCapacityProviderStrategy=self._strategy(attributes),
+            tags=_tag_list(attributes["tags"], "key", "value")), SERVICE_LINKED_ROLE)
         return cluster["cluster"]["clusterArn"]
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
@@ -607,6 +655,14 @@ class Vpc(Ec2Part):
     def live(self, raw: dict[str, Any], region: str) -> dict[str, Any]:
         return {"cidr_block": raw["CidrBlock"]}
 
+    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
+        found = super().read(client, sought)
+        existing = {obj.name for obj in found}
+        # A VPC and an internet gateway are to be made for these: the region's quotas may not allow it.
+        for region, items in _by_region([item for item in sought if item.desired and item.name not in existing]).items():
+            _check_room(region, len(items))
+        return found
+
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
         region = attributes["region"]
         vpc = call("ec2", "create_vpc", region, CidrBlock=attributes["cidr_block"], TagSpecifications=self.tag_spec(attributes))["Vpc"]
@@ -615,6 +671,37 @@ class Vpc(Ec2Part):
 
     def template_value(self, obj_id: str) -> Any:
         return _last(obj_id)
+
+
+# Regional quotas a new network counts against: (Service Quotas code, AWS's default, what is counted).
+NETWORK_QUOTAS = {"VPCs per Region": ("L-F678F1CE", 5, "describe_vpcs", "Vpcs"),
+                  "Internet gateways per Region": ("L-A4707A72", 5, "describe_internet_gateways", "InternetGateways")}
+
+
+def _check_room(region: str, new: int) -> None:
+    """Refuse at plan time when `new` more VPCs (each with its internet gateway) exceed the region's quotas."""
+    for quota_name, (code, default, operation, key) in NETWORK_QUOTAS.items():
+        used = len(paginate("ec2", operation, key, region))
+        quota = _quota(region, code, default)
+        if used + new > quota:
+            raise CloudError(
+                f"ec2:{_camel(operation)}: {new} more of the {quota_name} would exceed the quota in {region} ({used} of {quota} "
+                "used): set use_default_vpc: true to run tasks in the region's default VPC, delete a VPC that is not used, or "
+                f"ask for more in Service Quotas (Amazon VPC, {quota_name}, {code})", code="VpcLimitExceeded")
+
+
+def _quota(region: str, code: str, default: int) -> int:
+    """The account's value of an Amazon VPC quota; AWS's default when Service Quotas cannot tell (no
+    servicequotas:GetServiceQuota, or a quota never raised, which it may not list)."""
+    try:
+        answer = call("service-quotas", "get_service_quota", region, ServiceCode="vpc", QuotaCode=code)
+    except CloudError:
+        return default
+    return int(answer["Quota"]["Value"])
+
+
+def _camel(operation: str) -> str:
+    return "".join(word.capitalize() for word in operation.split("_"))
 
 
 class InternetGateway(Ec2Part):

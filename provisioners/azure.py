@@ -2,6 +2,9 @@
 
 Parts, at work_pools.POOL.infra.PART:
 
+  container_instance_provider, container_registry_provider, managed_identity_provider
+                      the resource providers the parts use, registered for the subscription when they
+                      are not (waited for until Registered), never unregistered
   aci_location        the location, checked to offer container groups to the subscription; fills
                       `subscription_id`
   resource_group      the pool's resource group; fills `resource_group_name`
@@ -19,6 +22,9 @@ ARM objects carry the tag prefect-provider:work-pool=POOL, the app registration 
 principal carry it among their tags; one found under its name with it is adopted, one without it is
 not taken over. Role assignments take no tags: theirs have names derived from the pool, the part
 and the scope, so they are found again.
+
+Microsoft Entra replicates new objects for a while: the calls right after an app registration or a
+principal is made wait for it (provisioners.base.until_propagated) on the answers Entra gives then.
 
 Credentials come from DefaultAzureCredential (AZURE_CLIENT_ID / AZURE_TENANT_ID /
 AZURE_CLIENT_SECRET, workload or managed identity, `az login`, ...); AZURE_AUTHORITY_HOST is used as
@@ -47,7 +53,20 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from provisioners.base import TAG, CloudError, CredentialsBlockPart, InfraConfig, InfraPart, Provisioner, Sought, part_address, reference
+from provisioners.base import (
+    TAG,
+    CloudError,
+    CredentialsBlockPart,
+    InfraConfig,
+    InfraPart,
+    Propagation,
+    Provisioner,
+    Sought,
+    part_address,
+    reference,
+    refused_with,
+    until_propagated,
+)
 from resources.base import FieldError, LiveObject
 
 CREDENTIALS_BLOCK_TYPE = "azure-container-instance-credentials"
@@ -70,6 +89,21 @@ CLIENTS = {
     "containerinstance": ("azure.mgmt.containerinstance", "ContainerInstanceManagementClient", "Microsoft.ContainerInstance"),
 }
 RESOURCE_NAME = r"^[-\w.()]{0,89}[-\w()]$"
+# The resource providers the parts use, which a subscription may not be registered for yet
+# (ARM then answers MissingSubscriptionRegistration); Resources and Authorization always are.
+PROVIDERS = {"container_instance_provider": "Microsoft.ContainerInstance",
+             "container_registry_provider": "Microsoft.ContainerRegistry",
+             "managed_identity_provider": "Microsoft.ManagedIdentity"}
+UNREGISTERED = "MissingSubscriptionRegistration"
+# Microsoft Entra is eventually consistent: for seconds (at times minutes) after an app registration
+# or a service principal is made, other calls may not find it yet. These are the answers then.
+APP_REPLICATION = Propagation(
+    "Entra to replicate the app registration", "that the app registration still exists in the tenant (App registrations)",
+    lambda exc: refused_with("Request_ResourceNotFound")(exc)
+    or refused_with("Request_BadRequest", saying="does not reference a valid application object")(exc))
+PRINCIPAL_REPLICATION = Propagation(
+    "Entra to replicate the principal", "that the service principal or managed identity still exists in the tenant",
+    refused_with("PrincipalNotFound", "Request_ResourceNotFound"))
 
 
 class AzureInfra(InfraConfig):
@@ -170,8 +204,20 @@ def _client(name: str, subscription: str) -> Any:
     base_url, scopes = _arm()
     client = getattr(importlib.import_module(module), class_name)(
         _credential(), subscription, base_url=base_url, credential_scopes=scopes)
+    _without_automatic_registration(client)
     with _lock:
         return _clients.setdefault(key, client)
+
+
+def _without_automatic_registration(client: Any) -> None:
+    """Take out azure-mgmt-core's policy that registers a missing resource provider by itself: it would
+    write during a plan and wait in silent 10 s rounds. Registration is a planned part (ResourceProvider).
+    The generated clients take no option for it, so the policy in the pipeline is made to pass through."""
+    from azure.mgmt.core.policies import ARMAutoResourceProviderRegistrationPolicy
+
+    for policy in client._client._pipeline._impl_policies:
+        if isinstance(policy, ARMAutoResourceProviderRegistrationPolicy):
+            policy.send = policy.next.send
 
 
 def _graph_client() -> Any:
@@ -213,8 +259,8 @@ def _translated(action: str) -> Iterator[None]:
     except HttpResponseError as exc:
         code, message = _message(exc)
         if exc.status_code == 403 or code in ("AuthorizationFailed", "LinkedAuthorizationFailed"):
-            raise CloudError(f"{action} denied: {message}") from None
-        raise CloudError(f"{action} failed: {code}: {message}") from None
+            raise CloudError(f"{action} denied: {message}", code=code) from None
+        raise CloudError(f"{action} failed: {code}: {message}", code=code) from None
     except AzureError as exc:
         raise CloudError(f"{action} failed: {exc.message}") from None
 
@@ -238,16 +284,21 @@ def call(client: str, operation: str, subscription: str, *args: Any, missing: bo
 
     group, method = operation.split(".")
     action = f"{CLIENTS[client][2]}:{_camel(group)}.{_camel(method.removeprefix('begin_'))}"
-    with _translated(action):
-        try:
-            answer = getattr(getattr(_client(client, subscription), group), method)(*args, **kwargs)
-            if method.startswith("begin_"):
-                return answer.result()
-            return list(answer) if isinstance(answer, ItemPaged) else answer
-        except ResourceNotFoundError:
-            if missing:
-                return None
-            raise
+    try:
+        with _translated(action):
+            try:
+                answer = getattr(getattr(_client(client, subscription), group), method)(*args, **kwargs)
+                if method.startswith("begin_"):
+                    return answer.result()
+                return list(answer) if isinstance(answer, ItemPaged) else answer
+            except ResourceNotFoundError:
+                if missing:
+                    return None
+                raise
+    except CloudError as exc:
+        if missing and exc.code == UNREGISTERED:  # nothing of a provider the subscription is not registered for
+            return None
+        raise
 
 
 def graph(method: str, path: str, action: str, *, body: Any = None, params: dict[str, str] | None = None,
@@ -267,8 +318,9 @@ def graph(method: str, path: str, action: str, *, body: Any = None, params: dict
             error = {}
         code, message = error.get("code", str(response.status_code)), error.get("message", response.text())
         if response.status_code == 403:
-            raise CloudError(f"graph:{action} denied ({code}): {message} It needs the Microsoft Graph permission {GRAPH_PERMISSION}.")
-        raise CloudError(f"graph:{action} failed: {code}: {message}")
+            raise CloudError(f"graph:{action} denied ({code}): {message} It needs the Microsoft Graph permission {GRAPH_PERMISSION}.",
+                             code=code)
+        raise CloudError(f"graph:{action} failed: {code}: {message}", code=code)
     return response.json() if response.content else None
 
 
@@ -324,11 +376,60 @@ class AzurePart(InfraPart):
         return {}
 
 
+class ResourceProvider(AzurePart):
+    """A resource provider the subscription is registered for: registered when it is not (the apply
+    waits until it is), never unregistered (other workloads of the subscription may use it)."""
+
+    server_owned = True
+
+    def __init__(self, part: str, namespace: str):
+        self.part, self.namespace = part, namespace
+
+    def desired(self, pool: str, config: AzureInfra) -> dict[str, Any]:
+        return {"subscription_id": config.subscription(), "namespace": self.namespace}
+
+    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
+        found = []
+        for subscription in sorted({item.desired["subscription_id"] for item in sought if item.desired is not None}):
+            if self._state(subscription) == "Registered":
+                found += [LiveObject(self._id(subscription), item.name, item.desired) for item in sought
+                          if item.desired is not None and item.desired["subscription_id"] == subscription]
+        return found
+
+    def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
+        return f"the subscription is registered for {self.namespace}: taken into state (never unregistered)"
+
+    def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
+        subscription = attributes["subscription_id"]
+        call("resources", "providers.register", subscription, self.namespace)
+
+        def registered() -> None:
+            state = self._state(subscription)
+            if state != "Registered":
+                raise CloudError(f"Microsoft.Resources:Providers.Register: {self.namespace} is {state}", code="Registering")
+
+        until_propagated("Microsoft.Resources:Providers.Register", registered, Propagation(
+            f"Azure to register {self.namespace} for the subscription",
+            f"the registration state of {self.namespace} (Subscription > Resource providers)", refused_with("Registering")))
+        return self._id(subscription)
+
+    def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
+        """Nothing to change: the subscription and the namespace are the object."""
+
+    def _state(self, subscription: str) -> str:
+        return call("resources", "providers.get", subscription, self.namespace).registration_state
+
+    def _id(self, subscription: str) -> str:
+        return f"/subscriptions/{subscription}/providers/{self.namespace}"
+
+
 class AciLocation(AzurePart):
-    """The location, offering container groups to the subscription: checked, never created or deleted."""
+    """The location, offering container groups to the subscription: checked, never created or deleted.
+    While the subscription is not registered for Container Instances, the check waits for the apply."""
 
     part = "aci_location"
     server_owned = True
+    needs = ("container_instance_provider",)
     template_variables = ("subscription_id",)
 
     def desired(self, pool: str, config: AzureInfra) -> dict[str, Any]:
@@ -339,7 +440,15 @@ class AciLocation(AzurePart):
 
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         # Only configured pools are checked: a location only in state is just forgotten.
-        return [self._checked(item.name, item.desired) for item in sought if item.desired is not None]
+        found = []
+        for item in sought:
+            if item.desired is not None:
+                try:
+                    found.append(self._checked(item.name, item.desired))
+                except CloudError as exc:
+                    if exc.code != UNREGISTERED:
+                        raise
+        return found
 
     def adopt_reason(self, pool: str, obj: LiveObject) -> str | None:
         return f"{obj.attributes['location']} offers container groups to the subscription: taken into state"
@@ -409,6 +518,15 @@ class ResourceGroup(AzurePart):
 
 def _application(object_id: str) -> dict[str, Any] | None:
     return graph("GET", f"/applications/{object_id}", "GetApplication", missing=True)
+
+
+def _replicated_application(object_id: str) -> dict[str, Any]:
+    """The app registration, which exists (it is in state): a 404 is Entra not having replicated it yet."""
+    application = _application(object_id)
+    if application is None:
+        raise CloudError(f"graph:GetApplication: the app registration applications/{object_id} does not exist",
+                         code="Request_ResourceNotFound")
+    return application
 
 
 def _application_by_client_id(client_id: str) -> dict[str, Any] | None:
@@ -486,9 +604,12 @@ class ServicePrincipal(AzurePart):
         return found
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
-        application = _application(attributes["application"].rsplit("/", 1)[1])
-        principal = graph("POST", "/servicePrincipals", "CreateServicePrincipal",
-                          body={"appId": application["appId"], "tags": [f"{TAG}={pool}"]})
+        def attempt() -> dict[str, Any]:
+            application = _replicated_application(attributes["application"].rsplit("/", 1)[1])
+            return graph("POST", "/servicePrincipals", "CreateServicePrincipal",
+                         body={"appId": application["appId"], "tags": [f"{TAG}={pool}"]})
+
+        principal = until_propagated("graph:CreateServicePrincipal", attempt, APP_REPLICATION)
         return f"servicePrincipals/{principal['id']}"
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
@@ -532,10 +653,11 @@ class AciCredentials(CredentialsBlockPart):
         return {"application": f"applications/{application['id']}" if application else None, "client_secret": status}
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        return until_propagated("graph:AddPassword", lambda: self._issue(attributes), APP_REPLICATION)
+
+    def _issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
         object_id = attributes["application"].rsplit("/", 1)[1]
-        application = _application(object_id)
-        if application is None:
-            raise CloudError(f"graph:GetApplication: the app registration {attributes['application']} does not exist")
+        application = _replicated_application(object_id)
         # The block held the app's earlier secrets of this name: they exist nowhere else, they go.
         for password in application.get("passwordCredentials") or []:
             if password.get("displayName") == self._secret_name(attributes):
@@ -623,10 +745,15 @@ class RoleAssignment(AzurePart):
         call("authorization", "role_assignments.delete_by_id", _parse(obj_id)[0], obj_id, missing=True)
 
     def _assign(self, obj_id: str, attributes: dict[str, Any]) -> None:
+        until_propagated("Microsoft.Authorization:RoleAssignments.Create", lambda: self._assign_once(obj_id, attributes),
+                         PRINCIPAL_REPLICATION)
+
+    def _assign_once(self, obj_id: str, attributes: dict[str, Any]) -> None:
         subscription = _parse(obj_id)[0]
         principal = self.principal_id(attributes["principal"])
         if principal is None:
-            raise CloudError(f"Microsoft.Authorization:RoleAssignments.Create: the principal {attributes['principal']} does not exist")
+            raise CloudError(f"Microsoft.Authorization:RoleAssignments.Create: the principal {attributes['principal']} does not exist",
+                             code="PrincipalNotFound")
         try:
             call("authorization", "role_assignments.create_by_id", subscription, obj_id, {
                 "role_definition_id": f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/"
@@ -735,6 +862,7 @@ class ContainerRegistry(ArmResource):
     """An Azure Container Registry, Basic, without the admin user (containers pull as the identity)."""
 
     part = "container_registry"
+    needs = ("resource_group", "container_registry_provider")
     client, group, name_key = "containerregistry", "registries", "registry"
 
     @staticmethod
@@ -751,8 +879,8 @@ class ContainerRegistry(ArmResource):
         if item.desired is None:
             return
         status = call("containerregistry", "registries.check_name_availability", item.attributes["subscription_id"],
-                      {"name": item.attributes["name"], "type": "Microsoft.ContainerRegistry/registries"})
-        if not status.name_available:
+                      {"name": item.attributes["name"], "type": "Microsoft.ContainerRegistry/registries"}, missing=True)
+        if status is not None and not status.name_available:  # None: not registered for registries yet, nothing to ask
             raise CloudError(f"Microsoft.ContainerRegistry:Registries.CheckNameAvailability: the registry name "
                              f"{item.attributes['name']} is taken ({status.message}): registry names are global, set registry_name")
 
@@ -787,6 +915,7 @@ class Identity(ArmResource):
     """The user-assigned identity container groups pull images as."""
 
     part = "identity"
+    needs = ("resource_group", "managed_identity_provider")
     client, group, name_key = "msi", "user_assigned_identities", "identity"
     template_variables = ("identities", "image_registry")
 
@@ -820,7 +949,7 @@ class AzureProvisioner(Provisioner):
     config = AzureInfra
 
     def __init__(self) -> None:
-        self._parts = [AciLocation(), ResourceGroup(), AppRegistration(), ServicePrincipal(), AciCredentials(), ContributorRole(),
+        self._parts = [*(ResourceProvider(part, namespace) for part, namespace in PROVIDERS.items()), AciLocation(), ResourceGroup(), AppRegistration(), ServicePrincipal(), AciCredentials(), ContributorRole(),
                        ContainerRegistry(), Identity(), AcrPullRole()]
 
     def parts(self, config: AzureInfra) -> list[InfraPart]:

@@ -15,13 +15,17 @@ to it update.
 
 from __future__ import annotations
 
+import os
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from provider.errors import ApiError
-from resources.base import Address, ApplyContext, LiveObject
+from resources.base import Address, ApplyContext, LiveObject, report_progress
 
 if TYPE_CHECKING:
     from provider.client import PrefectClient
@@ -35,7 +39,77 @@ REF = "$infra"
 
 
 class CloudError(ApiError):
-    """A cloud API refused or failed a call; the message names the action (e.g. iam:CreateRole)."""
+    """A cloud API refused or failed a call; the message names the action (e.g. iam:CreateRole).
+    `code` is the cloud's own error code (NoSuchEntity, PrincipalNotFound, SERVICE_DISABLED, ...)."""
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+# --- waiting for a cloud to catch up -------------------------------------------------------------
+
+# The total a cloud gets to make an object it just made visible everywhere (seconds); the delays
+# between attempts scale with it (1 s first, at most 1/8 of it), each with jitter.
+PROPAGATION_WAIT_VARIABLE = "PREFECT_PROVIDER_PROPAGATION_WAIT"
+PROPAGATION_WAIT = 180.0
+PROPAGATION_ATTEMPTS = 12
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Propagation:
+    """A documented "not there yet" answer of a cloud, right after something was made or enabled.
+
+    `matches` tells the error apart; `waiting_for` and `check` word the progress lines and the
+    final error ("waiting for Entra to replicate the app registration", "that the app registration
+    still exists in the tenant").
+    """
+
+    waiting_for: str
+    check: str
+    matches: Callable[[Exception], bool]
+
+
+def refused_with(*codes: str, saying: str = "") -> Callable[[Exception], bool]:
+    """Matches a CloudError with one of the cloud's `codes` whose message holds `saying`."""
+    return lambda exc: isinstance(exc, CloudError) and exc.code in codes and saying in str(exc)
+
+
+def propagation_wait() -> float:
+    value = os.environ.get(PROPAGATION_WAIT_VARIABLE)
+    try:
+        return max(0.0, float(value)) if value else PROPAGATION_WAIT
+    except ValueError:
+        raise CloudError(f"{PROPAGATION_WAIT_VARIABLE}={value!r}: expected a number of seconds") from None
+
+
+def until_propagated(action: str, attempt: Callable[[], T], *propagations: Propagation) -> T:
+    """`attempt()`, tried again while it fails with one of the `propagations` (a cloud not yet
+    consistent), with growing jittered delays, each announced through the apply's progress, for
+    at most PROPAGATION_ATTEMPTS tries and PREFECT_PROVIDER_PROPAGATION_WAIT seconds in all.
+    The last failure names the action, what was waited for and what to check."""
+    budget = propagation_wait()
+    first_delay, longest_delay = budget / PROPAGATION_WAIT, budget / 8
+    started = time.monotonic()
+    for number in range(1, PROPAGATION_ATTEMPTS + 1):
+        try:
+            return attempt()
+        except Exception as exc:
+            propagation = next((p for p in propagations if p.matches(exc)), None)
+            if propagation is None:
+                raise
+            waited = time.monotonic() - started
+            # Full jitter: parallel applies of several pools do not retry in step.
+            delay = random.uniform(0.5, 1.0) * min(longest_delay, first_delay * 2 ** (number - 1))
+            if number == PROPAGATION_ATTEMPTS or waited + delay > budget:
+                raise CloudError(
+                    f"{action}: gave up waiting for {propagation.waiting_for} after {number} attempts in {waited:.0f} s "
+                    f"(at most {budget:g} s, {PROPAGATION_WAIT_VARIABLE}); check {propagation.check}. Last error: {exc}",
+                    code=getattr(exc, "code", None)) from None
+            report_progress(f"waiting for {propagation.waiting_for}, {number}/{PROPAGATION_ATTEMPTS}…")
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 class InfraConfig(BaseModel):

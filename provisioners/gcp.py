@@ -2,8 +2,9 @@
 
 Parts, at work_pools.POOL.infra.PART:
 
-  run_api                the Cloud Run Admin API, enabled in the project
-  artifact_registry_api  the Artifact Registry API, enabled in the project
+  serviceusage_api, iam_api, resource_manager_api, run_api, artifact_registry_api
+                         the APIs the other parts call, each enabled in the project (a fresh project
+                         has them off); a call right after enabling one waits for it to propagate
   cloud_run_region       the region, checked usable by listing Cloud Run services in it; fills `region`
   service_account        the account Prefect starts Cloud Run jobs as
   project_roles          roles/run.developer and roles/iam.serviceAccountUser for that account, bound
@@ -30,23 +31,43 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from provisioners.base import CloudError, CredentialsBlockPart, InfraConfig, InfraPart, Provisioner, Sought
+from provisioners.base import (
+    CloudError,
+    CredentialsBlockPart,
+    InfraConfig,
+    InfraPart,
+    Propagation,
+    Provisioner,
+    Sought,
+    refused_with,
+    until_propagated,
+)
 from resources.base import FieldError, LiveObject
 
 # Label keys take no colon: the pool's label is the tag with a dash.
 LABEL = "prefect-provider-work-pool"
 ROLES = ("roles/iam.serviceAccountUser", "roles/run.developer")
-RUN_API, REGISTRY_API = "run.googleapis.com", "artifactregistry.googleapis.com"
+# The APIs the parts call, each enabled in the project by the apply (a fresh project has them off).
+APIS = {"serviceusage_api": "serviceusage.googleapis.com", "iam_api": "iam.googleapis.com",
+        "resource_manager_api": "cloudresourcemanager.googleapis.com", "run_api": "run.googleapis.com",
+        "artifact_registry_api": "artifactregistry.googleapis.com"}
 CREDENTIALS_BLOCK_TYPE = "gcp-credentials"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 OPERATION_TIMEOUT = 600  # seconds a long-running operation may take
 POLICY_ATTEMPTS = 5  # read-modify-write rounds of the project policy when others change it meanwhile
+# Google's documented "not yet": an API enabled a moment ago answers SERVICE_DISABLED for minutes
+# ("wait a few minutes for the action to propagate"); a service account made a moment ago is not
+# known to every IAM replica (setIamPolicy: "does not exist", a key: NOT_FOUND).
+API_ENABLEMENT = Propagation("Google to propagate the enabled API", "that the API is enabled in the project (APIs & Services)",
+                             refused_with("SERVICE_DISABLED"))
+ACCOUNT_PROPAGATION = Propagation(
+    "IAM to propagate the new service account", "that the service account still exists (IAM > Service accounts)",
+    lambda exc: refused_with("NOT_FOUND")(exc) or refused_with("INVALID_ARGUMENT", saying="does not exist")(exc))
 ENDPOINT_VARIABLE = "PREFECT_PROVIDER_GCP_ENDPOINT_"
 # Service -> (module, client class); each is called through REST except where gRPC is all there is.
 CLIENTS = {
@@ -165,15 +186,15 @@ def _translated(action: str) -> Iterator[None]:
     except exceptions.Forbidden as exc:
         status, message = _error(exc)
         if exc.reason == "SERVICE_DISABLED":
-            raise CloudError(f"{action} failed: the API is disabled in the project: {message}") from None
+            raise CloudError(f"{action} failed: the API is disabled in the project: {message}", code="SERVICE_DISABLED") from None
         permission = (exc.metadata or {}).get("permission")
         missing = f" (missing permission {permission})" if permission and permission not in message else ""
-        raise CloudError(f"{action} denied: {message}{missing}") from None
+        raise CloudError(f"{action} denied: {message}{missing}", code=status) from None
     except exceptions.Unauthorized as exc:
         raise CloudError(f"{action} failed: the Google Cloud credentials were refused: {_error(exc)[1]}") from None
     except exceptions.GoogleAPICallError as exc:
         status, message = _error(exc)
-        raise CloudError(f"{action} failed: {status}: {message}") from None
+        raise CloudError(f"{action} failed: {status}: {message}", code=status) from None
     except DefaultCredentialsError:
         raise CloudError(
             f"{action}: no Google Cloud credentials found: set GOOGLE_APPLICATION_CREDENTIALS, or run "
@@ -194,24 +215,32 @@ def _error(exc: Any) -> tuple[str, str]:
         return exc.grpc_status_code.name if exc.grpc_status_code else str(exc.code), exc.message
 
 
-def call(service: str, method: str, request: dict[str, Any], *, missing: bool = False) -> Any:
+def call(service: str, method: str, request: dict[str, Any], *, missing: bool = False,
+         propagations: tuple[Propagation, ...] = ()) -> Any:
     """One call, e.g. call("iam", "get_service_account", {...}); a long-running one is waited for.
 
     With `missing`, "no such object" is None: a 404, or the service's API not enabled in the
-    project yet (so it holds no object).
+    project yet (so it holds no object). Otherwise the API was enabled by an earlier step (the
+    parts need their API's part): SERVICE_DISABLED is Google still propagating that, waited for,
+    as are the `propagations` given.
     """
     from google.api_core import exceptions, operation
 
-    with _translated(f"{service}:{''.join(word.capitalize() for word in method.split('_'))}"):
-        try:
-            answer = getattr(_client(service), method)(request=request)
-        except (exceptions.NotFound, exceptions.Forbidden) as exc:
-            if missing and (isinstance(exc, exceptions.NotFound) or exc.reason == "SERVICE_DISABLED"):
-                return None
-            raise
-        if isinstance(answer, operation.Operation):
-            return answer.result(timeout=OPERATION_TIMEOUT)
-        return answer
+    action = f"{service}:{''.join(word.capitalize() for word in method.split('_'))}"
+
+    def attempt() -> Any:
+        with _translated(action):
+            try:
+                answer = getattr(_client(service), method)(request=request)
+            except (exceptions.NotFound, exceptions.Forbidden) as exc:
+                if missing and (isinstance(exc, exceptions.NotFound) or exc.reason == "SERVICE_DISABLED"):
+                    return None
+                raise
+            if isinstance(answer, operation.Operation):
+                return answer.result(timeout=OPERATION_TIMEOUT)
+            return answer
+
+    return until_propagated(action, attempt, API_ENABLEMENT, *propagations)
 
 
 # --- parts ------------------------------------------------------------------------------------
@@ -244,6 +273,8 @@ class ServiceApi(GcpPart):
 
     def __init__(self, part: str, service: str):
         self.part, self.service = part, service
+        # Service Usage itself is asked first: the others are enabled through it.
+        self.needs = () if part == "serviceusage_api" else ("serviceusage_api",)
 
     def settings(self, pool: str, config: GcpInfra) -> dict[str, Any]:
         return {"service": self.service}
@@ -253,8 +284,8 @@ class ServiceApi(GcpPart):
         # Only configured pools are looked at: an API only in state is just forgotten.
         for project, items in _by_project([item for item in sought if item.desired is not None]).items():
             name = f"projects/{project}/services/{self.service}"
-            service = call("serviceusage", "get_service", {"name": name})
-            if service.state.name == "ENABLED":
+            service = call("serviceusage", "get_service", {"name": name}, missing=True)
+            if service is not None and service.state.name == "ENABLED":
                 found += [LiveObject(name, item.name, {"project": project, "service": self.service}) for item in items]
         return found
 
@@ -299,8 +330,13 @@ class CloudRunRegion(GcpPart):
 
     def create(self, client, pool: str, attributes: dict[str, Any]) -> str:
         project, region = attributes["project"], attributes["region"]
-        if not self._usable(project, region):
-            raise CloudError(f"run:ListServices failed: the Cloud Run API is not enabled in the project {project} yet")
+
+        def usable() -> None:
+            if not self._usable(project, region):
+                raise CloudError(f"run:ListServices failed: the Cloud Run API is not enabled in the project {project} yet",
+                                 code="SERVICE_DISABLED")
+
+        until_propagated("run:ListServices", usable, API_ENABLEMENT)
         return self._id(project, region)
 
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
@@ -341,6 +377,7 @@ class ServiceAccount(GcpPart):
     carries the pool's label, as `LABEL=VALUE`."""
 
     part = "service_account"
+    needs = ("iam_api",)
 
     def settings(self, pool: str, config: GcpInfra) -> dict[str, Any]:
         return {"name": config.names(pool)["service_account"], "display_name": f"Prefect work pool {pool}"[:100],
@@ -389,7 +426,7 @@ class ProjectRoles(GcpPart):
     its etag; a write that lost a race with another change of the policy is done again."""
 
     part = "project_roles"
-    needs = ("service_account",)
+    needs = ("service_account", "resource_manager_api")
 
     def desired(self, pool: str, config: GcpInfra) -> dict[str, Any]:
         project = config.project_id()
@@ -399,7 +436,9 @@ class ProjectRoles(GcpPart):
     def read(self, client, sought: list[Sought]) -> list[LiveObject]:
         found = []
         for project, items in _by_project(sought).items():
-            policy = self._policy(project)
+            policy = self._policy(project, missing=True)
+            if policy is None:  # the Resource Manager API is not enabled yet: nothing is bound
+                continue
             for item in items:
                 member = item.attributes["member"]
                 roles = sorted({b.role for b in policy.bindings if b.role in ROLES and member in b.members and not _conditional(b)})
@@ -423,30 +462,24 @@ class ProjectRoles(GcpPart):
         self._change(project, member, add=set())
 
     @staticmethod
-    def _policy(project: str) -> Any:
+    def _policy(project: str, missing: bool = False) -> Any:
         # Version 3: conditional bindings are returned as they are, so writing the policy back keeps them.
         return call("cloudresourcemanager", "get_iam_policy",
-                    {"resource": f"projects/{project}", "options": {"requested_policy_version": 3}})
+                    {"resource": f"projects/{project}", "options": {"requested_policy_version": 3}}, missing=missing)
 
     def _change(self, project: str, member: str, add: set[str]) -> None:
         """Give `member` exactly the roles `add` among ours (others it has are not ours to touch)."""
-        from google.api_core import exceptions
-
-        for attempt in range(1, POLICY_ATTEMPTS + 1):
+        for _ in range(POLICY_ATTEMPTS):
             policy = self._policy(project)
             if not _bind(policy, member, add):
                 return
-            with _translated("cloudresourcemanager:SetIamPolicy"):
-                try:
-                    _client("cloudresourcemanager").set_iam_policy(request={"resource": f"projects/{project}", "policy": policy})
-                    return
-                except exceptions.Conflict:
-                    pass  # ABORTED: the policy changed since it was read (its etag): read it again
-                except exceptions.BadRequest as exc:
-                    # A service account made a moment ago is not known to IAM everywhere yet.
-                    if "does not exist" not in _error(exc)[1] or attempt == POLICY_ATTEMPTS:
-                        raise
-                    time.sleep(2 ** (attempt - 1))
+            try:
+                call("cloudresourcemanager", "set_iam_policy", {"resource": f"projects/{project}", "policy": policy},
+                     propagations=(ACCOUNT_PROPAGATION,))
+                return
+            except CloudError as exc:
+                if exc.code != "ABORTED":  # the policy changed since it was read (its etag): read it again
+                    raise
         raise CloudError(f"cloudresourcemanager:SetIamPolicy failed: the policy of the project {project} kept changing "
                          f"while it was written ({POLICY_ATTEMPTS} attempts)")
 
@@ -492,6 +525,14 @@ class GcpCredentials(CredentialsBlockPart):
         return {"name": names["credentials_block"], "project": project,
                 "service_account": _email(project, names["service_account"]), "key": "active"}
 
+    def read(self, client, sought: list[Sought]) -> list[LiveObject]:
+        found = super().read(client, sought)
+        active = {obj.name for obj in found if obj.attributes.get("key") == "active"}
+        # A key is to be made for these: an organization policy may forbid it, which is better known now.
+        for project in sorted({item.desired["project"] for item in sought if item.desired and item.name not in active}):
+            _check_key_creation_allowed(project, missing=True)
+        return found
+
     def live(self, data: dict[str, Any], attributes: dict[str, Any]) -> dict[str, Any]:
         info = data.get("service_account_info") or {}
         status = _key_status(attributes["project"], attributes["service_account"], info.get("private_key_id"))
@@ -502,11 +543,12 @@ class GcpCredentials(CredentialsBlockPart):
         return {"project": attributes["project"]}
 
     def issue(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        _check_key_creation_allowed(attributes["project"])  # when the plan could not ask yet (API just enabled)
         account = f"projects/{attributes['project']}/serviceAccounts/{attributes['service_account']}"
         # The account is the pool's: its other keys were only ever in this block.
         for key in _user_keys(attributes["project"], attributes["service_account"]):
             call("iam", "delete_service_account_key", {"name": key.name}, missing=True)
-        key = call("iam", "create_service_account_key", {"name": account})
+        key = call("iam", "create_service_account_key", {"name": account}, propagations=(ACCOUNT_PROPAGATION,))
         return {"service_account_info": json.loads(key.private_key_data)}
 
     def revoke(self, attributes: dict[str, Any], issued: dict[str, Any]) -> None:
@@ -514,6 +556,53 @@ class GcpCredentials(CredentialsBlockPart):
         call("iam", "delete_service_account_key", {
             "name": f"projects/{attributes['project']}/serviceAccounts/{info['client_email']}/keys/{info['private_key_id']}"},
             missing=True)
+
+
+KEY_CONSTRAINT = "constraints/iam.disableServiceAccountKeyCreation"
+
+
+def _check_key_creation_allowed(project: str, *, missing: bool = False) -> None:
+    """Refuse, naming the way out, when the organization policy iam.disableServiceAccountKeyCreation
+    (enforced by default in organizations made since May 2024) holds for the project. With
+    `missing`, a Resource Manager API not enabled yet in the project means "not known yet"."""
+    policy = _effective_org_policy(project, KEY_CONSTRAINT, missing=missing)
+    if policy is not None and (policy.get("booleanPolicy") or {}).get("enforced"):
+        raise CloudError(
+            f"cloudresourcemanager:GetEffectiveOrgPolicy: the organization policy iam.disableServiceAccountKeyCreation is "
+            f"enforced on the project {project}, so no service account key can be made for the gcp-credentials block. "
+            "Ask an organization policy administrator to exempt the project (a policy on it with enforce: false), or "
+            "instead run a Cloud Run worker on Google Cloud (a `cloud-run` pool without provision_infra), which uses its "
+            "attached service account and needs no key.", code="FAILED_PRECONDITION")
+
+
+def _effective_org_policy(project: str, constraint: str, *, missing: bool) -> dict[str, Any] | None:
+    """The project's effective policy for a constraint (Resource Manager v1, which no client library
+    of this version covers: one REST call with the same credentials and endpoint)."""
+    from google.auth.transport.requests import AuthorizedSession
+
+    endpoint = os.environ.get(ENDPOINT_VARIABLE + "CLOUDRESOURCEMANAGER") or "https://cloudresourcemanager.googleapis.com"
+    action = "cloudresourcemanager:GetEffectiveOrgPolicy"
+    with _translated(action):
+        credentials = _adc()[0]
+        if hasattr(credentials, "with_always_use_jwt_access"):  # a service account signs its own token, as the clients do
+            credentials = credentials.with_always_use_jwt_access(True)
+        session = AuthorizedSession(credentials)
+        response = session.post(f"{endpoint}/v1/projects/{project}:getEffectiveOrgPolicy", json={"constraint": constraint},
+                                timeout=60)
+    if response.ok:
+        return response.json()
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        error = {"status": str(response.status_code), "message": response.text}
+    reasons = {detail.get("reason") for detail in error.get("details") or []}
+    if "SERVICE_DISABLED" in reasons:
+        if missing:
+            return None
+        raise CloudError(f"{action} failed: the API is disabled in the project: {error.get('message')}", code="SERVICE_DISABLED")
+    if response.status_code == 403:
+        raise CloudError(f"{action} denied: {error.get('message')}", code=error.get("status"))
+    raise CloudError(f"{action} failed: {error.get('status')}: {error.get('message')}", code=error.get("status"))
 
 
 def _user_keys(project: str, email: str) -> list[Any]:
@@ -596,7 +685,7 @@ class GcpProvisioner(Provisioner):
 
     def __init__(self) -> None:
         self._parts = [
-            ServiceApi("run_api", RUN_API), ServiceApi("artifact_registry_api", REGISTRY_API), CloudRunRegion(),
+            *(ServiceApi(part, service) for part, service in APIS.items()), CloudRunRegion(),
             ServiceAccount(), ProjectRoles(), GcpCredentials(), ArtifactRepository(),
         ]
 

@@ -7,7 +7,9 @@ create, update or delete one object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -110,6 +112,26 @@ class ApplyContext:
 
     def id_of(self, address: Address | str) -> str:
         return self.ids[str(address)]
+
+
+_progress = threading.local()
+
+
+@contextlib.contextmanager
+def progress_to(report: Callable[[str], None]) -> Iterator[None]:
+    """Send `report_progress` messages of this thread (one apply step) to `report` meanwhile."""
+    _progress.report = report
+    try:
+        yield
+    finally:
+        _progress.report = None
+
+
+def report_progress(message: str) -> None:
+    """A line about a step still under way (e.g. waiting for a cloud); dropped when nobody listens."""
+    report = getattr(_progress, "report", None)
+    if report is not None:
+        report(message)
 
 
 def find_cloud_features(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str, tuple[str | int, ...]]]:

@@ -12,6 +12,13 @@ clients, azure-core's pipeline for Graph):
 - long-running operations: registry create answers 201 with Azure-AsyncOperation (InProgress, then
   Succeeded), registry and resource group delete answer 202 with Location (202, then done);
 - conflicts: RoleAssignmentExists (409); 404s in each service's shape;
+- resource providers: namespaces in `unregistered` are not registered for the subscription: their
+  resources answer 409 MissingSubscriptionRegistration; registering one (`register/action`) makes it
+  Registering for `registration_polls` reads of the provider, then Registered;
+- Entra replication: with `replication_lag` N, the first N lookups of a new app registration, service
+  principal or managed identity's principal miss it, as Entra answers while it replicates: Graph 404
+  Request_ResourceNotFound, 400 Request_BadRequest for a service principal of the app, ARM 400
+  PrincipalNotFound for a role assignment to the principal;
 - an action put in `deny` (an ARM action such as Microsoft.Resources/subscriptions/resourceGroups/write,
   or an Entra permission such as microsoft.directory/applications/credentials/update) fails with
   403 AuthorizationFailed naming the action and scope, or Graph's Authorization_RequestDenied.
@@ -84,6 +91,11 @@ class AzureFake:
         self.secrets: dict[str, str] = {}  # keyId -> secretText, for the tests' checks
         self.principals: dict[str, dict[str, Any]] = {}  # object id -> service principal
         self.operations: dict[str, dict[str, Any]] = {}
+        self.replication_lag = 0
+        self.unregistered: set[str] = set()  # resource provider namespaces, e.g. Microsoft.ContainerInstance
+        self.registration_polls = 2
+        self._registering: dict[str, int] = {}  # namespace -> reads still answering Registering
+        self._unreplicated: dict[str, int] = {}  # object or principal id -> lookups that still miss it
         self.server = FakeHttpsServer(certificate, self._handle)
 
     def __enter__(self) -> AzureFake:
@@ -107,6 +119,17 @@ class AzureFake:
         with self.lock:
             return [a for a in self.applications.values() if a["displayName"] == name]
 
+    def _created(self, object_id: str) -> None:
+        if self.replication_lag:
+            self._unreplicated[object_id] = self.replication_lag
+
+    def _replicated(self, object_id: str) -> bool:
+        """Whether this lookup finds the object (each lookup of a new one before replication misses it)."""
+        left = self._unreplicated.get(object_id, 0)
+        if left:
+            self._unreplicated[object_id] = left - 1
+        return not left
+
     # --- routing ------------------------------------------------------------------------------
 
     ROUTES: ClassVar[list[tuple[str, str, str]]] = [
@@ -114,6 +137,8 @@ class AzureFake:
         ("GET", r"/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration", "_openid"),
         ("POST", r"/(?P<tenant>[^/]+)/oauth2/v2\.0/token", "_token"),
         ("GET", r"/operations/(?P<op>[^/]+)", "_operation"),
+        ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/(?P<namespace>[^/]+)", "_provider"),
+        ("POST", r"/subscriptions/(?P<sub>[^/]+)/providers/(?P<namespace>[^/]+)/register", "_register"),
         ("GET", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.ContainerInstance/locations/(?P<location>[^/]+)/capabilities",
          "_capabilities"),
         ("POST", r"/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.ContainerRegistry/checkNameAvailability", "_check_name"),
@@ -200,8 +225,33 @@ class AzureFake:
 
     # --- ARM ----------------------------------------------------------------------------------
 
+    def _provider_view(self, sub: str, namespace: str) -> dict[str, Any]:
+        left = self._registering.get(namespace, 0)
+        if left:
+            self._registering[namespace] = left - 1
+        state = "NotRegistered" if namespace in self.unregistered else "Registering" if left else "Registered"
+        return {"id": f"/subscriptions/{sub}/providers/{namespace}", "namespace": namespace, "registrationState": state,
+                "registrationPolicy": "RegistrationRequired", "resourceTypes": []}
+
+    def _provider(self, request: Request, sub: str, namespace: str) -> Response:
+        self._arm(request, "Microsoft.Resources/subscriptions/providers/read", f"/subscriptions/{sub}", sub)
+        return 200, self._provider_view(sub, namespace), {}
+
+    def _register(self, request: Request, sub: str, namespace: str) -> Response:
+        self._arm(request, f"{namespace}/register/action", f"/subscriptions/{sub}", sub)
+        if namespace in self.unregistered:
+            self.unregistered.discard(namespace)
+            self._registering[namespace] = self.registration_polls
+        return 200, self._provider_view(sub, namespace), {}
+
+    def _require_registration(self, namespace: str) -> None:
+        if namespace in self.unregistered or self._registering.get(namespace):
+            raise _arm_error(409, "MissingSubscriptionRegistration", f"The subscription is not registered to use namespace "
+                             f"'{namespace}'. See https://aka.ms/rps-not-found for how to register subscriptions.")
+
     def _capabilities(self, request: Request, sub: str, location: str) -> Response:
         self._arm(request, "Microsoft.ContainerInstance/locations/capabilities/read", f"/subscriptions/{sub}", sub)
+        self._require_registration("Microsoft.ContainerInstance")
         if location.lower() not in LOCATIONS:
             return 200, {"value": []}, {}
         return 200, {"value": [
@@ -211,6 +261,7 @@ class AzureFake:
 
     def _check_name(self, request: Request, sub: str) -> Response:
         self._arm(request, "Microsoft.ContainerRegistry/checkNameAvailability/read", f"/subscriptions/{sub}", sub)
+        self._require_registration("Microsoft.ContainerRegistry")
         name = request.body["name"].lower()
         taken = name in self.taken_registry_names or any(r["name"].lower() == name for r in self.registries.values())
         if taken:
@@ -257,6 +308,7 @@ class AzureFake:
     def _registry(self, request: Request, sub: str, group: str, name: str) -> Response:
         arm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.ContainerRegistry/registries/{name}"
         self._arm(request, f"Microsoft.ContainerRegistry/registries/{self._verb(request)}", arm_id, sub)
+        self._require_registration("Microsoft.ContainerRegistry")
         self._existing_group(group)
         found = self.registries.get(arm_id.lower())
         if request.method == "PUT":
@@ -292,13 +344,16 @@ class AzureFake:
     def _identity(self, request: Request, sub: str, group: str, name: str) -> Response:
         arm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
         self._arm(request, f"Microsoft.ManagedIdentity/userAssignedIdentities/{self._verb(request)}", arm_id, sub)
+        self._require_registration("Microsoft.ManagedIdentity")
         self._existing_group(group)
         found = self.identities.get(arm_id.lower())
         if request.method == "PUT":
+            if found is None:
+                self._created(principal_id := str(uuid.uuid4()))
             self.identities[arm_id.lower()] = found = found or {
                 "id": arm_id, "name": name, "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
                 "location": request.body["location"], "tags": {},
-                "properties": {"tenantId": self.tenant, "principalId": str(uuid.uuid4()), "clientId": str(uuid.uuid4())},
+                "properties": {"tenantId": self.tenant, "principalId": principal_id, "clientId": str(uuid.uuid4())},
             }
             found["tags"] = request.body.get("tags") or {}
             return 201, found, {}
@@ -312,6 +367,8 @@ class AzureFake:
         return 200, found, {}
 
     def _principal_exists(self, principal_id: str) -> bool:
+        if not self._replicated(principal_id):
+            return False
         return principal_id in self.principals or any(i["properties"]["principalId"] == principal_id for i in self.identities.values())
 
     def _assignment(self, request: Request, scope: str, name: str) -> Response:
@@ -376,7 +433,7 @@ class AzureFake:
         return json.loads(json.dumps(application))
 
     def _existing_application(self, object_id: str) -> dict[str, Any]:
-        if object_id not in self.applications:
+        if object_id not in self.applications or not self._replicated(object_id):
             raise _graph_error(404, "Request_ResourceNotFound", f"Resource '{object_id}' does not exist or one of its queried "
                                "reference-property objects are not present.")
         return self.applications[object_id]
@@ -394,6 +451,7 @@ class AzureFake:
             "signInAudience": request.body.get("signInAudience", "AzureADMyOrg"), "tags": request.body.get("tags") or [],
             "notes": request.body.get("notes"), "createdDateTime": _now(), "passwordCredentials": [],
         }
+        self._created(object_id)
         return 201, self._application_view(self.applications[object_id]), {}
 
     def _application_by_app_id(self, request: Request, app_id: str) -> Response:
@@ -442,18 +500,19 @@ class AzureFake:
     def _create_principal(self, request: Request) -> Response:
         self._graph(request, "microsoft.directory/servicePrincipals/create")
         application = next((a for a in self.applications.values() if a["appId"] == request.body["appId"]), None)
-        if application is None:
+        if application is None or not self._replicated(application["id"]):
             raise _graph_error(400, "Request_BadRequest", f"The appId '{request.body['appId']}' of the service principal does not "
                                "reference a valid application object.")
         object_id = str(uuid.uuid4())
         self.principals[object_id] = {"id": object_id, "appId": application["appId"], "displayName": application["displayName"],
                                       "servicePrincipalType": "Application", "tags": request.body.get("tags") or []}
+        self._created(object_id)
         return 201, self.principals[object_id], {}
 
     def _principal(self, request: Request, id: str) -> Response:
         verbs = {"GET": "standard/read", "PATCH": "basic/update", "DELETE": "delete"}
         self._graph(request, f"microsoft.directory/servicePrincipals/{verbs[request.method]}")
-        if id not in self.principals:
+        if id not in self.principals or not self._replicated(id):
             raise _graph_error(404, "Request_ResourceNotFound", f"Resource '{id}' does not exist or one of its queried "
                                "reference-property objects are not present.")
         if request.method == "PATCH":

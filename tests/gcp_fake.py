@@ -10,7 +10,15 @@ provisioner leans on:
   (what google-auth makes from a service-account GOOGLE_APPLICATION_CREDENTIALS); 401 otherwise;
 - a permission put in `deny` makes the calls that need it fail with 403 PERMISSION_DENIED
   ("Permission 'X' denied on resource ..."), as IAM does;
-- APIs that are not enabled answer 403 SERVICE_DISABLED; enabling one is a long-running operation;
+- a fresh project: the APIs (Service Usage, IAM, Resource Manager, Cloud Run, Artifact Registry) start
+  disabled, and a call to one that is not enabled answers 403 SERVICE_DISABLED (with its ErrorInfo,
+  over REST and over gRPC); enabling one is a long-running operation. Service Usage is called with
+  the operator's own project as the quota project, so it answers while disabled in this one;
+- organization policies: the boolean constraints in `enforced_constraints` are enforced on the project
+  (Resource Manager v1 getEffectiveOrgPolicy), and iam.disableServiceAccountKeyCreation refuses key
+  creation with FAILED_PRECONDITION, as IAM does;
+- `enable_propagation` N: an API enabled a moment ago still answers SERVICE_DISABLED for its next N
+  calls, as Google's does while the enablement propagates;
 - long-running operations (enable, repository create and delete) are `done: false` when started
   and done on the first poll;
 - "already exists" is 409 ALREADY_EXISTS; setIamPolicy with a stale etag is 409 ABORTED;
@@ -37,13 +45,30 @@ from tests.fake_https import FakeHttpsServer, Request, Response
 PROJECT_NUMBER = "123456789012"
 REGIONS = {"us-central1", "europe-west1"}
 API_TITLES = {"run.googleapis.com": "Cloud Run Admin API", "artifactregistry.googleapis.com": "Artifact Registry API",
-              "iam.googleapis.com": "Identity and Access Management (IAM) API"}
+              "iam.googleapis.com": "Identity and Access Management (IAM) API", "serviceusage.googleapis.com": "Service Usage API",
+              "cloudresourcemanager.googleapis.com": "Cloud Resource Manager API"}
 
 
 class Denied(Exception):
     def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details or []
+
+
+def _grpc_status(exc: Denied) -> Any:
+    """The refusal as a gRPC status with its details (an ErrorInfo carries SERVICE_DISABLED), as Google sends it."""
+    import grpc
+    from google.protobuf import any_pb2
+    from google.rpc import error_details_pb2, status_pb2
+    from grpc_status import rpc_status
+
+    details = []
+    for detail in exc.details:
+        packed = any_pb2.Any()
+        packed.Pack(error_details_pb2.ErrorInfo(reason=detail["reason"], domain=detail["domain"], metadata=detail["metadata"]))
+        details.append(packed)
+    code = getattr(grpc.StatusCode, exc.code)
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=exc.message, details=details))
 
 
 def _now() -> str:
@@ -63,8 +88,10 @@ class GcpFake:
         self.lock = threading.RLock()
         self.deny: set[str] = set()
         self.calls: list[str] = []  # the permission each call needed, in order
-        self.services = {"run.googleapis.com": "DISABLED", "artifactregistry.googleapis.com": "DISABLED",
-                         "iam.googleapis.com": "ENABLED"}
+        self.services = dict.fromkeys(API_TITLES, "DISABLED")  # a fresh project
+        self.enable_propagation = 0
+        self.enforced_constraints: set[str] = set()  # boolean organization policies enforced on the project
+        self._propagating: dict[str, int] = {}  # service -> calls that still find it disabled
         self.policy: dict[str, Any] = {"version": 1, "etag": _etag(),
                                        "bindings": [{"role": "roles/owner", "members": [f"serviceAccount:{operator_email}"]}]}
         self.accounts: dict[str, dict[str, Any]] = {}  # email -> ServiceAccount fields
@@ -117,11 +144,20 @@ class GcpFake:
                     {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
                      "domain": "iam.googleapis.com", "metadata": {"permission": permission}}])
 
+    def enable_all(self) -> None:
+        """The project as one where the APIs are in use already."""
+        with self.lock:
+            self.services = dict.fromkeys(API_TITLES, "ENABLED")
+
     def _require_api(self, service: str) -> None:
-        if self.services.get(service) != "ENABLED":
+        left = self._propagating.get(service, 0)
+        if left:
+            self._propagating[service] = left - 1
+        if self.services.get(service) != "ENABLED" or left:
             raise Denied(403, "PERMISSION_DENIED", f"{API_TITLES[service]} has not been used in project {PROJECT_NUMBER} before "
                          f"or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/{service}/"
-                         f"overview?project={PROJECT_NUMBER} then retry.", [
+                         f"overview?project={PROJECT_NUMBER} then retry. If you enabled this API recently, wait a few minutes "
+                         "for the action to propagate to our systems and retry.", [
                              {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED",
                               "domain": "googleapis.com", "metadata": {"service": service, "consumer": f"projects/{PROJECT_NUMBER}"}}])
 
@@ -138,6 +174,7 @@ class GcpFake:
         ("GET", r"/v1/(?P<name>operations/[^/]+)", "_get_operation", "serviceusage.operations.get"),
         ("POST", r"/v3/projects/(?P<project>[^/:]+):getIamPolicy", "_get_policy", "resourcemanager.projects.getIamPolicy"),
         ("POST", r"/v3/projects/(?P<project>[^/:]+):setIamPolicy", "_set_policy", "resourcemanager.projects.setIamPolicy"),
+        ("POST", r"/v1/projects/(?P<project>[^/:]+):getEffectiveOrgPolicy", "_effective_org_policy", "orgpolicy.policy.get"),
         ("GET", r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/repositories/(?P<id>[^/]+)",
          "_get_repository", "artifactregistry.repositories.get"),
         ("POST", r"/v1/projects/(?P<project>[^/]+)/locations/(?P<region>[^/]+)/repositories",
@@ -180,6 +217,8 @@ class GcpFake:
 
     def _enable_service(self, request: Request, project: str, service: str) -> dict[str, Any]:
         self._check_project(project)
+        if self.services.get(service) != "ENABLED" and self.enable_propagation:
+            self._propagating[service] = self.enable_propagation
         self.services[service] = "ENABLED"
         return self._operation(f"operations/acf.p2-{uuid.uuid4().hex}", {
             "@type": "type.googleapis.com/google.api.serviceusage.v1.EnableServiceResponse",
@@ -187,10 +226,19 @@ class GcpFake:
 
     def _get_policy(self, request: Request, project: str) -> dict[str, Any]:
         self._check_project(project)
+        self._require_api("cloudresourcemanager.googleapis.com")
         return json.loads(json.dumps(self.policy))
+
+    def _effective_org_policy(self, request: Request, project: str) -> dict[str, Any]:
+        self._check_project(project)
+        self._require_api("cloudresourcemanager.googleapis.com")
+        constraint = request.body["constraint"]
+        enforced = constraint.removeprefix("constraints/") in self.enforced_constraints
+        return {"constraint": constraint, "booleanPolicy": {"enforced": True} if enforced else {}, "etag": _etag()}
 
     def _set_policy(self, request: Request, project: str) -> dict[str, Any]:
         self._check_project(project)
+        self._require_api("cloudresourcemanager.googleapis.com")
         policy = request.body["policy"]
         if self.concurrent_policy_changes:
             self.concurrent_policy_changes -= 1
@@ -285,9 +333,10 @@ class GcpFake:
                 try:
                     self._authorize(token[len("Bearer "):] if token.startswith("Bearer ") else None, permission)
                     with self.lock:
+                        self._require_api("iam.googleapis.com")
                         answer = function(request)
                 except Denied as exc:
-                    context.abort(getattr(grpc.StatusCode, exc.code), exc.message)
+                    context.abort_with_status(_grpc_status(exc))
                 return answer if response_type else empty_pb2.Empty()
 
             serializer = response_type.serialize if response_type else empty_pb2.Empty.SerializeToString
@@ -364,6 +413,8 @@ class GcpFake:
         from google.cloud.iam_admin_v1 import types
 
         email = self._account_email(request.name)
+        if "iam.disableServiceAccountKeyCreation" in self.enforced_constraints:
+            raise Denied(400, "FAILED_PRECONDITION", "Key creation is not allowed on this service account.")
         if len(self.keys[email]) >= 10:
             raise Denied(400, "FAILED_PRECONDITION", "Precondition check failed.")
         key_id = secrets.token_hex(20)

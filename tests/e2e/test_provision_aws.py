@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.aws_fault_proxy import NOT_YET_IN_IAM, SERVICE_LINKED_ROLE_RACE, AwsFaultProxy
 from tests.conftest import assert_ok, moto_server
 
 TAG = "prefect-provider:work-pool"
@@ -307,11 +308,20 @@ def operator_policy(*, without: str = "") -> dict:
     return policy
 
 
+def boundary_policy() -> dict:
+    """The documented permissions boundary (the second JSON block of the ECS section)."""
+    section = PROVISIONING_DOC.read_text().split("## Provisioning an ECS push pool", 1)[1]
+    return json.loads(section.split("```json\n")[2].split("```", 1)[0])
+
+
 def test_the_operator_policy_suffices_and_a_denied_action_is_named(workspace, prefix, api, tmp_path):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
-    # A moto server that enforces IAM policies after its first three calls, which make the operator.
-    with moto_server(tmp_path / "moto-auth.log", INITIAL_NO_AUTH_ACTION_COUNT="3") as url:
+    # A moto server that enforces IAM policies after its first four calls, which make the operator and
+    # the permissions boundary the documented policy asks the role and user to carry.
+    with moto_server(tmp_path / "moto-auth.log", INITIAL_NO_AUTH_ACTION_COUNT="4") as url:
         iam = Aws(url)("iam")
+        boundary = iam.create_policy(PolicyName="prefect-provider-boundary", PolicyDocument=json.dumps(
+            boundary_policy()))["Policy"]["Arn"]
         iam.create_user(UserName="operator")
         iam.put_user_policy(UserName="operator", PolicyName="operator",
                             PolicyDocument=json.dumps(operator_policy(without="iam:CreateRole")))
@@ -338,6 +348,7 @@ def test_the_operator_policy_suffices_and_a_denied_action_is_named(workspace, pr
         assert "Plan: 5 to add, 0 to change, 0 to destroy." in finished.stdout  # role, user, key, pool, queue
         assert len(operator.tagged("Vpcs", pool)) == 1 and operator.cluster(n["cluster"]) is not None
         assert template_defaults(api, pool)["execution_role_arn"].endswith(f":role/{n['role']}")
+        assert boundary.endswith(":policy/prefect-provider-boundary")  # the documented boundary is a valid policy
         assert_ok(workspace.plan(env=env), 0)
 
         assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
@@ -408,3 +419,88 @@ def test_boto3_is_imported_only_for_pools_with_provision_infra(tmp_path):
             f"load_configuration(__import__('pathlib').Path({str(tmp_path)!r})); print('boto3' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.fixture
+def faults(moto_url):
+    with AwsFaultProxy(moto_url) as proxy:
+        yield proxy
+
+
+def test_an_apply_waits_for_iam_propagation_and_the_service_linked_role_race(workspace, prefix, api, aws, aws_env, faults):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool))
+    # What a new account answers: the first cluster's service-linked role is not usable at once, and
+    # IAM does not know a role or user made a moment ago on every server.
+    faults.fail("ecs:CreateCluster", SERVICE_LINKED_ROLE_RACE, times=2)
+    faults.fail("iam:PutRolePolicy", (NOT_YET_IN_IAM[0], NOT_YET_IN_IAM[1], NOT_YET_IN_IAM[2].format(name=n["role"])), times=1)
+    faults.fail("iam:PutUserPolicy", (NOT_YET_IN_IAM[0], NOT_YET_IN_IAM[1], f"The user with name {n['user']} cannot be found."),
+                times=1)
+    faults.fail("iam:CreateAccessKey", (NOT_YET_IN_IAM[0], NOT_YET_IN_IAM[1], f"The user with name {n['user']} cannot be found."),
+                times=1)
+    env = {**aws_env, "AWS_ENDPOINT_URL": faults.url, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}
+
+    applied = assert_ok(workspace.apply(env=env))
+    assert faults.answered == {"ecs:CreateCluster": 2, "iam:PutRolePolicy": 1, "iam:PutUserPolicy": 1, "iam:CreateAccessKey": 1}
+    for part, waiting_for, attempts in [("ecs_cluster", "ECS to take up its service-linked role", 2),
+                                        ("execution_role", "IAM to propagate the new role or user", 1),
+                                        ("iam_user", "IAM to propagate the new role or user", 1),
+                                        ("aws_credentials", "IAM to propagate the new role or user", 1)]:
+        for number in range(1, attempts + 1):
+            assert f"work_pools.{pool}.infra.{part}: waiting for {waiting_for}, {number}/12…" in applied.stderr, part
+    assert aws.cluster(n["cluster"]) is not None and len(aws.tagged("Vpcs", pool)) == 1
+    assert aws("iam").get_role_policy(RoleName=n["role"], PolicyName="prefect-create-log-group")
+    assert [k["AccessKeyId"] for k in aws("iam").list_access_keys(UserName=n["user"])["AccessKeyMetadata"]] == [secret_key(api, pool)[0]]
+    assert_ok(workspace.plan(env=env), 0)
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+
+
+def test_a_race_that_never_ends_stops_naming_the_call_and_what_to_check(workspace, prefix, api, aws, aws_env, faults):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool))
+    faults.fail("ecs:CreateCluster", SERVICE_LINKED_ROLE_RACE, times=10_000)
+    env = {**aws_env, "AWS_ENDPOINT_URL": faults.url, "PREFECT_PROVIDER_PROPAGATION_WAIT": "1"}
+
+    failed = assert_ok(workspace.apply(env=env), 1)
+    assert re.search(rf"work_pools\.{pool}\.infra\.ecs_cluster: ecs:CreateCluster: gave up waiting for ECS to take up its "
+                     r"service-linked role after \d+ attempts in \d+ s \(at most 1 s, PREFECT_PROVIDER_PROPAGATION_WAIT\); check "
+                     r"that the role AWSServiceRoleForECS exists \(IAM > Roles\); the operator needs iam:CreateServiceLinkedRole for "
+                     r"ecs\.amazonaws\.com to make it\. Last error: ecs:CreateCluster failed: InvalidParameterException: Unable to "
+                     r"assume the service linked role", failed.stderr), failed.stderr
+    assert "Traceback" not in failed.output and aws.cluster(n["cluster"]) is None
+    assert f"work_pools.{pool}.infra.execution_role" in workspace.state()["resources"]
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+
+
+def test_a_custom_endpoint_without_aws_region_uses_the_configured_region(workspace, prefix, aws, moto_url):
+    pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
+    workspace.write("pools.yaml", pool_config(pool))  # region: us-east-1
+    env = {"AWS_ENDPOINT_URL": moto_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": None, "AWS_DEFAULT_REGION": None, "AWS_PROFILE": None, "AWS_CONFIG_FILE": "/nonexistent",
+           "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
+    planned = assert_ok(workspace.plan(env=env), 2)
+    assert "no AWS region" not in planned.output
+    assert_ok(workspace.apply(env=env))
+    assert n["role"] in aws.role_names() and aws.cluster(n["cluster"]) is not None
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=env))
+
+
+def test_a_region_without_room_for_another_vpc_is_refused_at_plan(workspace, prefix, aws, aws_env):
+    pool = f"{prefix}-ecs"
+    ec2 = aws("ec2")
+    used = len(ec2.describe_vpcs()["Vpcs"])
+    fillers = [ec2.create_vpc(CidrBlock=f"10.{200 + i}.0.0/16")["Vpc"]["VpcId"] for i in range(max(0, 5 - used))]
+    try:
+        workspace.write("pools.yaml", pool_config(pool))
+        refused = assert_ok(workspace.plan(env=aws_env), 1)
+        assert (f"ec2:DescribeVpcs: 1 more of the VPCs per Region would exceed the quota in us-east-1 ({max(used, 5)} of 5 used): "
+                "set use_default_vpc: true to run tasks in the region's default VPC, delete a VPC that is not used, or ask for "
+                "more in Service Quotas (Amazon VPC, VPCs per Region, L-F678F1CE)") in refused.stderr
+        assert "Traceback" not in refused.output and not workspace.state_path.exists()
+
+        # With the default VPC, the same pool fits.
+        workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
+        assert_ok(workspace.plan(env=aws_env), 2)
+    finally:
+        for vpc in fillers:
+            ec2.delete_vpc(VpcId=vpc)

@@ -20,11 +20,13 @@ from tests.conftest import assert_ok
 from tests.fake_https import make_certificate
 
 TAG = "prefect-provider:work-pool"
-PARTS = ["aci_credentials", "aci_location", "acr_pull_role", "app_registration", "container_registry", "contributor_role",
+PROVIDERS = {"container_instance_provider": "Microsoft.ContainerInstance", "container_registry_provider": "Microsoft.ContainerRegistry",
+             "managed_identity_provider": "Microsoft.ManagedIdentity"}
+PARTS = [*PROVIDERS, "aci_credentials", "aci_location", "acr_pull_role", "app_registration", "container_registry", "contributor_role",
          "identity", "resource_group", "service_principal"]
 # Anything not on loopback goes to a closed loopback port and fails at once.
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
-READS = {"Microsoft.ContainerInstance/locations/capabilities/read", "Microsoft.Resources/subscriptions/resourceGroups/read",
+READS = {"Microsoft.Resources/subscriptions/providers/read", "Microsoft.ContainerInstance/locations/capabilities/read", "Microsoft.Resources/subscriptions/resourceGroups/read",
          "Microsoft.ContainerRegistry/registries/read", "Microsoft.ContainerRegistry/checkNameAvailability/read",
          "Microsoft.ManagedIdentity/userAssignedIdentities/read", "Microsoft.Authorization/roleAssignments/read",
          "microsoft.directory/applications/standard/read", "microsoft.directory/servicePrincipals/standard/read"}
@@ -82,7 +84,7 @@ def test_plan_creates_nothing_then_apply_creates_everything_tagged(workspace, pr
     for part in PARTS:
         assert f"work_pools.{pool}.infra.{part} {{" in planned.stdout, part
     assert f"# work_pools.{pool}.infra.aci_location will be imported" in planned.stdout  # checked, never made
-    assert "Plan: 9 to add, 0 to change, 0 to destroy, 1 to import." in planned.stdout  # 8 parts and the pool
+    assert "Plan: 9 to add, 0 to change, 0 to destroy, 4 to import." in planned.stdout  # 8 parts and the pool
     assert set(azure.calls) <= READS, "plan only reads"
     assert not azure.groups and not azure.applications and not azure.registries
     assert api.get(f"work_pools/{pool}").status_code == 404 and not workspace.state_path.exists()
@@ -150,7 +152,7 @@ def test_reapply_makes_no_second_secret_and_what_was_deleted_by_hand_comes_back(
     adopting = assert_ok(workspace.plan(env=azure_env), 2)
     assert f"# work_pools.{pool}.infra.app_registration will be imported" in adopting.stdout
     assert "exists in Prefect: taken into state, no new credential" in adopting.stdout
-    assert "9 to import" in adopting.stdout
+    assert "12 to import" in adopting.stdout
     assert_ok(workspace.apply(env=azure_env))
     assert_ok(workspace.plan(env=azure_env), 0)
     assert azure.applications_named(f"prefect-{pool}")[0]["passwordCredentials"] == passwords
@@ -180,7 +182,7 @@ def test_destroy_removes_what_was_made(workspace, prefix, api, azure, azure_env)
     block_id = block(api, pool)["id"]
 
     destroyed = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=azure_env))
-    assert "Plan: 0 to add, 0 to change, 9 to destroy, 1 to forget." in destroyed.stdout  # the location is forgotten
+    assert "Plan: 0 to add, 0 to change, 9 to destroy, 4 to forget." in destroyed.stdout  # the location, the providers: forgotten
     assert not azure.groups and not azure.registries and not azure.identities and not azure.assignments
     assert not azure.applications and not azure.principals
     assert api.get(f"block_documents/{block_id}").status_code == 404
@@ -311,3 +313,74 @@ def test_the_same_role_granted_by_hand_is_a_named_conflict(workspace, prefix, az
     assert azure.roles_of(principal["id"]) == [("Contributor", ours["properties"]["scope"])]
     assert ours["id"].lower() in azure.assignments
     assert_ok(workspace.plan(env=azure_env), 0)
+
+
+# Entra replication: how many lookups of each new object miss it, and the waiting budget (seconds).
+@pytest.mark.parametrize("lag", [1, 3])
+def test_an_apply_waits_while_entra_replicates_what_it_just_made(workspace, prefix, api, azure, azure_env, lag):
+    pool = f"{prefix}-aci"
+    workspace.write("pools.yaml", pool_config(pool))
+    azure.replication_lag = lag
+
+    applied = assert_ok(workspace.apply(env={**azure_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}))
+    waits = re.findall(r"(work_pools\.\S+): waiting for (Entra to replicate the [a-z ]+), (\d+)/12…", applied.stderr)
+    assert (f"work_pools.{pool}.infra.service_principal", "Entra to replicate the app registration", "1") in waits
+    assert (f"work_pools.{pool}.infra.acr_pull_role", "Entra to replicate the principal", "1") in waits
+    assert max(int(number) for *_, number in waits) == lag
+    [application] = azure.applications_named(f"prefect-{pool}")
+    [principal] = azure.principals.values()
+    [identity] = tagged(azure.identities, pool)
+    assert azure.roles_of(principal["id"]) == [("Contributor", tagged(azure.groups, pool)[0]["id"])]
+    assert [role for role, _ in azure.roles_of(identity["properties"]["principalId"])] == ["AcrPull"]
+    assert len(application["passwordCredentials"]) == 1
+    assert api.get(f"work_pools/{pool}").status_code == 200
+    assert_ok(workspace.plan(env=azure_env), 0)
+
+
+def test_replication_that_never_comes_stops_naming_the_call_and_what_to_check(workspace, prefix, api, azure, azure_env):
+    pool = f"{prefix}-aci"
+    workspace.write("pools.yaml", pool_config(pool))
+    azure.replication_lag = 10_000
+
+    failed = assert_ok(workspace.apply(env={**azure_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "1"}), 1)
+    assert re.search(rf"work_pools\.{pool}\.infra\.service_principal: graph:CreateServicePrincipal: gave up waiting for Entra to "
+                     r"replicate the app registration after \d+ attempts in \d+ s \(at most 1 s, PREFECT_PROVIDER_PROPAGATION_WAIT\); "
+                     r"check that the app registration still exists in the tenant \(App registrations\)\. Last error: graph:GetApplication",
+                     failed.stderr), failed.stderr
+    assert "Traceback" not in failed.output
+    assert f"work_pools.{pool}.infra.app_registration" in workspace.state()["resources"]
+    assert not azure.principals and api.get(f"work_pools/{pool}").status_code == 404
+
+
+def test_an_unregistered_resource_provider_is_registered_by_the_apply(workspace, prefix, api, azure, azure_env):
+    pool = f"{prefix}-aci"
+    workspace.write("pools.yaml", pool_config(pool))
+    azure.unregistered = {"Microsoft.ContainerInstance", "Microsoft.ContainerRegistry", "Microsoft.ManagedIdentity"}
+
+    planned = assert_ok(workspace.plan(env=azure_env), 2)
+    for part, namespace in PROVIDERS.items():
+        assert re.search(rf'\+ work_pools\.{pool}\.infra\.{part} {{[^}}]*namespace\s+= "{namespace}"', planned.stdout), part
+    assert f"+ work_pools.{pool}.infra.aci_location {{" in planned.stdout  # checked once Container Instances is registered
+    assert set(azure.calls) <= READS, "plan only reads"
+
+    applied = assert_ok(workspace.apply(env={**azure_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}))
+    assert (f"work_pools.{pool}.infra.container_instance_provider: waiting for Azure to register Microsoft.ContainerInstance "
+            "for the subscription, 1/12…") in applied.stderr
+    for namespace in PROVIDERS.values():
+        assert f"{namespace}/register/action" in azure.calls
+    assert not azure.unregistered and len(tagged(azure.registries, pool)) == 1 and len(tagged(azure.identities, pool)) == 1
+    assert api.get(f"work_pools/{pool}").status_code == 200
+    assert_ok(workspace.plan(env=azure_env), 0)
+
+
+def test_registering_a_provider_without_register_action_is_named(workspace, prefix, azure, azure_env):
+    pool = f"{prefix}-aci"
+    workspace.write("pools.yaml", pool_config(pool))
+    azure.unregistered = {"Microsoft.ContainerRegistry"}
+    azure.deny.add("Microsoft.ContainerRegistry/register/action")
+
+    failed = assert_ok(workspace.apply(env=azure_env), 1)
+    assert (f"work_pools.{pool}.infra.container_registry_provider: Microsoft.Resources:Providers.Register denied: The client "
+            f"'{azure.client_id}'") in failed.stderr
+    assert "'Microsoft.ContainerRegistry/register/action'" in failed.stderr and "Traceback" not in failed.output
+    assert not azure.registries

@@ -23,14 +23,16 @@ from tests.fake_https import make_certificate
 from tests.gcp_fake import GcpFake
 
 PROJECT = "prefect-test-project"
-PARTS = ["artifact_registry_api", "artifact_repository", "cloud_run_region", "gcp_credentials", "project_roles", "run_api",
-         "service_account"]
+APIS = {"serviceusage_api": "serviceusage.googleapis.com", "iam_api": "iam.googleapis.com",
+        "resource_manager_api": "cloudresourcemanager.googleapis.com", "run_api": "run.googleapis.com",
+        "artifact_registry_api": "artifactregistry.googleapis.com"}
+PARTS = [*APIS, "artifact_repository", "cloud_run_region", "gcp_credentials", "project_roles", "service_account"]
 # Anything not on loopback goes to a closed loopback port and fails at once: google-auth looks up
 # the credentials' regional access boundary at iamcredentials.googleapis.com in the background.
 OFFLINE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
 # What a plan may ask: reads only.
 READS = {"serviceusage.services.get", "resourcemanager.projects.getIamPolicy", "artifactregistry.repositories.get",
-         "run.services.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list"}
+         "run.services.list", "iam.serviceAccounts.get", "iam.serviceAccountKeys.list", "orgpolicy.policy.get"}
 
 
 @pytest.fixture(scope="session")
@@ -107,16 +109,19 @@ def test_plan_creates_nothing_then_apply_creates_everything_labelled(workspace, 
     outputs.append(planned.output)
     for part in PARTS:
         assert f"+ work_pools.{pool}.infra.{part} {{" in planned.stdout
-    assert "Plan: 8 to add, 0 to change, 0 to destroy." in planned.stdout  # 7 parts and the pool
+    assert "Plan: 11 to add, 0 to change, 0 to destroy." in planned.stdout  # 10 parts and the pool
+    for part, service in APIS.items():  # a fresh project: every API the parts call is enabled by the apply
+        assert re.search(rf'\+ work_pools\.{pool}\.infra\.{part} {{\n\s+\+ project\s+= "{PROJECT}"\n\s+\+ service\s+= "{service}"',
+                         planned.stdout), part
     assert set(gcp.calls) <= READS, "plan only reads"
-    assert gcp.services["run.googleapis.com"] == "DISABLED" and not gcp.accounts and not gcp.repositories
+    assert set(gcp.services.values()) == {"DISABLED"} and not gcp.accounts and not gcp.repositories
     assert api.get(f"work_pools/{pool}").status_code == 404 and not workspace.state_path.exists()
 
     applied = assert_ok(workspace.apply(env=gcp_env))
     outputs.append(applied.output)
     assert f'repository_url = "us-central1-docker.pkg.dev/{PROJECT}/prefect-{pool}"' in applied.stdout
 
-    assert gcp.services["run.googleapis.com"] == gcp.services["artifactregistry.googleapis.com"] == "ENABLED"
+    assert set(gcp.services.values()) == {"ENABLED"}
     account = gcp.accounts[n["email"]]
     assert f"prefect-provider-work-pool={pool}" in account["description"] and account["display_name"] == f"Prefect work pool {pool}"
     assert gcp.bound_roles(f"serviceAccount:{n['email']}") == ["roles/iam.serviceAccountUser", "roles/run.developer"]
@@ -176,7 +181,7 @@ def test_reapply_makes_no_second_key_and_what_was_deleted_by_hand_comes_back(wor
     adopting = assert_ok(workspace.plan(env=gcp_env), 2)
     assert f"# work_pools.{pool}.infra.service_account will be imported" in adopting.stdout
     assert "exists in Prefect: taken into state, no new credential" in adopting.stdout
-    assert "7 to import" in adopting.stdout
+    assert "10 to import" in adopting.stdout  # 5 APIs, the region, the account, its roles, the repository, the block
     assert_ok(workspace.apply(env=gcp_env))
     assert_ok(workspace.plan(env=gcp_env), 0)
     assert [k["name"] for k in gcp.keys[n["email"]]] == keys
@@ -205,7 +210,7 @@ def test_destroy_removes_what_was_made_and_leaves_the_apis_enabled(workspace, pr
     block_id = block(api, pool)["id"]
 
     destroyed = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=gcp_env))
-    assert "Plan: 0 to add, 0 to change, 5 to destroy, 3 to forget." in destroyed.stdout  # APIs and region: forgotten
+    assert "Plan: 0 to add, 0 to change, 5 to destroy, 6 to forget." in destroyed.stdout  # APIs and region: forgotten
     assert not gcp.accounts and not gcp.repositories and n["email"] not in json.dumps(gcp.policy)
     assert gcp.services["run.googleapis.com"] == "ENABLED", "an API is never disabled"
     assert api.get(f"block_documents/{block_id}").status_code == 404
@@ -249,7 +254,9 @@ def test_the_project_policy_is_written_with_its_etag_through_races_and_a_new_acc
     gcp.concurrent_policy_changes = 2  # two other writers get in between our read and our write
     gcp.unpropagated_accounts = True  # and IAM does not know the new account everywhere at once
     workspace.write("pools.yaml", pool_config(pool))
-    assert_ok(workspace.apply(env=gcp_env))
+    applied = assert_ok(workspace.apply(env={**gcp_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}))
+    assert (f"work_pools.{pool}.infra.project_roles: waiting for IAM to propagate the new service account, 1/12…"
+            in applied.stderr)
     assert gcp.bound_roles(f"serviceAccount:{n['email']}") == ["roles/iam.serviceAccountUser", "roles/run.developer"]
     others = [m for b in gcp.policy["bindings"] if b["role"] == "roles/viewer" for m in b["members"]]
     assert len(others) == 2, "the other writers' bindings are kept"
@@ -284,6 +291,7 @@ def test_the_cloud_sdks_are_imported_only_for_pools_that_provision(tmp_path):
 
 def test_an_unlabelled_account_is_not_taken_over_and_a_create_race_is_a_clear_conflict(workspace, prefix, gcp, gcp_env):
     pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    gcp.enable_all()  # an account can only be there to be found when IAM is enabled
     workspace.write("pools.yaml", pool_config(pool))
     theirs = {"name": f"projects/{PROJECT}/serviceAccounts/{n['email']}", "project_id": PROJECT, "unique_id": "1",
               "email": n["email"], "display_name": "someone else's", "description": ""}
@@ -301,3 +309,71 @@ def test_an_unlabelled_account_is_not_taken_over_and_a_create_race_is_a_clear_co
     assert (f"work_pools.{pool}.infra.service_account: iam:CreateServiceAccount failed: ALREADY_EXISTS: Service account "
             f"prefect-{pool} already exists within project projects/{PROJECT}.") in failed.stderr
     assert gcp.accounts[n["email"]] == theirs and not gcp.keys.get(n["email"])
+
+
+def test_on_a_fresh_project_the_apis_are_enabled_first_and_their_propagation_is_waited_for(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.enable_propagation = 2  # each API answers SERVICE_DISABLED twice more after it is enabled
+
+    applied = assert_ok(workspace.apply(env={**gcp_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "8"}))
+    waited = set(re.findall(rf"work_pools\.{pool}\.infra\.(\w+): waiting for Google to propagate the enabled API, (\d)/12…",
+                            applied.stderr))
+    assert {("service_account", "1"), ("service_account", "2"), ("project_roles", "1"), ("cloud_run_region", "1"),
+            ("artifact_repository", "1")} <= waited, applied.stderr
+    calls = gcp.calls
+    assert calls.index("serviceusage.services.enable") < calls.index("iam.serviceAccounts.create")
+    assert set(gcp.services.values()) == {"ENABLED"} and n["email"] in gcp.accounts and len(gcp.keys[n["email"]]) == 1
+    assert api.get(f"work_pools/{pool}").status_code == 200
+    assert_ok(workspace.plan(env=gcp_env), 0)
+
+
+def test_an_api_that_never_comes_up_stops_naming_the_call_and_what_to_check(workspace, prefix, api, gcp, gcp_env):
+    pool = f"{prefix}-run"
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.enable_propagation = 10_000
+
+    failed = assert_ok(workspace.apply(env={**gcp_env, "PREFECT_PROVIDER_PROPAGATION_WAIT": "1"}), 1)
+    assert re.search(rf"work_pools\.{pool}\.infra\.service_account: iam:CreateServiceAccount: gave up waiting for Google to "
+                     r"propagate the enabled API after \d+ attempts in \d+ s \(at most 1 s, PREFECT_PROVIDER_PROPAGATION_WAIT\); "
+                     r"check that the API is enabled in the project \(APIs & Services\)\. Last error: iam:CreateServiceAccount "
+                     r"failed: the API is disabled in the project: Identity and Access Management \(IAM\) API has not been used",
+                     failed.stderr), failed.stderr
+    assert "Traceback" not in failed.output
+    assert f"work_pools.{pool}.infra.iam_api" in workspace.state()["resources"]
+    assert not gcp.accounts and api.get(f"work_pools/{pool}").status_code == 404
+
+
+KEY_POLICY_ERROR = ("cloudresourcemanager:GetEffectiveOrgPolicy: the organization policy iam.disableServiceAccountKeyCreation is "
+                    f"enforced on the project {PROJECT}, so no service account key can be made for the gcp-credentials block. "
+                    "Ask an organization policy administrator to exempt the project")
+
+
+def test_an_org_policy_forbidding_keys_stops_the_plan_naming_the_way_out(workspace, prefix, api, gcp, gcp_env):
+    pool = f"{prefix}-run"
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.enable_all()
+    gcp.enforced_constraints.add("iam.disableServiceAccountKeyCreation")
+
+    refused = assert_ok(workspace.plan(env=gcp_env), 1)
+    assert KEY_POLICY_ERROR in refused.stderr and "a `cloud-run` pool without provision_infra" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert set(gcp.calls) <= READS and "orgpolicy.policy.get" in gcp.calls
+    assert not gcp.accounts and not workspace.state_path.exists()
+
+    gcp.enforced_constraints.clear()  # exempted: the plan goes through
+    assert_ok(workspace.plan(env=gcp_env), 2)
+
+
+def test_on_a_fresh_project_the_org_policy_is_checked_before_the_key(workspace, prefix, api, gcp, gcp_env):
+    pool, n = f"{prefix}-run", names(f"{prefix}-run")
+    workspace.write("pools.yaml", pool_config(pool))
+    gcp.enforced_constraints.add("iam.disableServiceAccountKeyCreation")
+    assert_ok(workspace.plan(env=gcp_env), 2)  # Resource Manager is not enabled yet: the apply asks
+
+    failed = assert_ok(workspace.apply(env=gcp_env), 1)
+    assert f"work_pools.{pool}.infra.gcp_credentials: {KEY_POLICY_ERROR}" in failed.stderr
+    assert "iam.serviceAccountKeys.create" not in gcp.calls and gcp.keys[n["email"]] == []
+    assert f"work_pools.{pool}.infra.project_roles" in workspace.state()["resources"]
+    refused = assert_ok(workspace.plan(env=gcp_env), 1)  # now the plan knows
+    assert KEY_POLICY_ERROR in refused.stderr
