@@ -60,5 +60,6 @@ def test_import_adopts_an_existing_object_and_plans_clean(workspace, prefix, api
 
     again = assert_ok(workspace.run("import", f"variables.{prefix}_adopt", created["id"], str(workspace.directory)), 1)
     assert "already managed" in again.stderr
+    workspace.write("more.yaml", f"variables:\n  {prefix}_nothing: {{value: 1}}\n")  # declared, but not on the server
     wrong = assert_ok(workspace.run("import", f"variables.{prefix}_nothing", "x", str(workspace.directory)), 1)
     assert "no such object" in wrong.stderr
