@@ -165,13 +165,18 @@ def make_plan(
     resources = config.resources if config and options.mode != "destroy" else {}
     check_cloud_features(resources, working, client.connection)
 
+    # A targeted plan reads only what it can touch.
+    scope = _scope(options.targets, resources, working) if options.targets else None
     names_by_kind: dict[str, set[str]] = {}
     for address in resources:
-        names_by_kind.setdefault(address.kind, set()).add(address.name)
-    for record in working.resources.values():
-        names_by_kind.setdefault(record.kind, set()).add(record.name)
+        if scope is None or str(address) in scope:
+            names_by_kind.setdefault(address.kind, set()).add(address.name)
+    for key, record in working.resources.items():
+        if scope is None or key in scope:
+            names_by_kind.setdefault(record.kind, set()).add(record.name)
     for key, previous in options.moved.items():
-        names_by_kind.setdefault(Address.parse(key).kind, set()).add(previous)
+        if scope is None or key in scope:
+            names_by_kind.setdefault(Address.parse(key).kind, set()).add(previous)
     defaults = ServerDefaults(client)
     salt = working.lineage
     wanted = desired_attributes(resources, defaults, salt)
@@ -194,7 +199,7 @@ def make_plan(
             paths = KINDS[kind_name].sensitive_paths(obj.name, obj.attributes, defaults)
             obj.attributes, _ = conceal(obj.attributes, paths, salt)
             obj.sensitive = paths
-    drift = _drift(working, find, defaults)
+    drift = [c for c in _drift(working, find, defaults) if scope is None or c.address in scope]
     changes: dict[str, Change] = {}
     unmanaged: list[str] = []
 
@@ -380,6 +385,20 @@ def _mark_create_before_destroy(config: Configuration | None, changes: dict[str,
             "lifecycle.create_before_destroy cannot work here: the server allows one object per name, so the "
             "replacement cannot exist beside the old one:\n  " + "\n  ".join(impossible)
         )
+
+
+def _scope(targets: list[str], resources: dict[Address, Any], state: State) -> set[str]:
+    """The addresses `_targeted` can keep: the targets, what they depend on, and what the state
+    says depends on those (deletes and replacements)."""
+    depends_on = {str(address): [str(d) for d in resource.depends_on] for address, resource in resources.items()}
+    scope: set[str] = set()
+    pending = list(targets)
+    while pending:
+        key = pending.pop()
+        if key not in scope:
+            scope.add(key)
+            pending += depends_on.get(key, [])
+    return scope | {key for key, record in state.resources.items() if set(record.dependencies) & scope}
 
 
 def _targeted(changes: list[Change], targets: list[str], by_address: dict[str, Change]) -> list[Change]:
