@@ -171,7 +171,7 @@ def bare_listing(api: str) -> int:
     sequential loop that does nothing with the answers. Deployments name their flow by id, so flows
     are listed too; blocks are read with their secrets, as a drift check needs them."""
     count = 0
-    with httpx.Client(base_url=api + "/") as http:
+    with httpx.Client(base_url=api + "/", timeout=120) as http:
         for path, body in (("work_pools/filter", {}), ("work_queues/filter", {}), ("variables/filter", {}),
                            ("block_documents/filter", {"include_secrets": True}), ("deployments/filter", {}),
                            ("flows/filter", {})):
@@ -195,7 +195,7 @@ def per_object_refresh(api: str, workspace: Workspace) -> int:
     gets += [f"block_types/slug/{name.split('/')[0]}/block_documents/name/{name.split('/')[1]}?include_secrets=true"
              for name in workspace.blocks]
     gets += [f"deployments/name/{name}" for name in workspace.deployments]
-    with httpx.Client(base_url=api + "/") as http:
+    with httpx.Client(base_url=api + "/", timeout=120) as http:
         for path in gets:
             http.get(path).raise_for_status()
     return len(gets)
@@ -206,7 +206,7 @@ def bare_creates(api: str, workspace: Workspace, prefix: str) -> None:
     loop: block types and schemas looked up once per type, each flow created once, schedules sent
     inline with their deployment. Like any client of the SQLite-backed server, it retries the
     503s of write contention."""
-    with httpx.Client(base_url=api + "/", timeout=30) as http:
+    with httpx.Client(base_url=api + "/", timeout=120) as http:
         def post(path: str, body: Any) -> Any:
             while (response := http.post(path, json=body)).status_code == 503:
                 time.sleep(0.05)
@@ -329,7 +329,7 @@ def warm_up_encryption_key(api: str) -> None:
     """Prefect 3.8.8 makes its encryption key on the first write of a block with secrets; on
     PostgreSQL concurrent first writes race for it and all but one fail with 409 (a server bug, see
     docs/performance.md). Write and delete one secret block first, as any server in use has done."""
-    with httpx.Client(base_url=api + "/", timeout=30) as http:
+    with httpx.Client(base_url=api + "/", timeout=120) as http:
         type_id = http.get("block_types/slug/secret").raise_for_status().json()["id"]
         schema = http.post("block_schemas/filter", json={"block_schemas": {"block_type_id": {"any_": [type_id]}}, "limit": 1}).json()[0]
         document = http.post("block_documents/", json={"name": "bench-warm-up", "block_type_id": type_id,
