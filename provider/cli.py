@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from provider.state import Backend, State
 
 app = typer.Typer(
+    rich_markup_mode=None,  # plain click help: rich's help renderer costs more start-up than all the rest
     help="Prefect as code: plan and apply work pools, queues, variables and more from YAML.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

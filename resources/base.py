@@ -304,6 +304,19 @@ def name_filter(field: str, names: Iterable[str] | None) -> dict[str, Any]:
     return {} if names is None else {field: {"name": {"any_": sorted(names)}}}
 
 
+def list_named(client: PrefectClient, path: str, field: str, names: set[str] | None) -> list[dict[str, Any]]:
+    """Every object `path` lists, or only those named `names` (names unique on the server), asked
+    for a page of names per request: the whole name list sent with every page of a listing costs
+    the server time quadratic in it (5x the listing at 6,000 variables on SQLite)."""
+    from provider.client import PAGE_SIZE
+
+    if names is None:
+        return client.filter(path)
+    ordered = sorted(names)
+    return [found for start in range(0, len(ordered), PAGE_SIZE)
+            for found in client.post(path, {**name_filter(field, ordered[start:start + PAGE_SIZE]), "limit": PAGE_SIZE})]
+
+
 def wanted(name: str, names: set[str] | None) -> bool:
     return names is None or name in names
 

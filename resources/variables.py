@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, JsonValue
 
-from resources.base import ApplyContext, LiveObject, ResourceKind, Spec, name_filter
+from resources.base import ApplyContext, LiveObject, ResourceKind, Spec, list_named
 from resources.names import VARIABLE_NAME
 
 
@@ -28,14 +28,13 @@ class Variables(ResourceKind):
         return {"value": spec.value, "tags": sorted(set(spec.tags))}
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
-        body = name_filter("variables", names)
         return [
             LiveObject(
                 id=variable["id"],
                 name=variable["name"],
                 attributes={"value": variable.get("value"), "tags": sorted(set(variable.get("tags") or []))},
             )
-            for variable in client.filter("/variables/filter", body)
+            for variable in list_named(client, "/variables/filter", "variables", names)
         ]
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:

@@ -2,7 +2,8 @@
 
 The server is the pinned `prefect` package (the `server` extra), started on a free loopback port
 with a temporary PREFECT_HOME by the same code that runs the embedded server, and stopped by its
-process id when the session ends.
+process id when the session ends. Its database is SQLite, or a throwaway PostgreSQL cluster with
+PREFECT_PROVIDER_TEST_DB=postgres (see tests/pg.py).
 """
 
 from __future__ import annotations
@@ -26,17 +27,20 @@ import pytest
 from typer.testing import CliRunner
 
 from provider.cli import app
-from provider.server import EmbeddedServer, free_port
+from provider.server import free_port
+from tests import pg
+
+TEST_DB = os.environ.get("PREFECT_PROVIDER_TEST_DB", "sqlite")
+
+
+def pytest_report_header() -> str:
+    return f"prefect server database: {TEST_DB} (PREFECT_PROVIDER_TEST_DB)"
 
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = EmbeddedServer(tmp_path_factory.mktemp("prefect-server"))
-    info = server.start()
-    try:
-        yield info.api_url
-    finally:
-        server.stop()
+    with pg.prefect_server(tmp_path_factory.mktemp("prefect-server"), TEST_DB) as api_url:
+        yield api_url
 
 
 @contextlib.contextmanager

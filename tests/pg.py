@@ -1,0 +1,109 @@
+"""Test support: a Prefect server on SQLite or on a throwaway PostgreSQL cluster.
+
+The cluster uses Debian's PostgreSQL binaries (`/usr/lib/postgresql/*/bin`), runs as the `postgres`
+system user on a free loopback port with fsync off, lives in a temporary directory that user owns,
+and is stopped by its postmaster's process id (fast shutdown) and removed afterwards. No system
+service is involved. The Prefect server is the same `EmbeddedServer` the CLI starts, pointed at the
+database through PREFECT_API_DATABASE_CONNECTION_URL (asyncpg comes with prefect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+from provider.server import EmbeddedServer, free_port
+
+DATABASES = ("sqlite", "postgres")
+POSTGRES_USER = "postgres"
+START_TIMEOUT = 60.0
+
+
+def postgres_bin() -> Path:
+    """The newest installed Debian PostgreSQL's binaries."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda path: int(path.parts[-3]))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/postgres)")
+    return found[-1].parent
+
+
+def _as_postgres(*args: str) -> list[str]:
+    return ["runuser", "-u", POSTGRES_USER, "--", *args]
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A fresh cluster with an empty `prefect` database; yields its SQLAlchemy asyncpg URL."""
+    binaries = postgres_bin()
+    # Not under pytest's tmp dirs: those are private to root and the postgres user must own this one.
+    root = Path(tempfile.mkdtemp(prefix="prefect-provider-pg-"))
+    shutil.chown(root, POSTGRES_USER, POSTGRES_USER)
+    data = root / "db"
+    port = free_port()
+    log_path = root / "postgres.log"
+    try:
+        subprocess.run(_as_postgres(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", POSTGRES_USER),
+                       check=True, capture_output=True)
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                _as_postgres(str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(root),
+                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                             "-c", "synchronous_commit=off", "-c", "full_page_writes=off"),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            _wait_ready(binaries, port, process, log_path)
+            subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", POSTGRES_USER, "prefect"],
+                           check=True, capture_output=True)
+            yield f"postgresql+asyncpg://{POSTGRES_USER}@127.0.0.1:{port}/prefect"
+        finally:
+            _stop_postmaster(data, process)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_ready(binaries: Path, port: int, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"postgres exited with code {process.returncode}:\n{log_path.read_text()[-2000:]}")
+        ready = subprocess.run([str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", POSTGRES_USER],
+                               capture_output=True)
+        if ready.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"postgres did not start within {START_TIMEOUT:.0f}s:\n{log_path.read_text()[-2000:]}")
+
+
+def _stop_postmaster(data: Path, process: subprocess.Popen) -> None:
+    """Fast shutdown (SIGINT) of the postmaster named in its pid file; runuser then exits with it."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        os.kill(int((data / "postmaster.pid").read_text().splitlines()[0]), signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()  # runuser; the postmaster, orphaned, still got SIGINT above
+        process.wait(10)
+
+
+@contextlib.contextmanager
+def prefect_server(data_dir: Path, database: str = "sqlite", **settings: str) -> Iterator[str]:
+    """A Prefect server with its data under `data_dir`, on `database` (sqlite or postgres), with
+    extra server `settings` as environment variables; yields its API URL, stops it by pid."""
+    if database not in DATABASES:
+        raise ValueError(f"unknown test database {database!r}: use one of {', '.join(DATABASES)}")
+    with contextlib.ExitStack() as stack:
+        if database == "postgres":
+            settings = {"PREFECT_API_DATABASE_CONNECTION_URL": stack.enter_context(postgres_cluster()), **settings}
+        server = EmbeddedServer(data_dir)
+        with mock.patch.dict(os.environ, settings):  # the server process inherits them; this process is unchanged
+            info = server.start()
+        stack.callback(server.stop)
+        yield info.api_url
