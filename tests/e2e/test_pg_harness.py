@@ -25,7 +25,13 @@ def test_cluster_serves_on_loopback_then_leaves_nothing_behind() -> None:
             finally:
                 await connection.close()
 
-        database, fsync, data_directory = asyncio.run(probe())
+        # A loop of its own, never set as the thread's: asyncio.run() would leave MainThread without one,
+        # and later tests (Pulumi's runtime) ask for the current loop.
+        loop = asyncio.new_event_loop()
+        try:
+            database, fsync, data_directory = loop.run_until_complete(probe())
+        finally:
+            loop.close()
         assert (database, fsync) == ("prefect", "off")
         data = Path(data_directory)
         postmaster = int((data / "postmaster.pid").read_text().splitlines()[0])
