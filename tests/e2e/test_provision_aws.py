@@ -570,3 +570,27 @@ def test_new_vpcs_get_ranges_that_overlap_no_vpc_and_their_security_group_fills_
         assert {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]} == {default["VpcId"], someone_elses}
     finally:
         ec2.delete_vpc(VpcId=someone_elses)
+
+
+def test_a_region_without_a_default_vpc_is_refused_at_plan_unless_the_pool_has_its_own(workspace, prefix, aws, aws_env):
+    region = "ap-south-1"
+    ec2 = aws.session.client("ec2", endpoint_url=aws.endpoint, region_name=region)
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+            ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        for gateway in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+            ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc["VpcId"])
+            ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+        ec2.delete_vpc(VpcId=vpc["VpcId"])
+    pool = f"{prefix}-ecs"
+
+    workspace.write("pools.yaml", pool_config(pool, default_vpc=True, region=region))
+    refused = assert_ok(workspace.plan(env=aws_env), 1)
+    assert (f"ec2:DescribeVpcs: the region {region} has no default VPC; set use_default_vpc: false to create one"
+            in refused.stderr)
+    assert "Traceback" not in refused.output and not workspace.state_path.exists()
+
+    # With no VPC at all in the region, the pool's own VPC takes the first range.
+    workspace.write("pools.yaml", pool_config(pool, region=region))
+    planned = assert_ok(workspace.plan(env=aws_env), 2)
+    assert '"172.31.0.0/16"' in planned.stdout and '"172.31.0.0/18"' in planned.stdout
