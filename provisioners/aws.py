@@ -9,8 +9,11 @@ Parts, at work_pools.POOL.infra.PART:
   aws_credentials  the user's access key, kept only in an aws-credentials block in Prefect
   ecs_cluster      a Fargate cluster
   ecr_repository   a repository for flow images; its URL is an output of apply
+  default_vpc      the region's default VPC, looked up and never deleted (use_default_vpc, the default,
+                   as in Prefect's own provisioner), or with use_default_vpc: false:
   vpc, internet_gateway, subnet_1..3, route_table, security_group
-                   a public network across availability zones, or `default_vpc` (use_default_vpc)
+                   a public network across availability zones in a /16 that overlaps no VPC of the
+                   region; its subnets and security group fill network_configuration
 
 IAM's propagation of a new role or user and ECS's service-linked-role race on an account's first
 cluster are waited for (provisioners.base.until_propagated); a plan that would exceed the region's
@@ -46,6 +49,7 @@ from provisioners.base import (
     Provisioner,
     Sought,
     part_address,
+    reference,
     refused_with,
     until_propagated,
 )
@@ -83,8 +87,10 @@ class AwsInfra(InfraConfig):
 
     provider: Literal["aws"]
     region: str | None = Field(default=None, description="AWS region; else AWS_REGION / AWS_DEFAULT_REGION / the profile's.")
-    use_default_vpc: bool = Field(default=False, description="Run tasks in the region's default VPC instead of a new one.")
-    cidr_block: str = Field(default="10.0.0.0/16", description="The new VPC's IPv4 range (split into three subnets).")
+    use_default_vpc: bool = Field(default=True, description="Run tasks in the region's default VPC (as Prefect's own "
+                                  "provisioner does); false makes a VPC of the pool's own.")
+    cidr_block: str | None = Field(default=None, description="The new VPC's IPv4 range (split into three subnets); by "
+                                   "default the first /16 from 172.31.0.0 that overlaps no VPC of the region.")
     permissions_boundary: str | None = Field(
         default=None, pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/.+$",
         description="A managed policy's ARN set as the permissions boundary of the role and user made, so that an operator "
@@ -103,7 +109,9 @@ class AwsInfra(InfraConfig):
 
     @field_validator("cidr_block")
     @classmethod
-    def _cidr(cls, value: str) -> str:
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         network = ipaddress.IPv4Network(value)  # a ValueError names what is wrong
         if not 16 <= network.prefixlen <= 26:
             raise ValueError("the VPC range must be between /16 and /26 (AWS limits)")
@@ -119,6 +127,9 @@ class AwsInfra(InfraConfig):
         if self.region:
             _configured_region = _configured_region or self.region
         return self.region or _session().region_name
+
+    def vpc_cidr(self, pool: str) -> str:
+        return self.cidr_block or _free_cidr(self.region_name(), pool, self.names(pool)["vpc"])
 
     def names(self, pool: str) -> dict[str, str]:
         slug = re.sub(r"[^a-z0-9]+", "-", pool.lower()).strip("-")[:40] or "pool"
@@ -639,6 +650,9 @@ class Ec2Part(AwsPart):
     def update(self, client, obj_id: str, pool: str, attributes: dict[str, Any]) -> None:
         call("ec2", "create_tags", attributes["region"], Resources=[_last(obj_id)], Tags=_tag_list(attributes["tags"]))
 
+    def template_value(self, obj_id: str) -> Any:
+        return _last(obj_id)
+
     def delete(self, client, obj_id: str) -> None:
         operation = "delete_" + self.resource_type.replace("-", "_")
         call("ec2", operation, _region_of(obj_id), missing=(self.missing_code,), **{self.id_key: _last(obj_id)})
@@ -650,7 +664,7 @@ class Vpc(Ec2Part):
     resource_type, listing, id_key, id_filter, missing_code = "vpc", "Vpcs", "VpcId", "vpc-id", "InvalidVpcID.NotFound"
 
     def settings(self, pool: str, config: AwsInfra) -> dict[str, Any]:
-        return {"cidr_block": config.cidr_block}
+        return {"cidr_block": config.vpc_cidr(pool)}
 
     def live(self, raw: dict[str, Any], region: str) -> dict[str, Any]:
         return {"cidr_block": raw["CidrBlock"]}
@@ -671,6 +685,37 @@ class Vpc(Ec2Part):
 
     def template_value(self, obj_id: str) -> Any:
         return _last(obj_id)
+
+
+# Like Prefect's provisioner: new VPCs take /16s from the default VPC's usual range upwards.
+FIRST_CIDR = ipaddress.IPv4Network("172.31.0.0/16")
+_cidrs: dict[tuple[str, str], str] = {}  # (region, pool) -> the range chosen for the pool's new VPC in this run
+
+
+def _free_cidr(region: str, pool: str, vpc_name: str) -> str:
+    """The pool's VPC's range when it exists, else the first /16 from 172.31.0.0 overlapping neither a VPC
+    of the region nor a range chosen for another pool in this run (so pools planned together differ)."""
+    with _lock:
+        if (region, pool) in _cidrs:
+            return _cidrs[(region, pool)]
+    vpcs = paginate("ec2", "describe_vpcs", "Vpcs", region)
+    own = [v for v in vpcs if _tags(v.get("Tags")).get(TAG) == pool and _tags(v.get("Tags")).get("Name") == vpc_name]
+    with _lock:
+        if (region, pool) in _cidrs:  # chosen by another thread meanwhile
+            return _cidrs[(region, pool)]
+        if own:
+            _cidrs[(region, pool)] = own[0]["CidrBlock"]
+            return own[0]["CidrBlock"]
+        taken = [ipaddress.IPv4Network(v["CidrBlock"]) for v in vpcs]
+        taken += [ipaddress.IPv4Network(c) for (r, _), c in _cidrs.items() if r == region]
+        candidate = FIRST_CIDR
+        while any(candidate.overlaps(other) for other in taken):
+            following = int(candidate.network_address) + candidate.num_addresses
+            if following >= 2 ** 32:
+                raise CloudError(f"ec2:DescribeVpcs: every /16 from {FIRST_CIDR} up overlaps a VPC in {region}: set cidr_block")
+            candidate = ipaddress.IPv4Network((following, candidate.prefixlen))
+        _cidrs[(region, pool)] = str(candidate)
+        return str(candidate)
 
 
 # Regional quotas a new network counts against: (Service Quotas code, AWS's default, what is counted).
@@ -746,6 +791,7 @@ class InternetGateway(Ec2Part):
 
 
 class Subnet(Ec2Part):
+    template_variables = ("network_configuration",)  # in the list SecurityGroup.template_defaults builds
     needs = ("vpc",)
     references = ("vpc",)
     resource_type, listing, id_key, id_filter, missing_code = "subnet", "Subnets", "SubnetId", "subnet-id", "InvalidSubnetID.NotFound"
@@ -758,7 +804,7 @@ class Subnet(Ec2Part):
         return f"{config.names(pool)['vpc']}-{self.index}"
 
     def settings(self, pool: str, config: AwsInfra) -> dict[str, Any]:
-        network = ipaddress.IPv4Network(config.cidr_block)
+        network = ipaddress.IPv4Network(config.vpc_cidr(pool))
         cidr = list(network.subnets(prefixlen_diff=2))[self.index - 1]
         return {"vpc": part_address(pool, "vpc"), "cidr_block": str(cidr), "map_public_ip_on_launch": True}
 
@@ -853,6 +899,8 @@ class SecurityGroup(Ec2Part):
     references = ("vpc",)
     resource_type, listing, id_key, id_filter = "security-group", "SecurityGroups", "GroupId", "group-id"
     missing_code = "InvalidGroup.NotFound"
+    # The ECS worker's awsvpcConfiguration: without it tasks get the VPC's default security group.
+    template_variables = ("network_configuration",)
     DESCRIPTION = "Prefect ECS tasks: no inbound traffic, all outbound traffic"
 
     def object_name(self, pool: str, config: AwsInfra) -> str:
@@ -871,9 +919,15 @@ class SecurityGroup(Ec2Part):
                      VpcId=_last(attributes["vpc"]), TagSpecifications=self.tag_spec(attributes))
         return _ec2_arn(region, _account_of(attributes["vpc"]), self.resource_type, group["GroupId"])
 
+    def template_defaults(self, pool: str, config: AwsInfra) -> dict[str, Any]:
+        return {"network_configuration": {
+            "subnets": [reference(pool, f"subnet_{i}") for i in range(1, SUBNETS + 1)],
+            "securityGroups": [reference(pool, self.part)], "assignPublicIp": "ENABLED"}}
+
 
 class DefaultVpc(AwsPart):
-    """The region's default VPC, used as it is (use_default_vpc): looked up, never created or deleted."""
+    """The region's default VPC, used as it is (use_default_vpc, the default): looked up, never created or
+    deleted. Tasks get its subnets and its default security group, as the ECS worker picks them."""
 
     part = "default_vpc"
     server_owned = True

@@ -25,7 +25,8 @@ PARTS = ["aws_credentials", "ecr_repository", "ecs_cluster", "execution_role", "
          "route_table", "security_group", "subnet_1", "subnet_2", "subnet_3", "vpc"]
 
 
-def pool_config(pool: str, *, extra: str = "") -> str:
+def pool_config(pool: str, *, extra: str = "", default_vpc: bool = False, region: str = "us-east-1") -> str:
+    network = "" if default_vpc else "      use_default_vpc: false\n"  # most tests look at the pool's own network
     return f"""\
 work_pools:
   {pool}:
@@ -34,8 +35,8 @@ work_pools:
       high: {{priority: 1}}
     provision_infra:
       provider: aws
-      region: us-east-1
-{extra}"""
+      region: {region}
+{network}{extra}"""
 
 
 class Aws:
@@ -210,7 +211,7 @@ def test_reapply_makes_no_second_key_and_objects_deleted_by_hand_come_back(works
 
 def test_an_access_key_deleted_by_hand_is_replaced_by_exactly_one_new_key(workspace, prefix, api, aws, aws_env):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
-    workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
+    workspace.write("pools.yaml", pool_config(pool, default_vpc=True))
     assert_ok(workspace.apply(env=aws_env))
     old_key, _ = secret_key(api, pool)
     aws("iam").delete_access_key(UserName=n["user"], AccessKeyId=old_key)
@@ -244,7 +245,7 @@ def test_destroy_tears_the_cloud_side_down(workspace, prefix, api, aws, aws_env)
 
 def test_prevent_destroy_on_the_pool_protects_its_infrastructure(workspace, prefix, aws, aws_env):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
-    workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n    lifecycle: {prevent_destroy: true}\n"))
+    workspace.write("pools.yaml", pool_config(pool, default_vpc=True, extra="    lifecycle: {prevent_destroy: true}\n"))
     assert_ok(workspace.apply(env=aws_env))
     refused = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=aws_env), 1)
     assert "lifecycle.prevent_destroy forbids destroying" in refused.stderr
@@ -254,7 +255,7 @@ def test_prevent_destroy_on_the_pool_protects_its_infrastructure(workspace, pref
 
 def test_removing_provision_infra_deletes_the_infra_and_keeps_the_pool(workspace, prefix, api, aws, aws_env):
     pool, n = f"{prefix}-ecs", names(f"{prefix}-ecs")
-    workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
+    workspace.write("pools.yaml", pool_config(pool, default_vpc=True))
     assert_ok(workspace.apply(env=aws_env))
     [default_vpc] = aws("ec2").describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     assert template_defaults(api, pool)["vpc_id"] == default_vpc["VpcId"]
@@ -273,7 +274,7 @@ def test_removing_provision_infra_deletes_the_infra_and_keeps_the_pool(workspace
 
 def test_provision_infra_command_plans_applies_and_destroys_one_pool(workspace, prefix, api, aws, aws_env):
     pool, other, n = f"{prefix}-ecs", f"{prefix}-other", names(f"{prefix}-ecs")
-    workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
+    workspace.write("pools.yaml", pool_config(pool, default_vpc=True))
     workspace.write("other.yaml", f"work_pools:\n  {other}: {{type: process}}\n")
     directory = str(workspace.directory)
 
@@ -499,8 +500,97 @@ def test_a_region_without_room_for_another_vpc_is_refused_at_plan(workspace, pre
         assert "Traceback" not in refused.output and not workspace.state_path.exists()
 
         # With the default VPC, the same pool fits.
-        workspace.write("pools.yaml", pool_config(pool, extra="      use_default_vpc: true\n"))
+        workspace.write("pools.yaml", pool_config(pool, default_vpc=True))
         assert_ok(workspace.plan(env=aws_env), 2)
     finally:
         for vpc in fillers:
             ec2.delete_vpc(VpcId=vpc)
+
+
+def pools_config(pools: list[str], region: str, *, default_vpc: bool) -> str:
+    return "work_pools:\n" + "".join(pool_config(pool, default_vpc=default_vpc, region=region).split("\n", 1)[1] for pool in pools)
+
+
+def test_six_pools_fit_the_default_quota_in_the_default_vpc_which_destroy_leaves(workspace, prefix, api, aws, aws_env):
+    region = "eu-west-3"  # a region of its own: 1 VPC (the default), quotas of 5 VPCs and 5 internet gateways
+    ec2 = aws.session.client("ec2", endpoint_url=aws.endpoint, region_name=region)
+    [default] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    assert len(ec2.describe_vpcs()["Vpcs"]) == 1
+    pools = [f"{prefix}-ecs{i}" for i in range(1, 7)]
+
+    # Six VPCs of their own do not fit: refused at plan, nothing made.
+    workspace.write("pools.yaml", pools_config(pools, region, default_vpc=False))
+    refused = assert_ok(workspace.plan(env=aws_env), 1)
+    assert f"6 more of the VPCs per Region would exceed the quota in {region} (1 of 5 used)" in refused.stderr
+
+    workspace.write("pools.yaml", pools_config(pools, region, default_vpc=True))
+    applied = assert_ok(workspace.apply(env=aws_env))
+    assert "error" not in applied.stderr.lower()
+    for pool in pools:
+        properties = api.get(f"work_pools/{pool}").json()["base_job_template"]["variables"]["properties"]
+        assert properties["vpc_id"]["default"] == default["VpcId"], pool
+        assert "default" not in properties["network_configuration"], "the worker picks the default VPC's subnets"
+        assert workspace.state()["resources"][f"work_pools.{pool}.infra.default_vpc"]["id"].endswith(default["VpcId"])
+    assert ec2.describe_vpcs()["Vpcs"] == [default] and ec2.describe_internet_gateways()["InternetGateways"] == \
+        ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [default["VpcId"]]}])["InternetGateways"]
+
+    destroyed = assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=aws_env))
+    assert "default_vpc" in destroyed.stdout
+    assert ec2.describe_vpcs(VpcIds=[default["VpcId"]])["Vpcs"][0]["IsDefault"], "the default VPC is not ours to delete"
+    assert workspace.state()["resources"] == {}
+
+
+def test_new_vpcs_get_ranges_that_overlap_no_vpc_and_their_security_group_fills_the_template(workspace, prefix, api, aws, aws_env):
+    region = "eu-north-1"
+    ec2 = aws.session.client("ec2", endpoint_url=aws.endpoint, region_name=region)
+    [default] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    someone_elses = ec2.create_vpc(CidrBlock="172.32.0.0/16")["Vpc"]["VpcId"]
+    pools = [f"{prefix}-net1", f"{prefix}-net2"]
+    try:
+        workspace.write("pools.yaml", pools_config(pools, region, default_vpc=False))
+        assert_ok(workspace.apply(env=aws_env))
+        ranges = {}
+        for pool in pools:
+            [vpc] = ec2.describe_vpcs(Filters=[{"Name": f"tag:{TAG}", "Values": [pool]}])["Vpcs"]
+            ranges[pool] = vpc["CidrBlock"]
+            subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]
+            [group] = ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG}", "Values": [pool]}])["SecurityGroups"]
+            properties = api.get(f"work_pools/{pool}").json()["base_job_template"]["variables"]["properties"]
+            assert properties["vpc_id"]["default"] == vpc["VpcId"]
+            network = properties["network_configuration"]["default"]
+            assert sorted(network["subnets"]) == sorted(s["SubnetId"] for s in subnets) and len(subnets) == 3
+            assert network["securityGroups"] == [group["GroupId"]] and network["assignPublicIp"] == "ENABLED"
+        assert default["CidrBlock"] == "172.31.0.0/16"
+        assert sorted(ranges.values()) == ["172.33.0.0/16", "172.34.0.0/16"], ranges
+
+        # The chosen ranges are the pools' own: a second plan changes nothing.
+        assert "No changes." in assert_ok(workspace.plan(env=aws_env), 0).stdout
+
+        assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve", env=aws_env))
+        assert {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]} == {default["VpcId"], someone_elses}
+    finally:
+        ec2.delete_vpc(VpcId=someone_elses)
+
+
+def test_a_region_without_a_default_vpc_is_refused_at_plan_unless_the_pool_has_its_own(workspace, prefix, aws, aws_env):
+    region = "ap-south-1"
+    ec2 = aws.session.client("ec2", endpoint_url=aws.endpoint, region_name=region)
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+            ec2.delete_subnet(SubnetId=subnet["SubnetId"])
+        for gateway in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+            ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc["VpcId"])
+            ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+        ec2.delete_vpc(VpcId=vpc["VpcId"])
+    pool = f"{prefix}-ecs"
+
+    workspace.write("pools.yaml", pool_config(pool, default_vpc=True, region=region))
+    refused = assert_ok(workspace.plan(env=aws_env), 1)
+    assert (f"ec2:DescribeVpcs: the region {region} has no default VPC; set use_default_vpc: false to create one"
+            in refused.stderr)
+    assert "Traceback" not in refused.output and not workspace.state_path.exists()
+
+    # With no VPC at all in the region, the pool's own VPC takes the first range.
+    workspace.write("pools.yaml", pool_config(pool, region=region))
+    planned = assert_ok(workspace.plan(env=aws_env), 2)
+    assert '"172.31.0.0/16"' in planned.stdout and '"172.31.0.0/18"' in planned.stdout
