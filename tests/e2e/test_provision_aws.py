@@ -20,7 +20,7 @@ from tests.aws_fault_proxy import NOT_YET_IN_IAM, SERVICE_LINKED_ROLE_RACE, AwsF
 from tests.conftest import assert_ok, moto_server
 
 TAG = "prefect-provider:work-pool"
-PROVISIONING_DOC = Path(__file__).parents[2] / "docs" / "provisioning.md"
+PROVISIONING_DOC = Path(__file__).parents[2] / "docs" / "provisioning-aws.md"
 PARTS = ["aws_credentials", "ecr_repository", "ecs_cluster", "execution_role", "iam_user", "internet_gateway",
          "route_table", "security_group", "subnet_1", "subnet_2", "subnet_3", "vpc"]
 
@@ -296,10 +296,10 @@ def test_provision_infra_command_plans_applies_and_destroys_one_pool(workspace, 
 
 
 def operator_policy(*, without: str = "") -> dict:
-    """The documented policy for the operator (docs/provisioning.md). moto authorizes most calls against the resource "*"
+    """The documented policy for the operator (docs/provisioning-aws.md). moto authorizes most calls against the resource "*"
     and knows no condition keys, so resources are widened to "*" and conditions dropped: what this
     checks is that its actions are enough."""
-    section = PROVISIONING_DOC.read_text().split("## Provisioning an ECS push pool", 1)[1]
+    section = PROVISIONING_DOC.read_text()
     policy = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
     for statement in policy["Statement"]:
         statement["Resource"] = "*"
@@ -310,8 +310,8 @@ def operator_policy(*, without: str = "") -> dict:
 
 
 def boundary_policy() -> dict:
-    """The documented permissions boundary (the second JSON block of the ECS section)."""
-    section = PROVISIONING_DOC.read_text().split("## Provisioning an ECS push pool", 1)[1]
+    """The documented permissions boundary (the second JSON block of the AWS page)."""
+    section = PROVISIONING_DOC.read_text()
     return json.loads(section.split("```json\n")[2].split("```", 1)[0])
 
 
