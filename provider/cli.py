@@ -425,14 +425,15 @@ def _restore_secrets(saved: Plan, config: Configuration, api_url: str | None) ->
     """A saved plan holds fingerprints only: take the clear values from the configuration again."""
     from provider.engine import desired_attributes
     from provider.errors import ProviderError
-    from resources.base import Address, ServerDefaults
+    from resources import CATALOG
+    from resources.base import ServerDefaults
 
-    wanted = {Address.parse(c.address) for c in saved.pending if c.sensitive and c.after is not None}
+    wanted = {CATALOG.parse(c.address) for c in saved.pending if c.sensitive and c.after is not None}
     resources = {a: r for a, r in config.resources.items() if a in wanted}
     with connect(api_url) as client:
         desired = desired_attributes(resources, ServerDefaults(client), saved.lineage)
     for change in saved.pending:
-        if Address.parse(change.address) not in wanted:
+        if CATALOG.parse(change.address) not in wanted:
             continue
         if desired.attributes.get(change.address) != change.after:
             raise ProviderError(
@@ -503,10 +504,10 @@ def import_(
     """Adopt an existing object into state, so the configuration manages it from now on."""
     from provider.engine import declared_resource, import_object
     from provider.state import State
-    from resources.base import Address
+    from resources import CATALOG
 
     try:
-        parsed = Address.parse(address)
+        parsed = CATALOG.parse(address)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     config = load_config(directory, var, var_file)

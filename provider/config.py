@@ -14,7 +14,7 @@ from provider.errors import ConfigError, ConfigErrors, Location
 from provider.expressions import Evaluator
 from provider.prefect_yaml import PREFECT_YAML, read_prefect_yaml
 from provider.yamlsource import SourceMap, _dotted, load_yaml
-from resources import KINDS
+from resources import CATALOG, KINDS
 from resources.base import Address, Spec
 
 SETTINGS_KEYS = ("backend", "prefect_yaml", "step_outputs", "moved")
@@ -30,7 +30,7 @@ class Moved(BaseModel):
 
     @model_validator(mode="after")
     def _same_kind(self) -> Moved:
-        old, new = Address.parse(self.from_), Address.parse(self.to)
+        old, new = CATALOG.parse(self.from_), CATALOG.parse(self.to)
         if old.kind != new.kind:
             raise ValueError(f"{self.from_} -> {self.to}: only renames within one kind are possible")
         return self
@@ -216,7 +216,7 @@ def _add_resource(
     resources[address] = Resource(address, spec, location, source, path, refers_to_existing=refers_to_existing)
     for child in kind.children(address.name, spec):
         child_path = (*path, *child.path)
-        _add_resource(resources, Address(child.kind, child.name), child.spec, source, child_path, errors, refers_to_existing)
+        _add_resource(resources, CATALOG.address(child.kind, child.name), child.spec, source, child_path, errors, refers_to_existing)
 
 
 def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None:
@@ -240,7 +240,7 @@ def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None
         by_kind.setdefault(address.kind, {})[address.name] = resource.spec
     for kind_name, specs in by_kind.items():
         for later, earlier in KINDS[kind_name].ordering(specs):
-            resources[Address(kind_name, later)].depends_on.append(Address(kind_name, earlier))
+            resources[CATALOG.address(kind_name, later)].depends_on.append(CATALOG.address(kind_name, earlier))
     try:
         graphlib.TopologicalSorter({a: r.depends_on for a, r in resources.items()}).prepare()
     except graphlib.CycleError as exc:

@@ -18,8 +18,8 @@ from typing import Any
 from provider.client import PrefectClient
 from provider.secrets import conceal
 from provider.state import Record, State
-from resources import KINDS
-from resources.base import Address, ServerDefaults
+from resources import CATALOG, KINDS
+from resources.base import ServerDefaults
 
 
 @dataclass
@@ -35,7 +35,7 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
     with ThreadPoolExecutor(max_workers=min(8, len(kinds)) or 1) as pool:
         listed = dict(zip(kinds, pool.map(lambda kind: KINDS[kind].list(client, None), kinds)))
     exported = {kind: [obj for obj in objs if _exportable(kind, obj.name)] for kind, objs in listed.items()}
-    addresses = {obj.id: Address(kind, obj.name) for kind, objs in exported.items() for obj in objs}
+    addresses = {obj.id: CATALOG.address(kind, obj.name) for kind, objs in exported.items() for obj in objs}
     defaults = ServerDefaults(client)
     for kind_name, objects in exported.items():
         kind = KINDS[kind_name]

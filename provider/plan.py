@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,51 +13,102 @@ from pydantic_core import from_json
 
 from provider import __version__
 from provider.errors import PlanError
-from resources import KINDS, Address  # the package: it registers the nested kinds Address parses
+from resources import CATALOG
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
 # The planned value of an attribute the server fills in when it makes the object.
 KNOWN_AFTER_APPLY = "(known after apply)"
 
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"  # delete the object, then create its replacement
+    CREATE_THEN_DELETE = "create-then-delete"  # a replacement made first (lifecycle.create_before_destroy)
+    DELETE = "delete"
+    FORGET = "forget"  # drop from state, leave the object
+    NO_OP = "no-op"
+
+    @property
+    def replaces(self) -> bool:
+        return self in (Action.REPLACE, Action.CREATE_THEN_DELETE)
+
+    @property
+    def deletes(self) -> bool:
+        return self in (Action.DELETE, Action.REPLACE, Action.CREATE_THEN_DELETE)
+
+    @property
+    def creates(self) -> bool:
+        return self in (Action.CREATE, Action.REPLACE, Action.CREATE_THEN_DELETE)
+
+
 # Terraform's action lists, for the JSON views.
 TERRAFORM_ACTIONS = {
-    "create": ["create"],
-    "update": ["update"],
-    "replace": ["delete", "create"],
-    "delete": ["delete"],
-    "forget": ["forget"],
-    "no-op": ["no-op"],
+    Action.CREATE: ["create"],
+    Action.UPDATE: ["update"],
+    Action.REPLACE: ["delete", "create"],
+    Action.CREATE_THEN_DELETE: ["create", "delete"],
+    Action.DELETE: ["delete"],
+    Action.FORGET: ["forget"],
+    Action.NO_OP: ["no-op"],
 }
 
 
-@dataclass
+class Reason(StrEnum):
+    """Why a change is planned: Terraform's `action_reason` codes where it has one, ours beside them."""
+
+    NONE = ""
+    NEW = "create_because_new"
+    DELETED_OUTSIDE = "create_because_deleted_outside"
+    CONFIGURATION_CHANGED = "update_because_configuration_changed"
+    CHANGED_OUTSIDE = "update_because_changed_outside"
+    MOVED = "update_because_moved"
+    REFERENCE_RENEWED = "update_because_reference_renewed"
+    REPLACE_BY_REQUEST = "replace_by_request"
+    REPLACE_CANNOT_UPDATE = "replace_because_cannot_update"
+    REPLACE_WITH_PARENT = "replace_because_parent_replaced"
+    NO_RESOURCE_CONFIG = "delete_because_no_resource_config"
+    DESTROY_REQUESTED = "delete_because_destroy_requested"
+    SERVER_OWNED = "server_owned"  # taken into state, or dropped from it, never created or deleted
+    ALREADY_DELETED = "forget_because_already_deleted"
+    ADOPTED = "import_because_adopted"
+    INTERRUPTED_CREATE = "import_because_interrupted_create"
+    GUARD_RECORDED = "import_because_prevent_destroy_changed"
+
+
+@dataclass(frozen=True)
 class Change:
     address: str
-    action: str  # create | update | replace | delete | forget | no-op
+    kind: str
+    name: str
+    action: Action
     before: dict[str, Any] | None
     after: dict[str, Any] | None
-    reason: str = ""
+    action_reason: Reason = Reason.NONE
+    reason: str = ""  # the reason in words, with its particulars
     id: str | None = None  # the live object's id (update, replace, delete)
-    depends_on: list[str] = field(default_factory=list)  # from the configuration: create/update order
-    dependencies: list[str] = field(default_factory=list)  # from state: delete order
-    changed: list[str] = field(default_factory=list)  # top-level attributes that differ
-    importing: bool = False  # a server-owned object taken into state without a write
-    sensitive: list[str] = field(default_factory=list)  # attribute paths shown as (sensitive value)
+    depends_on: tuple[str, ...] = ()  # from the configuration: create/update order
+    dependencies: tuple[str, ...] = ()  # from state: delete order
+    changed: tuple[str, ...] = ()  # top-level attributes that differ
+    importing: bool = False  # a server-owned or adopted object taken into state without a write
+    sensitive: tuple[str, ...] = ()  # attribute paths shown as (sensitive value)
     moved_from: str | None = None  # the address it had before a `moved` entry (renamed on apply)
-    create_before_destroy: bool = False  # a replacement that creates the new object first
     prevent_destroy: bool = False  # lifecycle.prevent_destroy, recorded in state with the object
 
-    @property
-    def kind(self) -> str:
-        return Address.parse(self.address).kind
+    def __post_init__(self) -> None:
+        # Saved plans and callers give lists and strings: hold tuples and enums, so a Change is immutable throughout.
+        for name in ("depends_on", "dependencies", "changed", "sensitive"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "action", Action(self.action))
+        object.__setattr__(self, "action_reason", Reason(self.action_reason))
 
     @property
-    def name(self) -> str:
-        return Address.parse(self.address).name
+    def create_before_destroy(self) -> bool:
+        return self.action == Action.CREATE_THEN_DELETE
 
     @property
     def is_change(self) -> bool:
-        return self.action != "no-op" or self.importing
+        return self.action != Action.NO_OP or self.importing
 
 
 @dataclass
@@ -77,11 +129,11 @@ class Plan:
         return [c for c in self.changes if c.is_change]
 
     def count(self) -> dict[str, int]:
-        add = sum(c.action in ("create", "replace") for c in self.changes)
-        change = sum(c.action == "update" for c in self.changes)
-        destroy = sum(c.action in ("delete", "replace") for c in self.changes)
+        add = sum(c.action.creates for c in self.changes)
+        change = sum(c.action == Action.UPDATE for c in self.changes)
+        destroy = sum(c.action.deletes for c in self.changes)
         imports = sum(c.importing for c in self.changes)
-        forget = sum(c.action == "forget" for c in self.changes)
+        forget = sum(c.action == Action.FORGET for c in self.changes)
         return {"add": add, "change": change, "destroy": destroy, "import": imports, "forget": forget}
 
     @property
@@ -165,17 +217,20 @@ def _located(parsed: _PlanFile) -> list[tuple[str, Change]]:
 
 
 def _change_problem(change: Change) -> str | None:
-    if change.action not in TERRAFORM_ACTIONS:
-        return f"action {change.action!r} is not one of {', '.join(TERRAFORM_ACTIONS)}"
-    for name, needed in (("before", ("update", "replace", "delete", "forget")), ("after", ("create", "update", "replace"))):
+    for name, needed in (("before", ("update", "replace", "create-then-delete", "delete", "forget")),
+                         ("after", ("create", "update", "replace", "create-then-delete"))):
         if change.action in needed and getattr(change, name) is None:
             return f"a {change.action} needs {name}"
-    return _address_problem(change.address) or (change.moved_from and _address_problem(change.moved_from))
+    if change.kind not in CATALOG.kinds:
+        return f"unknown kind {change.kind!r}"
+    if str(CATALOG.address(change.kind, change.name)) != change.address:
+        return f"address {change.address!r} is not {change.kind} {change.name!r}"
+    return change.moved_from and _address_problem(change.moved_from)
 
 
 def _address_problem(text: str) -> str | None:
     try:
-        kind = Address.parse(text).kind
+        CATALOG.parse(text)
     except ValueError as exc:
         return str(exc)
-    return None if kind in KINDS else f"{text!r}: unknown kind {kind!r}"
+    return None

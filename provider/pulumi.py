@@ -40,7 +40,7 @@ from provider.engine import changed_fields, cloud_refusal, create_object, refres
 from provider.errors import NotFound, ProviderError
 from provider.secrets import conceal
 from provider.yamlsource import _dotted
-from resources import KINDS
+from resources import CATALOG, KINDS
 from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults, Spec
 
 CONFIG = "prefect"  # the stack config namespace: prefect:apiUrl, prefect:apiKey
@@ -77,7 +77,7 @@ class Unit:
 
     @property
     def address(self) -> str:
-        return str(Address(self.kind.kind, self.name))
+        return str(self.kind.address(self.name))
 
 
 @dataclass
@@ -173,7 +173,7 @@ def _ordered(children: list[Unit]) -> list[Unit]:
         specs.setdefault(unit.kind.kind, {})[unit.name] = unit.spec
     for kind_name, kind_specs in specs.items():
         for later, earlier in KINDS[kind_name].ordering(kind_specs):
-            graph[str(Address(kind_name, later))].add(str(Address(kind_name, earlier)))
+            graph[str(CATALOG.address(kind_name, later))].add(str(CATALOG.address(kind_name, earlier)))
     return [by_address[address] for address in graphlib.TopologicalSorter(graph).static_order()]
 
 
@@ -313,7 +313,7 @@ class KindProvider(dynamic.ResourceProvider):
             declared = {unit.address for unit in units}
             for address, child in (olds.get("children") or {}).items():
                 if address not in declared:
-                    child_address = Address.parse(address)
+                    child_address = CATALOG.parse(address)
                     _delete(client, KINDS[child_address.kind], child["id"], child_address.name)
             for unit in units:
                 attributes = self._desired(unit, defaults)
@@ -330,7 +330,7 @@ class KindProvider(dynamic.ResourceProvider):
         name = "/".join(fields[key] for key in identity_inputs(self.kind))
         with self._client() as client:
             for address, child in reversed((props.get("children") or {}).items()):
-                child_address = Address.parse(address)
+                child_address = CATALOG.parse(address)
                 child_kind = KINDS[child_address.kind]
                 if not child_kind.deleted_with_parent:
                     _delete(client, child_kind, child["id"], child_address.name)
@@ -371,8 +371,8 @@ class KindProvider(dynamic.ResourceProvider):
             names.setdefault(unit.kind.kind, set()).add(unit.name)
             for address in unit.kind.references(unit.name, unit.spec):
                 names.setdefault(address.kind, set()).add(address.name)
-        live = refresh(client, names)
-        found = {str(Address(kind, name)): named[0].id for kind, objects in live.items() for name, named in objects.items()}
+        live = refresh(client, names, CATALOG)
+        found = {str(CATALOG.address(kind, name)): named[0].id for kind, objects in live.items() for name, named in objects.items()}
         own = {unit.address for unit in units}
         for unit in units:
             for address in unit.kind.references(unit.name, unit.spec):
@@ -390,8 +390,8 @@ class KindProvider(dynamic.ResourceProvider):
             names.setdefault(unit.kind.kind, set()).add(unit.name)
             # What the inputs ask for helps kinds that find objects by more than the name (a trigger's owner).
             known.setdefault(unit.kind.kind, {})[unit.name] = Known(desired=KindProvider._desired(unit, defaults))
-        live = refresh(client, names, known=known)
-        addresses = {obj_id: Address.parse(address) for address, obj_id in ctx.ids.items()}
+        live = refresh(client, names, CATALOG, known=known)
+        addresses = {obj_id: CATALOG.parse(address) for address, obj_id in ctx.ids.items()}
         found = {}
         for unit in units:
             obj = next(iter(live.get(unit.kind.kind, {}).get(unit.name, [])), None)

@@ -15,6 +15,7 @@ SYMBOLS = {
     "create": ("+", "green"),
     "update": ("~", "yellow"),
     "replace": ("-/+", "red"),
+    "create-then-delete": ("+/-", "red"),
     "delete": ("-", "red"),
     "forget": (".", "cyan"),
     "no-op": (" ", ""),
@@ -23,6 +24,7 @@ HEADLINES = {
     "create": "will be created",
     "update": "will be updated in-place",
     "replace": "must be replaced",
+    "create-then-delete": "must be replaced (the new object is created first)",
     "delete": "will be destroyed",
     "forget": "will be removed from state (not deleted)",
 }
@@ -107,7 +109,7 @@ def _diff_lines(
 
 
 def change_block(change: Change) -> list[tuple[str, str]]:
-    symbol = "+/-" if change.create_before_destroy else SYMBOLS[change.action][0]
+    symbol = SYMBOLS[change.action][0]
     before = change.before or {}
     headline = HEADLINES.get(change.action, "")
     if change.moved_from:
@@ -196,9 +198,7 @@ def _sensitive_map(value: Any, sensitive: list[str], prefix: str = "") -> Any:
 
 
 def change_json(change: Change) -> dict[str, Any]:
-    actions = ["no-op"] if change.action == "no-op" else TERRAFORM_ACTIONS[change.action]
-    if change.create_before_destroy:
-        actions = ["create", "delete"]
+    actions = TERRAFORM_ACTIONS[change.action]
     after = masked(change.after, change.sensitive) if change.after is not None else None
     # As Terraform: values known only after apply are left out of `after` and flagged in `after_unknown`.
     unknown = {key: True for key, value in (after or {}).items() if value == KNOWN_AFTER_APPLY}
@@ -215,8 +215,10 @@ def change_json(change: Change) -> dict[str, Any]:
             "after_sensitive": _sensitive_map(change.after, change.sensitive),
         },
     }
+    if change.action_reason:
+        item["action_reason"] = str(change.action_reason)
     if change.reason:
-        item["action_reason"] = change.reason
+        item["reason"] = change.reason
     if change.id:
         item["id"] = change.id
     if change.importing:
@@ -249,7 +251,7 @@ def plan_markdown(plan: Plan) -> str:
     if not plan.has_changes:
         return "### prefect-provider plan: no changes\n\nThe live workspace matches the configuration.\n"
     lines = [f"### prefect-provider {summary_line(plan)}", ""]
-    doomed = [c.address for c in plan.changes if c.action in ("delete", "replace")]
+    doomed = [c.address for c in plan.changes if c.action.deletes]
     if doomed:
         lines += ["> [!WARNING]", f"> This plan destroys or replaces {len(doomed)} object(s): "
                   + ", ".join(f"`{a}`" for a in doomed), ""]

@@ -23,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
 from provider.errors import StateConflict, StateError, StateLocked
-from resources import KINDS  # the package: it registers every kind a record may name
-from resources.base import Address
+from resources import CATALOG, KINDS
 
 STATE_VERSION = 1
 STATE_FILE = "prefect-provider.state.json"
@@ -71,8 +70,8 @@ class State:
             raise StateError(f"{source} is not in state")
         if destination in self.resources:
             raise StateError(f"{destination} is already in state")
-        try:  # Address.parse knows nested kinds, whose addresses have more dots
-            new = Address.parse(destination)
+        try:  # the catalog knows nested kinds, whose addresses have more dots
+            new = CATALOG.parse(destination)
         except ValueError as exc:
             raise StateError(str(exc)) from None
         if new.kind != self.resources[source].kind:
@@ -161,7 +160,7 @@ def read_state_file(path: Path) -> State:
 def _check_address(field: str, address: str, kind: str, name: str, where: str) -> None:
     """The address (the key at `field`) names a known kind and agrees with its record's kind and name."""
     try:
-        parsed = Address.parse(address)
+        parsed = CATALOG.parse(address)
     except ValueError as exc:
         raise StateError(f"state {where} is malformed: {field}: {exc}") from None
     if parsed.kind not in KINDS:

@@ -755,6 +755,7 @@ class InternetGateway(Ec2Part):
     references = ("vpc",)
     resource_type, listing, id_key, id_filter = "internet-gateway", "InternetGateways", "InternetGatewayId", "internet-gateway-id"
     missing_code = "InvalidInternetGatewayID.NotFound"
+    replace_fields = InfraPart.replace_fields - {"vpc"}  # `update` moves it to another VPC
 
     def object_name(self, pool: str, config: AwsInfra) -> str:
         return config.names(pool)["vpc"] + "-igw"

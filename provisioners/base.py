@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # an object left by an interrupted apply (or a lost state) is recognized as this pool's and adopted.
 TAG = "prefect-provider:work-pool"
 INFRA_KIND = "infra"  # the resource kind of the parts, addressed work_pools.POOL.infra.PART
+INFRA_PARENT = "work_pools"  # the kind the parts belong to
 # In a base job template default, a part's value to come: {"$infra": ADDRESS}, filled in at apply.
 REF = "$infra"
 
@@ -160,6 +161,11 @@ class InfraPart:
     template_variables: ClassVar[tuple[str, ...]] = ()
     # Objects the cloud owns (e.g. a default VPC): looked up instead of created, never deleted.
     server_owned: ClassVar[bool] = False
+    # Another name, place (project, subscription, resource group, region, location, scope) or
+    # network, or a property the cloud cannot change, is another object.
+    replace_fields: ClassVar[frozenset[str]] = frozenset({
+        "name", "region", "vpc", "cidr_block", "description", "project", "subscription_id", "resource_group", "location",
+        "scope", "role"})
 
     def desired(self, pool: str, config: InfraConfig) -> dict[str, Any]:
         raise NotImplementedError
@@ -219,7 +225,7 @@ class Provisioner:
 
 def part_address(pool: str, part: str) -> str:
     """The address of a pool's part, as attributes naming another part hold it."""
-    return str(Address(INFRA_KIND, f"{pool}/{part}"))
+    return str(Address(INFRA_KIND, f"{pool}/{part}", INFRA_PARENT))
 
 
 def reference(pool: str, part: str) -> dict[str, str]:

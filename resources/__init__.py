@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resources.automations import Automations
-from resources.base import Address, ResourceKind
+from resources.base import Address, Catalog, ResourceKind
 from resources.blocks import Blocks
 from resources.concurrency_limits import ConcurrencyLimits
 from resources.deployments import Deployments
@@ -13,6 +13,8 @@ from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 
-KINDS: dict[str, ResourceKind] = {k.kind: k for k in (WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), Webhooks(), ConcurrencyLimits(), Infra())}
+CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), Webhooks(),
+                   ConcurrencyLimits(), Infra()])
+KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
-__all__ = ["KINDS", "Address", "ResourceKind"]
+__all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

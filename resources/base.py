@@ -19,36 +19,21 @@ if TYPE_CHECKING:
     from provider.client import PrefectClient
 
 
-# Kinds whose objects belong to one object of another kind and are addressed under it, by kind:
-# the parent's kind. Filled from `ResourceKind.nested_under`.
-NESTED_KINDS: dict[str, str] = {}
-
-
 @dataclass(frozen=True, order=True)
 class Address:
     """KIND.NAME; a nested kind's OWNER/PART is addressed PARENT_KIND.OWNER.KIND.PART
-    (e.g. infra ecs-prod/ecs_cluster is work_pools.ecs-prod.infra.ecs_cluster)."""
+    (e.g. infra ecs-prod/ecs_cluster is work_pools.ecs-prod.infra.ecs_cluster). Made by a kind
+    (`ResourceKind.address`) or a `Catalog`, which know whether the kind is nested."""
 
     kind: str
     name: str
+    parent: str | None = None  # the kind of the object it belongs to, for nested kinds
 
     def __str__(self) -> str:
-        parent = NESTED_KINDS.get(self.kind)
-        if parent:
+        if self.parent:
             owner, _, part = self.name.rpartition("/")
-            return f"{parent}.{owner}.{self.kind}.{part}"
+            return f"{self.parent}.{owner}.{self.kind}.{part}"
         return f"{self.kind}.{self.name}"
-
-    @classmethod
-    def parse(cls, text: str) -> Address:
-        for kind, parent in NESTED_KINDS.items():
-            owner, marker, part = text.removeprefix(parent + ".").rpartition(f".{kind}.")
-            if text.startswith(parent + ".") and marker and owner and part and "." not in part:
-                return cls(kind, f"{owner}/{part}")
-        kind, dot, name = text.partition(".")
-        if not dot or not kind or not name:
-            raise ValueError(f"{text!r} is not an address: expected KIND.NAME, e.g. work_pools.my-pool")
-        return cls(kind, name)
 
 
 class FieldError(ValueError):
@@ -181,10 +166,12 @@ class ResourceKind:
     # inside the parent's spec (as children), addressed under it.
     nested_under: ClassVar[str | None] = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("nested_under"):
-            NESTED_KINDS[cls.kind] = cls.nested_under
+    def replace_fields_for(self, name: str) -> frozenset[str]:
+        """The attributes whose change re-creates this object (the kind's `replace_fields` by default)."""
+        return self.replace_fields
+
+    def address(self, name: str) -> Address:
+        return Address(self.kind, name, self.nested_under)
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -297,6 +284,39 @@ class ResourceKind:
     ) -> None:
         """Give the object a new name, keeping its id."""
         raise NotImplementedError
+
+
+class Catalog:
+    """The resource kinds an engine works with, by name; it parses and spells their addresses.
+
+    Passed to the engine rather than looked up in a global, so tests can give it kinds of their own.
+    """
+
+    def __init__(self, kinds: Iterable[ResourceKind]):
+        self.kinds: dict[str, ResourceKind] = {kind.kind: kind for kind in kinds}
+
+    def __getitem__(self, kind: str) -> ResourceKind:
+        return self.kinds[kind]
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.kinds
+
+    def address(self, kind: str, name: str) -> Address:
+        known = self.kinds.get(kind)
+        return known.address(name) if known else Address(kind, name)
+
+    def parse(self, text: str) -> Address:
+        """KIND.NAME, or PARENT_KIND.OWNER.KIND.PART for a nested kind; the kind is not checked."""
+        for kind in self.kinds.values():
+            parent = kind.nested_under
+            if parent and text.startswith(parent + "."):
+                owner, marker, part = text.removeprefix(parent + ".").rpartition(f".{kind.kind}.")
+                if marker and owner and part and "." not in part:
+                    return kind.address(f"{owner}/{part}")
+        kind, dot, name = text.partition(".")
+        if not dot or not kind or not name:
+            raise ValueError(f"{text!r} is not an address: expected KIND.NAME, e.g. work_pools.my-pool")
+        return self.address(kind, name)
 
 
 def name_filter(field: str, names: Iterable[str] | None) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from provisioners import PARTS, ProvisionInfra, provisioner_for
-from provisioners.base import INFRA_KIND, REF, InfraConfig, InfraPart, Sought
-from resources.base import Address, ApplyContext, Child, Known, Lifecycle, LiveObject, ResourceKind, Spec
+from provisioners.base import INFRA_KIND, INFRA_PARENT, REF, InfraConfig, InfraPart, Sought
+from resources.base import Address, ApplyContext, Catalog, Child, Known, Lifecycle, LiveObject, ResourceKind, Spec
 from resources.names import check_object_name
 
 MARKER = f".{INFRA_KIND}."  # inside an address; so work pool names may not contain it
@@ -35,11 +35,7 @@ class Infra(ResourceKind):
     kind = INFRA_KIND
     spec = InfraSpec
     identity = "POOL/PART"
-    nested_under = "work_pools"
-    # Another name, place (project, subscription, resource group, region, location, scope) or
-    # network, or a property the cloud cannot change, is another object.
-    replace_fields = frozenset({"name", "region", "vpc", "cidr_block", "description",
-                                "project", "subscription_id", "resource_group", "location", "scope", "role"})
+    nested_under = INFRA_PARENT
     deleted_with_parent = True  # a part on a replaced part (a subnet of a VPC) is replaced with it
     refers_by_id = True  # parts hold the ids of the parts they name
 
@@ -53,10 +49,13 @@ class Infra(ResourceKind):
 
     def references(self, name: str, spec: InfraSpec) -> list[Address]:
         pool, part = _split(name)
-        return [Address(INFRA_KIND, f"{pool}/{need}") for need in part.needs]
+        return [self.address(f"{pool}/{need}") for need in part.needs]
 
     def server_owned(self, name: str) -> bool:
         return _split(name)[1].server_owned
+
+    def replace_fields_for(self, name: str) -> frozenset[str]:
+        return _split(name)[1].replace_fields
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -78,7 +77,7 @@ class Infra(ResourceKind):
                      for obj in objects]
         # Parts found together name each other, so objects about to be adopted into state refer
         # to each other as the configuration does.
-        addresses = {obj.id: Address(INFRA_KIND, obj.name) for obj in found}
+        addresses = {obj.id: self.address(obj.name) for obj in found}
         for obj in found:
             self.name_references(obj, addresses)
         return found
@@ -114,6 +113,14 @@ class Infra(ResourceKind):
 
     def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         return _split(name)[1].outputs(obj_id)
+
+
+_PARTS_ONLY = Catalog([Infra()])
+
+
+def parse_part_address(text: str) -> Address:
+    """A part's address as attributes hold it (work_pools.POOL.infra.PART)."""
+    return _PARTS_ONLY.parse(text)
 
 
 def _split(name: str) -> tuple[str, InfraPart]:
@@ -197,7 +204,7 @@ def name_template_outputs(template: dict[str, Any], pool: str, addresses: Mappin
 
 def _resolved_default(value: Any, ctx: ApplyContext) -> Any:
     if _is_reference(value):
-        _, part = _split(Address.parse(value[REF]).name)
+        _, part = _split(parse_part_address(value[REF]).name)
         return part.template_value(ctx.id_of(value[REF]))
     if isinstance(value, dict):
         return {key: _resolved_default(item, ctx) for key, item in value.items()}

@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from provisioners import ProvisionInfra
 from resources.base import Address, ApplyContext, Child, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec, name_filter
-from resources.infra import MARKER, infra_children, name_template_outputs, resolved_template, template_parts, with_infra_defaults
+from resources.infra import MARKER, infra_children, name_template_outputs, parse_part_address, resolved_template, template_parts, with_infra_defaults
 from resources.names import check_object_name
 from resources.work_queues import QueueSpec
 
@@ -71,7 +71,7 @@ class WorkPools(ResourceKind):
     def references(self, name: str, spec: WorkPoolSpec) -> list[Address]:
         if spec.provision_infra is None:
             return []
-        return [Address.parse(address) for address in template_parts(name, spec.provision_infra)]
+        return [parse_part_address(address) for address in template_parts(name, spec.provision_infra)]
 
     def desired(self, name: str, spec: WorkPoolSpec, defaults: ServerDefaults) -> dict[str, Any]:
         template = spec.base_job_template

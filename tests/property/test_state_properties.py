@@ -45,14 +45,14 @@ GOOD_JOURNAL = [
 ]
 GOOD_PLAN = Plan(
     changes=[
-        Change("variables.a", "create", None, {"value": 1}, depends_on=["work_pools.p"]),
-        Change("variables.b", "update", {"value": 1}, {"value": 2}, id="id-b", changed=["value"]),
-        Change("blocks.secret/token", "replace", {"value": "fp1"}, {"value": "fp2"}, sensitive=["value"]),
-        Change("work_pools.p", "delete", {"type": "process"}, None, dependencies=["variables.a"]),
-        Change("work_pools.p.infra.ecs_cluster", "forget", {}, None),
-        Change("variables.c", "no-op", {"value": 3}, {"value": 3}, moved_from="variables.old"),
+        Change("variables.a", "variables", "a", "create", None, {"value": 1}, depends_on=["work_pools.p"]),
+        Change("variables.b", "variables", "b", "update", {"value": 1}, {"value": 2}, id="id-b", changed=["value"]),
+        Change("blocks.secret/token", "blocks", "secret/token", "create-then-delete", {"value": "fp1"}, {"value": "fp2"}, sensitive=["value"]),
+        Change("work_pools.p", "work_pools", "p", "delete", {"type": "process"}, None, dependencies=["variables.a"]),
+        Change("work_pools.p.infra.ecs_cluster", "infra", "p/ecs_cluster", "forget", {}, None),
+        Change("variables.c", "variables", "c", "no-op", {"value": 3}, {"value": 3}, moved_from="variables.old"),
     ],
-    drift=[Change("variables.d", "update", {"value": 1}, {"value": 5}, changed=["value"])],
+    drift=[Change("variables.d", "variables", "d", "update", {"value": 1}, {"value": 5}, changed=["value"])],
     lineage="0b7c", serial=7, config_dir="/nowhere", warnings=["w"], moved={"variables.c": "variables.old"},
 ).to_file()
 

@@ -19,6 +19,7 @@ import pytest
 from provider.config import load_configuration
 from provider.errors import ConfigErrors
 from provider.templating import NOT_SET, ServerLookups, TemplateError, resolve_server_templates
+from resources import CATALOG
 from resources.base import Address
 
 FLOWS = '''\
@@ -430,7 +431,7 @@ def test_prefect_yaml_is_read_as_prefect_deploy_reads_it(case: Case, tmp_path: P
     for expected in case.notes:
         assert any(expected in note for note in config.warnings), f"{expected!r} not in:\n" + "\n".join(config.warnings)
     for address, fields in case.expect.items():
-        spec = config.resources[Address.parse(address)].spec.model_dump(mode="json", exclude_unset=True)
+        spec = config.resources[CATALOG.parse(address)].spec.model_dump(mode="json", exclude_unset=True)
         for name, value in fields.items():
             assert spec.get(name) == _expected(value, directory), f"{address}.{name}"
 
