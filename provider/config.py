@@ -17,7 +17,7 @@ from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import CATALOG, KINDS
 from resources.base import Address, Spec
 
-SETTINGS_KEYS = ("backend", "prefect_yaml", "step_outputs", "moved")
+SETTINGS_KEYS = ("data", "backend", "prefect_yaml", "step_outputs", "moved")
 
 
 class Moved(BaseModel):
@@ -57,12 +57,25 @@ class Resource:
 
 
 @dataclass
+class DataSource:
+    """An object this configuration reads but does not manage (`data: {KIND: {NAME: {}}}`): read at
+    plan time, never created, changed or deleted; resources may refer to it as to a declared one."""
+
+    address: Address
+    location: Location
+
+    def __str__(self) -> str:
+        return f"data.{self.address}"
+
+
+@dataclass
 class Configuration:
     directory: Path
     resources: dict[Address, Resource]
     backend: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)  # shown with the plan
     moved: list[Moved] = field(default_factory=list)
+    data: dict[Address, DataSource] = field(default_factory=dict)
 
     def order(self) -> list[Address]:
         """Addresses in dependency order (dependencies first)."""
@@ -115,6 +128,7 @@ def load_configuration(
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
     moved: list[Moved] = []
+    data_sources: dict[Address, DataSource] = {}
     outputs: dict[str, dict[str, Any]] = {}
     prefect_yamls = [directory / PREFECT_YAML] if (directory / PREFECT_YAML).is_file() else []
 
@@ -142,6 +156,9 @@ def load_configuration(
                 continue
             if key == "moved":
                 moved += _moved_entries(body, source, errors)
+                continue
+            if key == "data":
+                _data_sources(body, source, data_sources, errors)
                 continue
             if key == "step_outputs":
                 _step_outputs(body, source, outputs, errors)
@@ -176,11 +193,15 @@ def load_configuration(
             _add_resource(resources, address, spec, found.source, path, errors, refers_to_existing=True,
                           context=deployment.context)
 
+    for address, declared in data_sources.items():
+        if address in resources:
+            errors.append(ConfigError(f"declared both as a resource (at {resources[address].location}) and as data",
+                                      declared.location, str(declared)))
     if not errors:
-        _link(resources, errors)
+        _link(resources, data_sources, errors)
     if errors:
         raise ConfigErrors(errors)
-    return Configuration(directory, resources, backend, warnings, moved)
+    return Configuration(directory, resources, backend, warnings, moved, data_sources)
 
 
 def _add_resource(
@@ -219,16 +240,17 @@ def _add_resource(
         _add_resource(resources, CATALOG.address(child.kind, child.name), child.spec, source, child_path, errors, refers_to_existing)
 
 
-def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None:
+def _link(resources: dict[Address, Resource], data: dict[Address, DataSource], errors: list[ConfigError]) -> None:
     """Dependency edges from references and kind ordering; dangling references and cycles."""
     for address, resource in resources.items():
         for target in resource.kind.references(address.name, resource.spec):
             if target not in resources:
-                if resource.refers_to_existing:
+                if resource.refers_to_existing or target in data:
                     continue
                 errors.append(
                     ConfigError(
-                        f"refers to {target}, which is not declared in this configuration",
+                        f"refers to {target}, which is not declared in this configuration "
+                        f"(declare it, or read it as data: `data: {{{target.kind}: {{{target.name}: {{}}}}}}`)",
                         resource.location,
                         str(address),
                     )
@@ -318,6 +340,39 @@ def _step_outputs(body: Any, source: SourceMap, outputs: dict[str, dict[str, Any
         return
     for step_id, values in body.items():
         outputs.setdefault(str(step_id), {}).update(values)
+
+
+def _data_sources(body: Any, source: SourceMap, data: dict[Address, DataSource], errors: list[ConfigError]) -> None:
+    """`data: {KIND: {NAME: {}}}`: objects read, never managed."""
+    readable = [k for k, kind in KINDS.items() if not kind.nested_under]
+    if not isinstance(body, dict):
+        errors.append(ConfigError("expected a mapping of KIND: {NAME: {}}", source.locate(("data",)), "data"))
+        return
+    for kind_name, names in body.items():
+        where = ("data", kind_name)
+        if kind_name not in readable:
+            errors.append(ConfigError(f"unknown kind (expected one of: {', '.join(readable)})", source.locate(where),
+                                      _dotted(where)))
+            continue
+        if not isinstance(names, dict):
+            errors.append(ConfigError("expected a mapping from names to {}", source.locate(where), _dotted(where)))
+            continue
+        for name, options in names.items():
+            at = (*where, name)
+            address = CATALOG.address(kind_name, str(name))
+            try:
+                KINDS[kind_name].check_name(address.name)
+            except ValueError as exc:
+                errors.append(ConfigError(f"invalid name: {exc}", source.locate(at), _dotted(at)))
+                continue
+            if options:
+                errors.append(ConfigError("a data source takes no options: write {}", source.locate(at), _dotted(at)))
+                continue
+            if address in data:
+                errors.append(ConfigError(f"declared twice; first declared at {data[address].location}", source.locate(at),
+                                          _dotted(at)))
+                continue
+            data[address] = DataSource(address, source.locate(at))
 
 
 def _moved_entries(body: Any, source: SourceMap, errors: list[ConfigError]) -> list[Moved]:

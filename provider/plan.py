@@ -121,6 +121,7 @@ class Plan:
     config_dir: str | None = None
     warnings: list[str] = field(default_factory=list)
     moved: dict[str, str] = field(default_factory=dict)  # state renames: new address -> old address
+    data_ids: dict[str, str] = field(default_factory=dict)  # the objects data sources read: address -> id
     # Clear secret values by address and path: in memory only, never written with the plan.
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
@@ -154,6 +155,7 @@ class Plan:
             "config_dir": self.config_dir,
             "warnings": self.warnings,
             "moved": self.moved,
+            "data_ids": self.data_ids,
             "changes": [asdict(c) for c in self.changes],
             "drift": [asdict(c) for c in self.drift],
         }
@@ -161,7 +163,7 @@ class Plan:
     @classmethod
     def from_file(cls, data: _PlanFile) -> Plan:
         return cls(changes=data.changes, drift=data.drift, mode=data.mode, lineage=data.lineage, serial=data.serial,
-                   config_dir=data.config_dir, warnings=data.warnings, moved=data.moved)
+                   config_dir=data.config_dir, warnings=data.warnings, moved=data.moved, data_ids=data.data_ids)
 
 
 class _PlanFile(BaseModel):
@@ -177,6 +179,7 @@ class _PlanFile(BaseModel):
     config_dir: str | None = None
     warnings: list[str] = Field(default_factory=list)
     moved: dict[str, str] = Field(default_factory=dict)
+    data_ids: dict[str, str] = Field(default_factory=dict)
     changes: list[Change]
     drift: list[Change] = Field(default_factory=list)
 

@@ -98,7 +98,7 @@ def apply_plan(
     """Run the plan's steps in dependency order, `parallelism` at a time, saving state after each."""
     on_event = on_event or (lambda *_: None)
     runner = _Runner(client, writer, catalog, plan.secrets, ApplyContext(
-        {address: record.id for address, record in writer.state.resources.items()}))
+        {**plan.data_ids, **{address: record.id for address, record in writer.state.resources.items()}}))
     result = ApplyResult()
     try:
         if plan.mode == "refresh-only":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provider.client import Connection, PrefectClient
-from provider.config import Configuration, Resource
+from provider.config import Configuration, DataSource, Resource
 from provider.engine.diff import changed_fields
 from provider.engine.refresh import LiveView, refresh
 from provider.errors import ConfigError, ConfigErrors, PlanError
@@ -125,6 +125,7 @@ def make_plan(
     """Compare configuration, state and the live workspace. `new_state`: no state existed before."""
     options = options or PlanOptions()
     resources = config.resources if config and options.mode != "destroy" else {}
+    data = config.data if config and options.mode != "destroy" else {}
     check_cloud_features(resources, state, client.connection, catalog)
 
     # A targeted plan reads only what it can touch.
@@ -140,11 +141,14 @@ def make_plan(
     for key, previous in options.moved.items():
         if in_scope(key):
             names_by_kind.setdefault(catalog.parse(key).kind, set()).add(previous)
+    for address in data:
+        names_by_kind.setdefault(address.kind, set()).add(address.name)
     defaults = ServerDefaults(client)
     wanted = desired_attributes(resources, defaults, state.lineage, catalog)
     live = refresh(client, names_by_kind, catalog, known=_known(resources, wanted, state))
+    data_ids = _data_ids(data.values(), live)
     view = LiveView(live, state, catalog, wanted.attributes, options.moved)
-    _as_planned(view, defaults, state, catalog)
+    _as_planned(view, defaults, state, catalog, data_ids)
 
     drift = [c for c in _drift(view, defaults) if in_scope(c.address)]
     planner = Planner(catalog, state, view, options, wanted, {c.address for c in drift})
@@ -171,6 +175,7 @@ def make_plan(
         serial=None if new_state else state.serial,
         config_dir=str(config.directory.absolute()) if config else None,
         warnings=[*(config.warnings if config else []), *planner.notes],
+        data_ids=data_ids,
         secrets=wanted.secrets,
     )
 
@@ -309,14 +314,32 @@ def _known(resources: dict[Address, Resource], wanted: Desired, state: State) ->
     return known
 
 
-def state_addresses(state: State, catalog: Catalog) -> dict[str, Address]:
-    """The address of every managed object by its id: how live objects name what they refer to."""
-    return {record.id: catalog.address(record.kind, record.name) for record in state.resources.values()}
+def _data_ids(data: Iterable[DataSource], live: dict[str, dict[str, list[LiveObject]]]) -> dict[str, str]:
+    """The id of each data source's object, by address; a plan error for any not found exactly once."""
+    found, problems = {}, []
+    for source in data:
+        objects = live.get(source.address.kind, {}).get(source.address.name, [])
+        if len(objects) == 1:
+            found[str(source.address)] = objects[0].id
+        elif objects:
+            problems.append(f"{source} ({source.location}): {len(objects)} objects on the server have this name "
+                            f"(ids {', '.join(o.id for o in objects)}): a data source must name exactly one")
+        else:
+            problems.append(f"{source} ({source.location}): no such object on the server")
+    if problems:
+        raise PlanError("data sources that cannot be read:\n  " + "\n  ".join(problems))
+    return found
 
 
-def _as_planned(view: LiveView, defaults: ServerDefaults, state: State, catalog: Catalog) -> None:
+def state_addresses(state: State, catalog: Catalog, data_ids: dict[str, str] | None = None) -> dict[str, Address]:
+    """The address of every managed (or data) object by its id: how live objects name what they refer to."""
+    addresses = {object_id: catalog.parse(address) for address, object_id in (data_ids or {}).items()}
+    return {**addresses, **{record.id: catalog.address(record.kind, record.name) for record in state.resources.values()}}
+
+
+def _as_planned(view: LiveView, defaults: ServerDefaults, state: State, catalog: Catalog, data_ids: dict[str, str]) -> None:
     """Live objects as plans compare them: references by name, secrets as fingerprints."""
-    addresses = state_addresses(state, catalog)
+    addresses = state_addresses(state, catalog, data_ids)
     for kind_name, obj in view.objects():
         kind = catalog[kind_name]
         kind.name_references(obj, addresses)
