@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from pydantic import create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
+from provider.config import Moved
 from resources import KINDS
+
+
+class _DataSource(BaseModel):
+    """A data source takes no options: `{}`."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def configuration_schema() -> dict[str, Any]:
@@ -14,6 +21,11 @@ def configuration_schema() -> dict[str, Any]:
         kind_name: (Optional[dict[str, kind.spec]], None)  # noqa: UP007
         for kind_name, kind in KINDS.items() if not kind.nested_under  # declared inside their parent
     }
+    readable = {kind_name: (Optional[dict[str, _DataSource]], None)  # noqa: UP007
+                for kind_name, kind in KINDS.items() if not kind.nested_under}
+    data = create_model("DataSources", __config__=ConfigDict(extra="forbid"), **readable)
+    fields["data"] = (Optional[data], None)  # noqa: UP007  (objects read, never managed)
+    fields["moved"] = (Optional[list[Moved]], None)  # noqa: UP007
     fields["backend"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007
     fields["prefect_yaml"] = (Optional[list[str]], None)  # noqa: UP007
     fields["step_outputs"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007  (prefect.yaml build/push steps)
