@@ -123,7 +123,7 @@ def make_plan(
     catalog: Catalog = CATALOG,
 ) -> Plan:
     """Compare configuration, state and the live workspace. `new_state`: no state existed before."""
-    options = options or PlanOptions()
+    options = _with_pending_renames(options or PlanOptions(), config, state, catalog)
     resources = config.resources if config and options.mode != "destroy" else {}
     data = config.data if config and options.mode != "destroy" else {}
     check_cloud_features(resources, state, client.connection, catalog)
@@ -178,6 +178,16 @@ def make_plan(
         data_ids=data_ids,
         secrets=wanted.secrets,
     )
+
+
+def _with_pending_renames(options: PlanOptions, config: Configuration | None, state: State, catalog: Catalog) -> PlanOptions:
+    """`moved` entries already in state whose rename may never have reached the server (an apply that
+    stopped after journaling the move): the object may still have its old name."""
+    moved = dict(options.moved)
+    for move in config.moved if config else []:
+        if move.to in state.resources and move.from_ not in state.resources:
+            moved.setdefault(move.to, catalog.parse(move.from_).name)
+    return replace(options, moved=moved)
 
 
 @dataclass
