@@ -77,6 +77,8 @@ class MemoryServer:
     hooks: list[Hook] = field(default_factory=list)
     delay: float = 0.0  # seconds each write takes (outside the lock), so parallel steps overlap
     attempts: int = 0
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most writes under way at once
     _generations: dict[tuple[str, str], int] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -99,8 +101,16 @@ class MemoryServer:
         """The writes that took effect, as "op address", in order."""
         return [f"{w.op} {w.address}" for w in self.log if not ops or w.op in ops]
 
-    def position(self, op: str, address: str) -> int:
-        return self.ops().index(f"{op} {address}")
+    def position(self, write: str) -> int:
+        """Where "OP ADDRESS" stands among the writes that took effect."""
+        return self.ops().index(write)
+
+    def reset(self) -> None:
+        """An empty workspace again, ids starting over."""
+        with self._lock:
+            self.objects.clear()
+            self.log.clear()
+            self._generations.clear()
 
     # -- out-of-band changes, as someone using the UI would make them --
 
@@ -119,18 +129,25 @@ class MemoryServer:
     # -- writes, as the kinds send them --
 
     def write(self, op: str, kind: str, name: str, effect: Callable[[], Any]) -> Any:
-        if self.delay:
-            time.sleep(self.delay)
         with self._lock:
-            self.attempts += 1
-            write = Write(self.attempts, op, kind, name)
-            for hook in self.hooks:
-                hook(write, "before")
-            result = effect()
-            self.log.append(write)
-            for hook in self.hooks:
-                hook(write, "after")
-            return result
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            with self._lock:
+                self.attempts += 1
+                write = Write(self.attempts, op, kind, name)
+                for hook in self.hooks:
+                    hook(write, "before")
+                result = effect()
+                self.log.append(write)
+                for hook in self.hooks:
+                    hook(write, "after")
+                return result
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def _new_id(self, kind: str, name: str) -> str:
         """Ids that do not depend on the order of parallel creates: KIND-NAME-GENERATION."""
