@@ -124,7 +124,16 @@ class MemoryServer:
         self.one(address).attributes.update(attributes)
 
     def remove(self, address: str) -> None:
-        del self.objects[self.one(address).id]
+        """Delete an object (an item's children with it)."""
+        with self._lock:
+            obj = self.objects.pop(self.one(address).id)
+            if obj.kind == MemoryKind.kind:
+                for child in self.named_under(obj.name):
+                    del self.objects[child.id]
+
+    def named_under(self, item: str) -> list[Stored]:
+        """The children of an item."""
+        return [o for o in self.objects.values() if o.kind == ChildKind.kind and o.name.startswith(f"{item}/")]
 
     # -- writes, as the kinds send them --
 
@@ -262,7 +271,7 @@ class MemoryKind(ResourceKind):
 
     def unmade(self, obj: Stored) -> None:
         """What the server does when it deletes an object: an item's children go with it."""
-        for child in [o for o in self.server.objects.values() if o.kind == ChildKind.kind and o.name.startswith(f"{obj.name}/")]:
+        for child in self.server.named_under(obj.name):
             del self.server.objects[child.id]
 
 
