@@ -481,7 +481,11 @@ def _scope(targets: list[str], resources: dict[Address, Any], state: State) -> s
         if key not in scope:
             scope.add(key)
             pending += depends_on.get(key, [])
-    return scope | {key for key, record in state.resources.items() if set(record.dependencies) & scope}
+    grown = scope
+    while grown:  # dependents of dependents too: each goes before what it depends on
+        grown = {key for key, record in state.resources.items() if key not in scope and set(record.dependencies) & scope}
+        scope |= grown
+    return scope
 
 
 def _targeted(changes: list[Change], targets: list[str], by_address: dict[str, Change]) -> list[Change]:
@@ -496,9 +500,13 @@ def _targeted(changes: list[Change], targets: list[str], by_address: dict[str, C
             continue
         keep.add(key)
         pending += by_address[key].depends_on
-    for change in changes:
-        if change.action in ("delete", "replace") and set(change.dependencies) & keep:
-            keep.add(change.address)
+    grown = True
+    while grown:  # dependents of dependents too, whatever the order of `changes`
+        grown = False
+        for change in changes:
+            if change.address not in keep and change.action in ("delete", "replace") and set(change.dependencies) & keep:
+                keep.add(change.address)
+                grown = True
     return [c for c in changes if c.address in keep]
 
 
