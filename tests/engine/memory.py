@@ -448,19 +448,26 @@ class Memory:
         return apply_plan(plan, self.client, writer, parallelism=parallelism)
 
 
+@pytest.fixture(scope="session")
+def unused_client() -> Iterator[PrefectClient]:
+    """One for the session: making an httpx client (its TLS context) costs more than most tests."""
+    with PrefectClient(Connection(UNUSED_API), max_attempts=1, timeout=1) as client:
+        yield client
+
+
 @pytest.fixture
-def memory(tmp_path: Path) -> Iterator[Memory]:
+def memory(tmp_path: Path, unused_client: PrefectClient) -> Iterator[Memory]:
     """A memory workspace with its kinds registered for the engine, and a state file in tmp_path."""
     server = MemoryServer()
     kinds = {cls.kind: cls(server) for cls in KIND_CLASSES}
     clashes = set(kinds) & set(KINDS)
     assert not clashes, f"memory kinds clash with real ones: {clashes}"
     KINDS.update(kinds)  # the one place the memory kinds are registered (a catalog passed to the engine, later)
-    client = PrefectClient(Connection(UNUSED_API), max_attempts=1, timeout=1)
+    counter = unused_client.counter
+    sent = (counter.reads, counter.writes)
     try:
-        yield Memory(server, client, tmp_path / "prefect-provider.state.json")
-        assert (client.counter.reads, client.counter.writes) == (0, 0), "the engine sent a request over HTTP"
+        yield Memory(server, unused_client, tmp_path / "prefect-provider.state.json")
+        assert (counter.reads, counter.writes) == sent, "the engine sent a request over HTTP"
     finally:
-        client.close()
         for name in kinds:
             KINDS.pop(name, None)
