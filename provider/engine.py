@@ -182,7 +182,13 @@ def make_plan(
     for key, record in working.resources.items():
         if scope is None or key in scope:
             names_by_kind.setdefault(record.kind, set()).add(record.name)
-    for key, previous in options.moved.items():
+    # A `moved` entry applied to state by an apply that stopped before the rename reached the
+    # server: the object may still have its old name.
+    moved = dict(options.moved)
+    for move in config.moved if config else []:
+        if move.to in working.resources and move.from_ not in working.resources:
+            moved.setdefault(move.to, Address.parse(move.from_).name)
+    for key, previous in moved.items():
         if scope is None or key in scope:
             names_by_kind.setdefault(Address.parse(key).kind, set()).add(previous)
     defaults = ServerDefaults(client)
@@ -226,8 +232,8 @@ def make_plan(
         """The live object at an address, and whether it still has the name it had before a move."""
         obj = identify(key, kind, name)
         record = working.resources.get(key)
-        if obj is None and key in options.moved and record is not None:
-            before = next((o for o in live.get(kind, {}).get(options.moved[key], []) if o.id == record.id), None)
+        if obj is None and key in moved and record is not None:
+            before = next((o for o in live.get(kind, {}).get(moved[key], []) if o.id == record.id), None)
             if before is not None:
                 return before, True
         return obj, False
@@ -253,7 +259,7 @@ def make_plan(
         obj, renaming = find(key, address.kind, address.name)
         if renaming and not kind.renamable:
             raise PlanError(
-                f"{key}: moved from {address.kind}.{options.moved[key]}, but the server cannot rename "
+                f"{key}: moved from {address.kind}.{moved[key]}, but the server cannot rename "
                 f"{address.kind}; remove the moved entry to replace the object instead"
             )
         if key in conflicts:
@@ -288,7 +294,7 @@ def make_plan(
         common = dict(id=obj.id, depends_on=depends_on, changed=diff, sensitive=sorted({*sensitive, *obj.sensitive}),
                       dependencies=record.dependencies if record else [], prevent_destroy=guard)
         if renaming:
-            common["moved_from"] = f"{address.kind}.{options.moved[key]}"
+            common["moved_from"] = f"{address.kind}.{moved[key]}"
         if key in options.replace:
             changes[key] = Change(key, "replace", obj.attributes, {**desired, **unknown}, "replacement requested", **common)
         elif forced := [f for f in diff if f in kind.replace_fields]:
