@@ -259,7 +259,10 @@ class MemoryKind(ResourceKind):
         def effect() -> None:
             if self.server.named(self.kind, new_name):
                 raise Conflict(f"{self.kind} {new_name!r} already exists", method="MEMORY", url=new_name, status_code=409)
-            self.server._get(self.kind, obj_id).name = new_name
+            obj = self.server._get(self.kind, obj_id)
+            for child in self.server.named_under(obj.name):  # children are named under their item
+                child.name = f"{new_name}/{child.name.split('/', 1)[1]}"
+            obj.name = new_name
 
         self.server.write("rename", self.kind, new_name, effect)
 
