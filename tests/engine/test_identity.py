@@ -288,3 +288,14 @@ def test_computed_values_are_never_compared(memory: Memory) -> None:
     plan, result = memory.apply({"mem_hooks.h": {"value": 2}})
     assert [(c.action, c.changed) for c in plan.changes] == [("update", ["value"])]
     assert memory.server.one("mem_hooks.h").attributes["endpoint"] == "https://elsewhere.invalid"
+
+
+def test_a_server_owned_object_the_server_made_anew_is_still_the_managed_one(memory: Memory) -> None:
+    declarations = {"mem_items.p": {}, "mem_children.p/default": {"value": 1}}
+    memory.apply(declarations)
+    memory.server.remove("mem_children.p/default")
+    anew = memory.server.put("mem_children", "p/default", **EMPTY)  # as a server re-creates what it owns
+    plan, result = memory.apply(declarations)
+    change = next(c for c in plan.changes if c.address == "mem_children.p/default")
+    assert (change.action, change.id) == ("update", anew.id)
+    assert result.ok and memory.records()["mem_children.p/default"] == anew.id

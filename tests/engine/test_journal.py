@@ -86,6 +86,7 @@ def test_the_write_counts_the_matrix_assumes(memory: Memory, scenario: str) -> N
     assert len(memory.server.log) == writes, memory.server.ops()
     if scenario == "change":
         assert memory.server.ops()[10:12] == ["create mem_repeat.r", "delete mem_repeat.r"]  # CBD_WINDOW
+        assert memory.server.ops()[4] == "rename mem_items.n"  # test_a_journaled_move_survives_the_crash
 
 
 def _crash(memory: Memory, tmp_path: Path, declarations: dict, moved: list, number: int, phase: str) -> None:
@@ -149,3 +150,15 @@ def test_a_failed_write_at_any_point_loses_and_duplicates_nothing(memory: Memory
     assert len(result.failed) == 1
     memory.server.hooks.clear()
     _check_converged(memory, declarations, moved)
+
+
+def test_a_journaled_move_survives_the_crash(memory: Memory, tmp_path: Path) -> None:
+    """Read back after a crash that followed the rename, state has the object at its new address, so a
+    configuration without the moved entry any more neither deletes nor re-creates it."""
+    before, declarations, moved, _ = SCENARIOS["change"]
+    memory.apply(before)
+    renamed = memory.records()["mem_items.m"]
+    _crash(memory, tmp_path, declarations, moved, 5, "after")
+    records = memory.records()
+    assert records.get("mem_items.n") == renamed and "mem_items.m" not in records
+    _check_converged(memory, declarations, [])

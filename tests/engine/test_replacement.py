@@ -180,6 +180,16 @@ def test_target_leaves_other_changes_for_later(memory: Memory) -> None:
     assert [c.address for c in memory.plan(changed).pending] == ["mem_fixed.c"]
 
 
+@pytest.mark.parametrize("target, reads", [("mem_fixed.a", {"mem_fixed.a", "mem_fixed.b", "mem_fixed.c"}),
+                                           ("mem_links.l", {"mem_links.l", "mem_items.p"})])
+def test_target_reads_its_managed_dependencies(memory: Memory, target: str, reads: set) -> None:
+    memory.apply(WIDE)
+    changed = {**WIDE, target: {**WIDE[target], "value": 1}}
+    plan, result = memory.apply(changed, targets=[target])
+    assert {c.address: c.action for c in plan.changes} == {a: "update" if a == target else "no-op" for a in reads}
+    assert result.ok and memory.server.ops()[-1:] == [f"update {target}"]
+
+
 def test_target_reads_only_what_it_can_touch(memory: Memory) -> None:
     """An unmanaged namesake outside the targeted scope does not stop a targeted plan."""
     memory.server.put("mem_fixed", "other", value=None, flavor=None, tags=[])
