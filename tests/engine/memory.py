@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import Field, JsonValue
 
 from provider.client import Connection, PrefectClient
 from provider.config import Configuration, Moved, Resource

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from provider.engine import build_steps
 from provider.errors import ApiUnreachable, BadRequest, Conflict, ServerError
-from tests.engine.memory import Memory, Write
+from tests.engine.memory import Memory, Write, configure
 
 GRAPH = {
     "mem_items.p": {"value": 1, "flavor": "x"},
@@ -37,8 +38,6 @@ def fail(op: str, address: str, error: Exception, phase: str = "before"):
 
 def _dependents(plan_from: dict, address: str) -> set[str]:
     """Addresses that (transitively) need `address`, by the configuration."""
-    from tests.engine.memory import configure
-
     config = configure(plan_from)
     found, grown = {address}, True
     while grown:
@@ -82,8 +81,6 @@ def test_a_failed_step_skips_its_dependents_only_and_the_next_apply_converges(me
     done = {(s.operation, s.change.address) for s in result.done}
     skipped = {(s.operation, s.change.address) for s in result.skipped}
     # Everything not skipped was done; what was skipped waits (directly or not) for the failed step.
-    from provider.engine import build_steps
-
     steps = build_steps(plan.changes)
     assert done | skipped | {failing} == {(s.operation, s.change.address) for s in steps}
     assert not done & skipped

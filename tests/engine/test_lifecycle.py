@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.errors import PlanError
+from provider.errors import PlanError, ServerError
 from tests.engine.memory import Memory
 
 GUARD = {"lifecycle": {"prevent_destroy": True}}
@@ -158,8 +158,6 @@ def test_create_before_destroy_replaces_a_repeatable_name(memory: Memory, replac
 
 
 def test_create_before_destroy_whose_delete_fails_keeps_the_new_object(memory: Memory) -> None:
-    from provider.errors import ServerError
-
     memory.apply({"mem_repeat.r": {"flavor": "x"}})
     old = memory.records()["mem_repeat.r"]
 
@@ -177,8 +175,6 @@ def test_create_before_destroy_whose_delete_fails_keeps_the_new_object(memory: M
 @pytest.mark.xfail(strict=True, reason="engine gap: a create_before_destroy replacement whose delete failed leaves the "
                                        "old object unmanaged (Terraform keeps it in state as deposed and deletes it next time)")
 def test_create_before_destroy_deletes_the_old_object_on_the_next_apply(memory: Memory) -> None:
-    from provider.errors import ServerError
-
     memory.apply({"mem_repeat.r": {"flavor": "x"}})
 
     def refuse_delete(write, phase):
