@@ -24,7 +24,7 @@ HEADLINES = {
     "create": "will be created",
     "update": "will be updated in-place",
     "replace": "must be replaced",
-    "create-then-delete": "must be replaced (the new object is created first)",
+    "create-then-delete": "must be replaced",  # as Terraform says it; the +/- symbol tells the order
     "delete": "will be destroyed",
     "forget": "will be removed from state (not deleted)",
 }

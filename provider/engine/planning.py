@@ -465,7 +465,20 @@ def _scope(targets: Iterable[str], resources: dict[Address, Resource], state: St
         if key not in scope:
             scope.add(key)
             pending += depends_on.get(key, [])
-    return scope | {key for key, record in state.resources.items() if set(record.dependencies) & scope}
+    return scope | _dependents(scope, {key: record.dependencies for key, record in state.resources.items()})
+
+
+def _dependents(addresses: set[str], dependencies: dict[str, Iterable[str]]) -> set[str]:
+    """Every address that depends on one of `addresses`, directly or through others."""
+    found: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for key, needs in dependencies.items():
+            if key not in found and set(needs) & (addresses | found):
+                found.add(key)
+                grew = True
+    return found
 
 
 def _targeted(changes: list[Change], targets: list[str], by_address: dict[str, Change]) -> list[Change]:
@@ -480,7 +493,5 @@ def _targeted(changes: list[Change], targets: list[str], by_address: dict[str, C
             continue
         keep.add(key)
         pending += by_address[key].depends_on
-    for change in changes:
-        if change.action.deletes and set(change.dependencies) & keep:
-            keep.add(change.address)
+    keep |= _dependents(keep, {c.address: c.dependencies for c in changes if c.action.deletes})
     return [c for c in changes if c.address in keep]
