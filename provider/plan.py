@@ -45,6 +45,9 @@ class Change:
     moved_from: str | None = None  # the address it had before a `moved` entry (renamed on apply)
     create_before_destroy: bool = False  # a replacement that creates the new object first
     prevent_destroy: bool = False  # lifecycle.prevent_destroy, recorded in state with the object
+    # A create's attribute made from a server default, as the server gave it (ResourceKind.server_default):
+    # {"attribute", "label", "value"}; plans show only what the configuration filled in.
+    server_default: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
