@@ -272,7 +272,7 @@ def make_plan(
         if obj is None:
             reason = "deleted outside prefect-provider" if record else ""
             changes[key] = Change(key, "create", None, {**desired, **unknown}, reason, depends_on=depends_on, sensitive=sensitive,
-                                  prevent_destroy=guard)
+                                  prevent_destroy=guard, server_default=kind.server_default(address.name, resource.spec, defaults))
             continue
         interrupted = record is None and key in working.pending
         adopted = record is None and not interrupted and kind.adopt_reason(obj)
