@@ -4,6 +4,7 @@ paths, and a value made from a server default shows only what was filled in. No 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import textwrap
 
@@ -15,10 +16,18 @@ from provider.render import change_block, human, plan_json, plan_markdown
 ADDRESS = "work_pools.p"
 
 
+def change(address: str, action: str, before: dict | None, after: dict | None, **extra) -> Change:
+    """A Change by keyword, with `kind` and `name` where the plan holds them as fields."""
+    kind, _, name = address.partition(".")
+    fields = {field.name for field in dataclasses.fields(Change)}
+    extra.update({key: value for key, value in (("kind", kind), ("name", name)) if key in fields})
+    return Change(address=address, action=action, before=before, after=after, **extra)
+
+
 def body(before: dict | None, after: dict | None, sensitive: list[str] = (), action: str = "update", **extra) -> str:
     """The lines between `~ ADDRESS {` and the closing brace, dedented."""
-    change = Change(ADDRESS, action, before, after, sensitive=list(sensitive), **extra)
-    lines = [text for _, text in change_block(change)]
+    change_ = change(ADDRESS, action, before, after, sensitive=list(sensitive), **extra)
+    lines = [text for _, text in change_block(change_)]
     start = next(i for i, text in enumerate(lines) if text.endswith(f"{ADDRESS} {{"))
     return textwrap.dedent("\n".join(lines[start + 1:-1]))
 
@@ -161,6 +170,15 @@ CASES = [
           }""",
         id="secret-inside-a-removed-mapping",
     ),
+    pytest.param(
+        {"data": {"value": {"user": "etl", "password": "pw-1"}}}, {"data": {"value": {"user": "etl", "password": "pw-2"}}},
+        ["data.value"],
+        """\
+        ~ data = {
+            ~ value = (sensitive value) -> (sensitive value)
+          }""",
+        id="secret-mapping-changed-inside",
+    ),
 ]
 
 
@@ -180,9 +198,9 @@ def test_a_create_shows_everything_but_nulls_and_hides_nothing():
 
 
 def test_a_secret_is_never_printed_in_any_view():
-    change = Change("blocks.secret/s", "update", {"data": {"value": "fp:old"}}, {"data": {"value": "fp:new"}},
-                    sensitive=["data.value"])
-    plan = Plan([change])
+    rotated = change("blocks.secret/s", "update", {"data": {"value": "fp:old"}}, {"data": {"value": "fp:new"}},
+                     sensitive=["data.value"])
+    plan = Plan([rotated])
     for text in (human(plan).plain, plan_markdown(plan), json.dumps(plan_json(plan))):
         assert "fp:old" not in text and "fp:new" not in text
 
@@ -205,48 +223,48 @@ def test_the_server_default_unchanged_shows_the_label_alone():
     assert "(server default `docker` template) {\n  }" in shown and "Image" not in shown
 
 
-def json_change(change: Change) -> dict:
-    return plan_json(Plan([change]))["resource_changes"][0]["change"]
+def json_change(planned: Change) -> dict:
+    return plan_json(Plan([planned]))["resource_changes"][0]["change"]
 
 
-@pytest.mark.parametrize(("change", "paths"), [
-    pytest.param(Change(ADDRESS, "update", {"type": "docker", "t": TEMPLATE, "limit": 1},
+@pytest.mark.parametrize(("planned_change", "paths"), [
+    pytest.param(change(ADDRESS, "update", {"type": "docker", "t": TEMPLATE, "limit": 1},
                         {"type": "docker", "t": with_image_default(TEMPLATE, "x"), "limit": 2}),
                  {"t": [["variables", "properties", "image", "default"]], "limit": [[]]}, id="update"),
-    pytest.param(Change(ADDRESS, "update", {"c": [{"image": "a"}, {"image": "b"}]}, {"c": [{"image": "a"}, {"image": "c"}]}),
+    pytest.param(change(ADDRESS, "update", {"c": [{"image": "a"}, {"image": "b"}]}, {"c": [{"image": "a"}, {"image": "c"}]}),
                  {"c": [[1, "image"]]}, id="list-index"),
-    pytest.param(Change(ADDRESS, "create", None, {"type": "docker", "base_job_template": with_image_default(TEMPLATE, "x")},
+    pytest.param(change(ADDRESS, "create", None, {"type": "docker", "base_job_template": with_image_default(TEMPLATE, "x")},
                         server_default=SERVER_DEFAULT),
                  {"base_job_template": [["variables", "properties", "image", "default"]]}, id="create-from-default"),
-    pytest.param(Change(ADDRESS, "create", None, {"type": "docker"}), {}, id="create"),
-    pytest.param(Change(ADDRESS, "no-op", {"t": TEMPLATE}, {"t": TEMPLATE}), {}, id="no-op"),
+    pytest.param(change(ADDRESS, "create", None, {"type": "docker"}), {}, id="create"),
+    pytest.param(change(ADDRESS, "no-op", {"t": TEMPLATE}, {"t": TEMPLATE}), {}, id="no-op"),
 ])
-def test_the_json_plan_lists_changed_nested_paths(change, paths):
-    planned = json_change(change)
+def test_the_json_plan_lists_changed_nested_paths(planned_change, paths):
+    planned = json_change(planned_change)
     assert planned["changed_paths"] == paths
     assert {"actions", "before", "after", "after_unknown", "before_sensitive", "after_sensitive"} <= set(planned)
 
 
 def test_the_json_plan_names_paths_of_secrets_not_their_values():
-    change = Change("blocks.secret/s", "update", {"data": {"value": "fp:old"}}, {"data": {"value": "fp:new"}},
-                    sensitive=["data.value"])
-    planned = json_change(change)
+    rotated = change("blocks.secret/s", "update", {"data": {"value": "fp:old"}}, {"data": {"value": "fp:new"}},
+                     sensitive=["data.value"])
+    planned = json_change(rotated)
     assert planned["changed_paths"] == {"data": [["value"]]}
     assert planned["after"]["data"]["value"] == "(sensitive value)"
 
 
 def test_markdown_folds_the_same_short_diff():
-    plan = Plan([Change(ADDRESS, "update", {"t": TEMPLATE}, {"t": with_image_default(TEMPLATE, "python:3.12")})])
+    plan = Plan([change(ADDRESS, "update", {"t": TEMPLATE}, {"t": with_image_default(TEMPLATE, "python:3.12")})])
     text = plan_markdown(plan)
     assert '+ default = "python:3.12"' in text and "(3 unchanged attributes hidden)" in text
     assert "The image to run." not in text
 
 
 def test_a_saved_plan_keeps_the_server_default(tmp_path):
-    change = Change(ADDRESS, "create", None, {"type": "docker", "base_job_template": with_image_default(TEMPLATE, "x")},
-                    server_default=SERVER_DEFAULT)
+    created = change(ADDRESS, "create", None, {"type": "docker", "base_job_template": with_image_default(TEMPLATE, "x")},
+                     server_default=SERVER_DEFAULT)
     path = tmp_path / "p.plan"
-    path.write_text(json.dumps(Plan([change], lineage="l", serial=1).to_file()))
+    path.write_text(json.dumps(Plan([created], lineage="l", serial=1).to_file()))
     loaded = load_saved_plan(path).changes[0]
     assert loaded.server_default == SERVER_DEFAULT
-    assert human(load_saved_plan(path)).plain == human(Plan([change])).plain
+    assert human(load_saved_plan(path)).plain == human(Plan([created])).plain
