@@ -88,10 +88,6 @@ def _suffixed(lines: list[Line], suffix: str) -> list[Line]:
     return lines[:-1] + [(lines[-1][0], lines[-1][1] + suffix)] if suffix else lines
 
 
-def _is_null(value: Any) -> bool:
-    return value is None
-
-
 def _hidden(count: int, noun: str, pad: str) -> list[Line]:
     if not count:
         return []
@@ -108,7 +104,7 @@ def _diff_lines(
     keys = list(after) + [k for k in before if k not in after]
     shown = [k for k in keys if before.get(k) != after.get(k)]
     if hide_null:
-        shown = [k for k in shown if not _is_null(after.get(k))]
+        shown = [k for k in shown if after.get(k) is not None]
     unchanged = 0 if not before else sum(1 for k in keys if k in before and before.get(k) == after.get(k))
     width = max((len(k) for k in shown), default=0)
     lines: list[Line] = []
@@ -116,8 +112,8 @@ def _diff_lines(
         path = prefix + key
         old, new = before.get(key), after.get(key)
         if path in sensitive:
-            old, new = (None if _is_null(v) else SENSITIVE for v in (old, new))
-        if server_default and key == server_default["attribute"] and _is_null(old) and isinstance(new, dict):
+            old, new = (None if v is None else SENSITIVE for v in (old, new))
+        if server_default and key == server_default["attribute"] and old is None and isinstance(new, dict):
             lines += _from_default(key, server_default, new, indent, width, sensitive)
             continue
         lines += _changed_entry(key, old, new, indent, width, sensitive, path)
@@ -126,9 +122,9 @@ def _diff_lines(
 
 def _changed_entry(key: str, old: Any, new: Any, indent: int, width: int, sensitive: list[str], path: str) -> list[Line]:
     pad = " " * indent
-    if _is_null(old):
+    if old is None:
         return _entry(key, _shown(new, path, sensitive), "+", indent, width)
-    if _is_null(new):
+    if new is None:
         return _entry(key, _shown(old, path, sensitive), "-", indent, width, " -> null")
     if isinstance(old, dict) and isinstance(new, dict):
         body = _diff_lines(old, new, indent + 4, False, sensitive, path + ".")
