@@ -13,6 +13,12 @@ from tests.e2e.test_provision_aws import pool_config as ecs_pool_config
 MAX_PLAN_LINES = 100
 
 
+def pool_block(text: str, pool: str) -> str:
+    """The pool's own block of a human plan: from its headline to the blank line after it."""
+    start = text.index(f"# work_pools.{pool} will be created")
+    return text[start:text.index("\n\n", start)]
+
+
 def pool_changes(result, address: str) -> dict:
     return next(c for c in result.json()["resource_changes"] if c["address"] == address)["change"]
 
@@ -29,12 +35,11 @@ def test_an_ecs_pool_with_provision_infra_plans_on_two_screens(workspace, prefix
         assert f'+ variables.properties.{variable}.default' in planned.stdout
         assert f'{{"$infra": "work_pools.{pool}.infra.{part}"}}' in planned.stdout
     assert "Task Watch Poll Interval" not in planned.stdout and "task_definition" not in planned.stdout
-    assert "Plan: 7 to add, 0 to change, 0 to destroy, 1 to import." in planned.stdout
 
     # The same view from a saved plan, and the JSON plan's paths of what was filled in.
     plan_file = workspace.directory.parent / "ecs.plan"
     assert_ok(workspace.plan("--out", str(plan_file), env=aws_env), 2)
-    assert assert_ok(workspace.run("show", str(plan_file))).stdout.splitlines()[-12:] == lines[-12:]
+    assert pool_block(assert_ok(workspace.run("show", str(plan_file))).stdout, pool) == pool_block(planned.stdout, pool)
     paths = pool_changes(assert_ok(workspace.run("show", str(plan_file), "--json")), f"work_pools.{pool}")["changed_paths"]
     assert ["variables", "properties", "cluster", "default"] in paths["base_job_template"]
 
