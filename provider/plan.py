@@ -94,6 +94,9 @@ class Change:
     sensitive: tuple[str, ...] = ()  # attribute paths shown as (sensitive value)
     moved_from: str | None = None  # the address it had before a `moved` entry (renamed on apply)
     prevent_destroy: bool = False  # lifecycle.prevent_destroy, recorded in state with the object
+    # A create's attribute made from a server default, as the server gave it (ResourceKind.server_default):
+    # {"attribute", "label", "value"}; plans show only what the configuration filled in.
+    server_default: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Saved plans and callers give lists and strings: hold tuples and enums, so a Change is immutable throughout.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -32,6 +33,11 @@ HEADLINES = {
 
 # --- values -----------------------------------------------------------------------------------
 
+# A list or mapping whose JSON is at most this long is shown on one line.
+INLINE_WIDTH = 80
+
+Line = tuple[str, str]  # (symbol, text): the symbol picks the colour
+
 
 def masked(value: Any, sensitive: list[str], prefix: str = "") -> Any:
     """A copy of `value` with every sensitive attribute path replaced by "(sensitive value)"."""
@@ -53,56 +59,144 @@ def _scalar(value: Any) -> str:
     return value if value in (SENSITIVE, KNOWN_AFTER_APPLY) else json.dumps(value, ensure_ascii=False)
 
 
-def _value_lines(value: Any, symbol: str, indent: int) -> list[tuple[str, str]]:
-    """A value too big for one line, as lines of (symbol, text)."""
+def _value_lines(value: Any, symbol: str, indent: int) -> list[Line]:
+    """A whole value (added, removed, or replaced by a value of another type) as lines of
+    (symbol, text); the first line's text is the value alone, to follow `key = `."""
     pad = " " * indent
-    if isinstance(value, dict) and value:
-        lines = [(symbol, "{")]
-        width = max(len(k) for k in value)
-        for key, item in value.items():
-            lines += _entry(key, item, symbol, indent + 4, width)
-        lines.append(("", pad + "  }"))
-        return lines
-    text = json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list) and len(text) > 80:
-        body = json.dumps(value, ensure_ascii=False, indent=2).splitlines()
-        return [(symbol, body[0])] + [("", pad + line) for line in body[1:]]
+    if isinstance(value, (dict, list)) and value and len(_scalar(value)) > INLINE_WIDTH:
+        if isinstance(value, dict):
+            width = max(len(k) for k in value)
+            body = [line for key, item in value.items() for line in _entry(key, item, symbol, indent + 4, width)]
+            return [(symbol, "{"), *body, ("", pad + "  }")]
+        body = [line for item in value for line in _element(item, symbol, indent + 4)]
+        return [(symbol, "["), *body, ("", pad + "  ]")]
     return [(symbol, _scalar(value))]
 
 
-def _entry(key: str, value: Any, symbol: str, indent: int, width: int) -> list[tuple[str, str]]:
+def _entry(key: str, value: Any, symbol: str, indent: int, width: int, suffix: str = "") -> list[Line]:
+    """`symbol key = value` for a mapping entry; `suffix` follows the last line (" -> null")."""
     first, *rest = _value_lines(value, symbol, indent)
-    return [(symbol, " " * indent + f"{symbol} {key:<{width}} = {first[1]}")] + rest
+    lines = [(symbol, " " * indent + f"{symbol} {key:<{width}} = {first[1]}"), *rest]
+    return _suffixed(lines, suffix)
+
+
+def _element(value: Any, symbol: str, indent: int) -> list[Line]:
+    """`symbol value` for a list element."""
+    first, *rest = _value_lines(value, symbol, indent)
+    return [(symbol, " " * indent + f"{symbol} {first[1]}"), *rest]
+
+
+def _suffixed(lines: list[Line], suffix: str) -> list[Line]:
+    return lines[:-1] + [(lines[-1][0], lines[-1][1] + suffix)] if suffix else lines
+
+
+def _hidden(count: int, noun: str, pad: str) -> list[Line]:
+    if not count:
+        return []
+    return [("", f"{pad}  # ({count} unchanged {noun}{'' if count == 1 else 's'} hidden)")]
 
 
 def _diff_lines(
-    before: dict, after: dict, indent: int, hide_null: bool, sensitive: list[str], prefix: str = ""
-) -> list[tuple[str, str]]:
-    """Compares the values as planned (a changed secret has a new fingerprint), shows them masked."""
-    lines: list[tuple[str, str]] = []
+    before: dict, after: dict, indent: int, hide_null: bool, sensitive: list[str], prefix: str = "",
+    server_default: dict[str, Any] | None = None,
+) -> list[Line]:
+    """The entries of two mappings that differ, nested ones as deep as they go, the rest counted
+    as hidden. Compares the values as planned (a changed secret has a new fingerprint), shows them
+    masked. An absent key and a null value are the same: nothing."""
     keys = list(after) + [k for k in before if k not in after]
-    shown = [k for k in keys if not (hide_null and after.get(k) is None and k not in before)]
-    unchanged = sum(1 for k in shown if k in before and k in after and before[k] == after[k])
-    shown = [k for k in shown if not (k in before and k in after and before[k] == after[k])]
+    shown = [k for k in keys if before.get(k) != after.get(k)]
+    if hide_null:
+        shown = [k for k in shown if after.get(k) is not None]
+    unchanged = 0 if not before else sum(1 for k in keys if k in before and before.get(k) == after.get(k))
     width = max((len(k) for k in shown), default=0)
-    pad = " " * indent
+    lines: list[Line] = []
     for key in shown:
         path = prefix + key
-        old, new = (_shown(value, path, sensitive) for value in (before.get(key), after.get(key)))
-        if key not in before:
-            lines += _entry(key, new, "+", indent, width)
-        elif key not in after:
-            lines.append(("-", f"{pad}- {key:<{width}} = {_scalar(old)} -> null"))
-        elif isinstance(old, dict) and isinstance(new, dict):
-            lines.append(("~", f"{pad}~ {key:<{width}} = {{"))
-            lines += _diff_lines(before[key], after[key], indent + 4, False, sensitive, path + ".")
-            lines.append(("", f"{pad}  }}"))
-        else:
-            lines.append(("~", f"{pad}~ {key:<{width}} = {_scalar(old)} -> {_scalar(new)}"))
-    if unchanged and before:
-        noun = "attribute" if unchanged == 1 else "attributes"
-        lines.append(("", f"{pad}  # ({unchanged} unchanged {noun} hidden)"))
+        old, new = before.get(key), after.get(key)
+        if path in sensitive:
+            old, new = (None if v is None else SENSITIVE for v in (old, new))
+        if server_default and key == server_default["attribute"] and old is None and isinstance(new, dict):
+            lines += _from_default(key, server_default, new, indent, width, sensitive)
+            continue
+        lines += _changed_entry(key, old, new, indent, width, sensitive, path)
+    return lines + _hidden(unchanged, "attribute", " " * indent)
+
+
+def _changed_entry(key: str, old: Any, new: Any, indent: int, width: int, sensitive: list[str], path: str) -> list[Line]:
+    pad = " " * indent
+    if old is None:
+        return _entry(key, _shown(new, path, sensitive), "+", indent, width)
+    if new is None:
+        return _entry(key, _shown(old, path, sensitive), "-", indent, width, " -> null")
+    if isinstance(old, dict) and isinstance(new, dict):
+        body = _diff_lines(old, new, indent + 4, False, sensitive, path + ".")
+        return [("~", f"{pad}~ {key:<{width}} = {{"), *body, ("", pad + "  }")]
+    if isinstance(old, list) and isinstance(new, list):
+        return [("~", f"{pad}~ {key:<{width}} = ["), *_list_diff(old, new, indent + 4), ("", pad + "  ]")]
+    return _replaced(f"{key:<{width}} = ", _shown(old, path, sensitive), _shown(new, path, sensitive), indent)
+
+
+def _replaced(label: str, old: Any, new: Any, indent: int) -> list[Line]:
+    """`~ label old -> new`, either value over several lines when big."""
+    first, *rest = _value_lines(old, "~", indent)
+    lines = [("~", " " * indent + f"~ {label}{first[1]}"), *rest]
+    first, *rest = _value_lines(new, "~", indent)
+    return _suffixed(lines, f" -> {first[1]}") + rest
+
+
+def _list_diff(before: list, after: list, indent: int) -> list[Line]:
+    """Elements aligned as difflib aligns lines (the longest common runs stay put): runs of equal
+    elements are counted as hidden where they are; an element replaced by one of the same shape at
+    the same place is diffed inside (a mapping entry by entry), others are removed and added whole."""
+    pad = " " * indent
+    keys = [[json.dumps(v, sort_keys=True) for v in values] for values in (before, after)]
+    matcher = difflib.SequenceMatcher(None, *keys, autojunk=False)
+    lines: list[Line] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            lines += _hidden(i2 - i1, "element", pad)
+            continue
+        old, new = before[i1:i2], after[j1:j2]
+        paired = min(len(old), len(new)) if tag == "replace" else 0
+        for a, b in zip(old[:paired], new[:paired]):
+            if isinstance(a, dict) and isinstance(b, dict):
+                lines += [("~", pad + "~ {"), *_diff_lines(a, b, indent + 4, False, []), ("", pad + "  }")]
+            elif isinstance(a, list) and isinstance(b, list):
+                lines += [("~", pad + "~ ["), *_list_diff(a, b, indent + 4), ("", pad + "  ]")]
+            else:
+                lines += _replaced("", a, b, indent)
+        lines += [line for a in old[paired:] for line in _element(a, "-", indent)]
+        lines += [line for b in new[paired:] for line in _element(b, "+", indent)]
     return lines
+
+
+def _paths_from(before: Any, after: Any) -> list[list[str | int]]:
+    """The nested paths (keys and list indexes) at which two values differ, by deepdiff: slow on
+    large values, so only called for attributes already known to differ."""
+    from deepdiff import DeepDiff
+
+    diff = DeepDiff(before, after, view="tree", verbose_level=0)
+    paths = {tuple(level.path(output_format="list")) for levels in diff.values() for level in levels}
+    return [list(path) for path in sorted(paths, key=lambda path: [str(step) for step in path])]
+
+
+def _filled(default: Any, value: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted path, default, value) wherever a value differs from the default it was made from,
+    as deep as both are mappings."""
+    if not (isinstance(default, dict) and isinstance(value, dict)):
+        return [] if default == value else [(path, default, value)]
+    keys = list(value) + [k for k in default if k not in value]
+    return [leaf for k in keys for leaf in _filled(default.get(k), value.get(k), f"{path}.{k}" if path else k)]
+
+
+def _from_default(key: str, default: dict[str, Any], value: Any, indent: int, width: int, sensitive: list[str]) -> list[Line]:
+    """A new attribute made from a server default: the default named, and only what was filled in."""
+    pad = " " * indent
+    leaves = _filled(default["value"], value)
+    inner = max((len(path) for path, _, _ in leaves), default=0)
+    body = [line for path, old, new in leaves
+            for line in _changed_entry(path, old, new, indent + 4, inner, sensitive, f"{key}.{path}")]
+    return [("+", f"{pad}+ {key:<{width}} = ({default['label']}) {{"), *body, ("", pad + "  }")]
 
 
 # --- the human view ---------------------------------------------------------------------------
@@ -126,7 +220,8 @@ def change_block(change: Change) -> list[tuple[str, str]]:
         lines += [("-", f"      - {k:<{width}} = {_scalar(v) if not isinstance(v, (dict, list)) else '{...}'}") for k, v in before.items() if v is not None]
     else:
         shown_before = before if change.action != "create" else {}
-        lines += _diff_lines(shown_before, change.after or {}, 6, change.action == "create", change.sensitive)
+        lines += _diff_lines(shown_before, change.after or {}, 6, change.action == "create", change.sensitive,
+                             server_default=change.server_default if change.action == "create" else None)
     lines.append(("", "    }"))
     return lines
 
@@ -223,7 +318,22 @@ def change_json(change: Change) -> dict[str, Any]:
         item["id"] = change.id
     if change.importing:
         item["change"]["importing"] = {"id": change.id}
+    item["change"]["changed_paths"] = changed_paths(change)
     return item
+
+
+def changed_paths(change: Change) -> dict[str, list[list[str | int]]]:
+    """Attribute -> the nested paths at which it changes: for an update or a replacement, each
+    attribute that differs; for a create, the attribute made from a server default (the paths the
+    configuration filled in). `[]` is the attribute as a whole."""
+    before, after = change.before or {}, change.after or {}
+    if change.action == "create" and change.server_default:
+        attribute = change.server_default["attribute"]
+        return {attribute: _paths_from(change.server_default["value"], after.get(attribute))}
+    if change.action not in ("update", "replace"):
+        return {}
+    differing = [k for k in list(after) + [k for k in before if k not in after] if before.get(k) != after.get(k)]
+    return {key: _paths_from(before.get(key), after.get(key)) for key in differing}
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -209,6 +209,12 @@ class ResourceKind:
         """The normalized attributes the configuration asks for."""
         return spec.model_dump(exclude={"lifecycle"}, mode="json")
 
+    def server_default(self, name: str, spec: Spec, defaults: ServerDefaults) -> dict[str, Any] | None:
+        """The attribute a new object takes from a server default, with the default as the server
+        gives it (before the configuration fills values in): {"attribute", "label", "value"}, or None.
+        Plans show such an attribute as the label and what differs from the default."""
+        return None
+
     def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: ServerDefaults) -> list[str]:
         """Dotted attribute paths holding secrets: fingerprinted in plans and state, never shown."""
         return []

@@ -91,6 +91,13 @@ class WorkPools(ResourceKind):
             "base_job_template": template,
         }
 
+    def server_default(self, name: str, spec: WorkPoolSpec, defaults: ServerDefaults) -> dict[str, Any] | None:
+        # An omitted template is the server's default for the type, which provision_infra fills.
+        if spec.base_job_template is not None or not (template := defaults.base_job_template(spec.type)):
+            return None
+        worker_type = spec.type.split(":", 1)[0]
+        return {"attribute": "base_job_template", "label": f"server default `{worker_type}` template", "value": template}
+
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
         body = name_filter("work_pools", names)
         return [self.from_api(pool) for pool in client.filter("/work_pools/filter", body)]

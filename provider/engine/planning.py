@@ -57,6 +57,7 @@ class Desired:
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> attributes
     sensitive: dict[str, list[str]] = field(default_factory=dict)  # address -> sensitive paths
     secrets: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> path -> clear value
+    server_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # address -> ResourceKind.server_default
 
 
 def desired_attributes(resources: dict[Address, Resource], defaults: ServerDefaults, salt: str,
@@ -76,6 +77,8 @@ def desired_attributes(resources: dict[Address, Resource], defaults: ServerDefau
         paths = kind.sensitive_paths(address.name, attributes, defaults)
         desired.attributes[key], desired.secrets[key] = conceal(attributes, paths, salt)
         desired.sensitive[key] = paths
+        if (server_default := kind.server_default(address.name, resource.spec, defaults)) is not None:
+            desired.server_defaults[key] = server_default
     if errors:
         raise ConfigErrors(errors)
     return desired
@@ -231,6 +234,7 @@ class Planner:
         if obj is None:
             gone = record is not None
             return Change(**base, action=Action.CREATE, before=None, after={**desired, **unknown}, sensitive=self.wanted.sensitive[key],
+                          server_default=self.wanted.server_defaults.get(key),
                           action_reason=Reason.DELETED_OUTSIDE if gone else Reason.NEW,
                           reason="deleted outside prefect-provider" if gone else "")
         interrupted = record is None and key in self.state.pending
