@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from provider.errors import ConfigError, ConfigErrors, Location
-from provider.expressions import Evaluator
+from provider.expressions import Evaluator, PendingData
 from provider.prefect_yaml import PREFECT_YAML, read_prefect_yaml
 from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import CATALOG, KINDS
@@ -76,6 +76,9 @@ class Configuration:
     warnings: list[str] = field(default_factory=list)  # shown with the plan
     moved: list[Moved] = field(default_factory=list)
     data: dict[Address, DataSource] = field(default_factory=dict)
+    # Resources whose specs read data sources (`${data...}`) not read yet: checked once they are
+    # (`with_data`); a configuration holding any cannot be planned.
+    deferred: dict[Address, Location] = field(default_factory=dict)
 
     def order(self) -> list[Address]:
         """Addresses in dependency order (dependencies first)."""
@@ -114,6 +117,7 @@ def load_configuration(
     variables: Mapping[str, Any] | None = None,
     step_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     flow_python: str | None = None,
+    data_values: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Configuration:
     """Read, evaluate and validate every file; raise ConfigErrors with all problems found.
 
@@ -121,9 +125,12 @@ def load_configuration(
     (by step id; they win over the configuration's `step_outputs:`). None where they do not
     matter (e.g. `state list`): prefect.yaml step-output templates are then not checked.
     `flow_python`: an interpreter with Prefect, for what a flow's source alone cannot tell.
+    `data_values`: what the data sources read ("KIND.NAME" -> attributes), for `${data...}`; without
+    them, resources using such expressions are left `deferred`.
     """
     directory = Path(directory)
-    evaluator = Evaluator(variables)
+    evaluator = Evaluator(variables, data=data_values)
+    deferred: dict[Address, Location] = {}
     errors: list[ConfigError] = []
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
@@ -174,7 +181,7 @@ def load_configuration(
                 continue
             for name, spec in body.items():
                 _add_resource(resources, Address(key, name), spec, source, (key, name), errors,
-                              context={"base_dir": directory, "flow_python": flow_python})
+                              context={"base_dir": directory, "flow_python": flow_python}, deferred=deferred)
 
     warnings = []
     for prefect_yaml in dict.fromkeys(p.resolve() for p in prefect_yamls):
@@ -198,10 +205,10 @@ def load_configuration(
             errors.append(ConfigError(f"declared both as a resource (at {resources[address].location}) and as data",
                                       declared.location, str(declared)))
     if not errors:
-        _link(resources, data_sources, errors)
+        _link(resources, data_sources, errors, deferred)
     if errors:
         raise ConfigErrors(errors)
-    return Configuration(directory, resources, backend, warnings, moved, data_sources)
+    return Configuration(directory, resources, backend, warnings, moved, data_sources, deferred)
 
 
 def _add_resource(
@@ -213,6 +220,7 @@ def _add_resource(
     errors: list[ConfigError],
     refers_to_existing: bool = False,
     context: dict[str, Any] | None = None,
+    deferred: dict[Address, Location] | None = None,
 ) -> None:
     kind = KINDS[address.kind]
     location = source.locate(path)
@@ -220,6 +228,9 @@ def _add_resource(
         kind.check_name(address.name)
     except ValueError as exc:
         errors.append(ConfigError(f"invalid name: {exc}", location, str(address)))
+        return
+    if deferred is not None and _reads_pending_data(raw):
+        deferred[address] = location
         return
     if isinstance(raw, Spec):
         spec = raw
@@ -240,12 +251,21 @@ def _add_resource(
         _add_resource(resources, CATALOG.address(child.kind, child.name), child.spec, source, child_path, errors, refers_to_existing)
 
 
-def _link(resources: dict[Address, Resource], data: dict[Address, DataSource], errors: list[ConfigError]) -> None:
+def _reads_pending_data(raw: Any) -> bool:
+    if isinstance(raw, PendingData):
+        return True
+    if isinstance(raw, dict):
+        return any(_reads_pending_data(value) for value in raw.values())
+    return isinstance(raw, list) and any(_reads_pending_data(item) for item in raw)
+
+
+def _link(resources: dict[Address, Resource], data: dict[Address, DataSource], errors: list[ConfigError],
+          deferred: dict[Address, Location] | None = None) -> None:
     """Dependency edges from references and kind ordering; dangling references and cycles."""
     for address, resource in resources.items():
         for target in resource.kind.references(address.name, resource.spec):
             if target not in resources:
-                if resource.refers_to_existing or target in data:
+                if resource.refers_to_existing or target in data or target in (deferred or {}):
                     continue
                 errors.append(
                     ConfigError(

@@ -1,4 +1,5 @@
-"""`${...}` expressions: `${env.NAME}`, `${var.NAME}`, `${jsondecode(env.NAME)}` and `${file("relative/path")}`.
+"""`${...}` expressions: `${env.NAME}`, `${var.NAME}`, `${jsondecode(env.NAME)}`, `${file("relative/path")}`
+and `${data.KIND.NAME.ATTRIBUTE}`.
 
 Prefect's own `{{ ... }}` templates are plain text here and pass through untouched.
 `$${` writes a literal `${`.
@@ -21,6 +22,12 @@ EXPRESSION = re.compile(r"\$\$\{|\$\{\s*([^}]*?)\s*\}")
 ENV_OR_VAR = re.compile(r"(env|var)\.([A-Za-z_][A-Za-z0-9_\-]*)")
 JSONDECODE_CALL = re.compile(r"jsondecode\(\s*(.*?)\s*\)")
 FILE_CALL = re.compile(r"""file\(\s*(?:"([^"]*)"|'([^']*)')\s*\)""")
+DATA_REF = re.compile(r"data\.([a-z_]+)\.([^.\s]+)((?:\.[^.\s]+)*)")
+
+
+class PendingData(str):
+    """The text of a value that reads a data source not read yet (`validate`, and a plan's first
+    reading of the files): the resource holding it is checked once the data sources are read."""
 
 
 class ExpressionError(ValueError):
@@ -28,9 +35,12 @@ class ExpressionError(ValueError):
 
 
 class Evaluator:
-    def __init__(self, variables: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None):
+    def __init__(self, variables: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                 data: Mapping[str, Mapping[str, Any]] | None = None):
         self.variables = dict(variables or {})
         self.environ = os.environ if environ is None else environ
+        # What the data sources read: "KIND.NAME" -> attributes (with id and name); None: not read yet.
+        self.data = data
 
     def evaluate(self, text: str, base_dir: Path) -> Any:
         """Evaluate every expression in `text`.
@@ -42,13 +52,18 @@ class Evaluator:
         if whole and whole.group(1) is not None:
             return self._value(whole.group(1), base_dir)
 
+        pending = False
+
         def interpolate(match: re.Match[str]) -> str:
+            nonlocal pending
             if match.group(1) is None:
                 return "${"
             value = self._value(match.group(1), base_dir)
+            pending = pending or isinstance(value, PendingData)
             return value if isinstance(value, str) else json.dumps(value)
 
-        return EXPRESSION.sub(interpolate, text)
+        result = EXPRESSION.sub(interpolate, text)
+        return PendingData(result) if pending else result
 
     def _value(self, expression: str, base_dir: Path) -> Any:
         if m := ENV_OR_VAR.fullmatch(expression):
@@ -67,10 +82,29 @@ class Evaluator:
             return self._json_value(m.group(1), expression, base_dir)
         if m := FILE_CALL.fullmatch(expression):
             return read_file_value(confined(base_dir, m.group(1) if m.group(1) is not None else m.group(2)))
+        if m := DATA_REF.fullmatch(expression):
+            return self._data_value(*m.groups(), expression)
         raise ExpressionError(
             f"unknown expression ${{{expression}}}: expected ${{env.NAME}}, ${{var.NAME}}, "
-            f"${{jsondecode(env.NAME)}} or ${{file(\"path\")}}"
+            f"${{jsondecode(env.NAME)}}, ${{file(\"path\")}} or ${{data.KIND.NAME.ATTRIBUTE}}"
         )
+
+    def _data_value(self, kind: str, name: str, path: str, expression: str) -> Any:
+        """An attribute of a data source's object, e.g. data.blocks.s3-bucket/results.id."""
+        if not path:
+            raise ExpressionError(f"name an attribute of data.{kind}.{name}, e.g. ${{data.{kind}.{name}.id}} (in ${{{expression}}})")
+        if self.data is None:
+            return PendingData(f"${{{expression}}}")
+        value = self.data.get(f"{kind}.{name}")
+        if value is None:
+            raise ExpressionError(f"data.{kind}.{name} is not declared: add `data: {{{kind}: {{{name}: {{}}}}}}` "
+                                  f"(in ${{{expression}}})")
+        for part in path.lstrip(".").split("."):
+            if not isinstance(value, dict) or part not in value:
+                known = f" (it has: {', '.join(sorted(value))})" if isinstance(value, dict) else ""
+                raise ExpressionError(f"data.{kind}.{name} has no attribute {path.lstrip('.')}{known} (in ${{{expression}}})")
+            value = value[part]
+        return value
 
     def _json_value(self, argument: str, expression: str, base_dir: Path) -> Any:
         """A variable's text parsed as JSON: a mapping, list, number or boolean kept as such."""

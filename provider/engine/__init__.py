@@ -13,6 +13,7 @@ from provider.engine.planning import (
     cloud_refusal,
     desired_attributes,
     make_plan,
+    read_data,
     state_addresses,
 )
 from provider.engine.refresh import LiveView, refresh
@@ -20,5 +21,5 @@ from provider.engine.refresh import LiveView, refresh
 __all__ = [
     "ApplyResult", "Desired", "Event", "LiveView", "PlanOptions", "Step", "apply_moves", "apply_plan", "build_steps",
     "changed_fields", "check_cloud_features", "cloud_refusal", "create_object", "declared_resource", "describe_error",
-    "desired_attributes", "import_object", "make_plan", "refresh", "same_value", "state_addresses",
+    "desired_attributes", "import_object", "make_plan", "read_data", "refresh", "same_value", "state_addresses",
 ]

@@ -127,6 +127,9 @@ def make_plan(
 ) -> Plan:
     """Compare configuration, state and the live workspace. `new_state`: no state existed before."""
     options = _with_pending_renames(options or PlanOptions(), config, state, catalog)
+    if config and config.deferred:
+        unread = ", ".join(f"{address} ({location})" for address, location in config.deferred.items())
+        raise PlanError(f"these resources read data sources that were not read before planning: {unread}")
     resources = config.resources if config and options.mode != "destroy" else {}
     data = config.data if config and options.mode != "destroy" else {}
     check_cloud_features(resources, state, client.connection, catalog)
@@ -343,6 +346,24 @@ def _data_ids(data: Iterable[DataSource], live: dict[str, dict[str, list[LiveObj
     if problems:
         raise PlanError("data sources that cannot be read:\n  " + "\n  ".join(problems))
     return found
+
+
+def read_data(client: PrefectClient, config: Configuration, catalog: Catalog = CATALOG) -> dict[str, dict[str, Any]]:
+    """What each data source reads, for `${data.KIND.NAME.ATTRIBUTE}` ("KIND.NAME" -> attributes as
+    plans show them, secrets as fingerprints, with `id` and `name`); a plan error for any not found."""
+    names: dict[str, set[str]] = {}
+    for address in config.data:
+        names.setdefault(address.kind, set()).add(address.name)
+    live = refresh(client, names, catalog)
+    _data_ids(config.data.values(), live)
+    defaults = ServerDefaults(client)
+    values = {}
+    for address in config.data:
+        obj = live[address.kind][address.name][0]
+        paths = catalog[address.kind].sensitive_paths(obj.name, obj.attributes, defaults)
+        attributes, _ = conceal(obj.attributes, paths, "data source")
+        values[str(address)] = {**attributes, "id": obj.id, "name": obj.name}
+    return values
 
 
 def state_addresses(state: State, catalog: Catalog, data_ids: dict[str, str] | None = None) -> dict[str, Address]:
