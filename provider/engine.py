@@ -86,6 +86,9 @@ class PlanOptions:
     replace: list[str] = field(default_factory=list)
     # `moved` entries already applied to state: new address -> the name the object had before.
     moved: dict[str, str] = field(default_factory=dict)
+    # Objects referred to but neither configured nor in state (address -> id), e.g. a Pulumi
+    # resource's pool made by another resource: live ids are shown as their names.
+    external: dict[str, str] = field(default_factory=dict)
 
 
 def apply_moves(config: Configuration | None, state: State) -> dict[str, str]:
@@ -232,7 +235,7 @@ def make_plan(
                 return before, True
         return obj, False
 
-    addresses = _addresses(working)
+    addresses = {**{obj_id: Address.parse(key) for key, obj_id in options.external.items()}, **_addresses(working)}
     for kind_name, objects in live.items():
         for obj in (obj for named in objects.values() for obj in named):
             KINDS[kind_name].name_references(obj, addresses)
@@ -579,11 +582,14 @@ def apply_plan(
     *,
     parallelism: int = 10,
     on_event: Event | None = None,
+    external: dict[str, str] | None = None,
 ) -> ApplyResult:
-    """Run the plan's steps in dependency order, `parallelism` at a time, saving state after each."""
+    """Run the plan's steps in dependency order, `parallelism` at a time, saving state after each.
+
+    `external`: ids of objects referred to that are neither configured nor in state (PlanOptions.external)."""
     on_event = on_event or (lambda *_: None)
     steps = build_steps(plan.changes)
-    ids = {address: record.id for address, record in writer.state.resources.items()}
+    ids = {**(external or {}), **{address: record.id for address, record in writer.state.resources.items()}}
     ctx = ApplyContext(ids)
     result = ApplyResult()
     try:
