@@ -436,7 +436,7 @@ def provision_infra(
     with locked:
         state = whole.backend.read()
         scoped, targets = infra_scope(config, state, pool, destroy)
-        session = open_session(directory, scoped, api_url)
+        session = whole.with_config(scoped)
         result = session.plan(targets=targets, state=state)
         _show_plan(result, as_json=False)
         if dry_run or not result.has_changes:

@@ -57,6 +57,11 @@ class Session:
         self.state: State | None = None
         self._external: dict[str, str] = {}
 
+    def with_config(self, config: Configuration) -> Session:
+        """A session on another configuration (e.g. one pool's infrastructure) with this backend,
+        which has read the state the other session writes."""
+        return Session(config, self.backend, self.connect, external=self.resolve_external)
+
     def locked(self, operation: str, timeout: float = 0.0) -> AbstractContextManager[LockInfo]:
         return self.backend.lock(operation, timeout)
 
