@@ -183,6 +183,21 @@ def load_configuration(
     return Configuration(directory, resources, backend, warnings, moved)
 
 
+def declared_configuration(directory: Path, specs: Mapping[Address, Spec], source: SourceMap) -> Configuration:
+    """A configuration of specs given in code rather than read from files (a Pulumi resource's
+    inputs), with their children and dependencies as `load_configuration` makes them; references
+    to objects not among them are taken to exist (they are looked up on the server)."""
+    errors: list[ConfigError] = []
+    resources: dict[Address, Resource] = {}
+    for address, spec in specs.items():
+        _add_resource(resources, address, spec, source, (), errors, refers_to_existing=True)
+    if not errors:
+        _link(resources, errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return Configuration(directory, resources)
+
+
 def _add_resource(
     resources: dict[Address, Resource],
     address: Address,
