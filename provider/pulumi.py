@@ -46,10 +46,10 @@ from provider.config import Configuration, Moved, declared_configuration, valida
 from provider.connection import resolve
 from provider.engine import ApplyResult, describe_error
 from provider.errors import ConfigErrors, ProviderError
-from provider.plan import Plan
+from provider.plan import Change, Plan
 from provider.secrets import conceal
 from provider.session import Session
-from provider.state import MemoryBackend, State, parse_state
+from provider.state import MemoryBackend, Record, State, parse_state
 from provider.yamlsource import SourceMap, _dotted
 from resources import KINDS
 from resources.base import Address, ResourceKind, Spec
@@ -150,11 +150,6 @@ def _inputs(props: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in props.items() if key != INTERNAL and key not in OUTPUTS}
 
 
-def _recorded(props: dict[str, Any]) -> State | None:
-    """The resource's state, as its `state` output holds it."""
-    return parse_state(json.dumps(props["state"]), "the resource's state output") if props.get("state") else None
-
-
 # --- the provider -------------------------------------------------------------------------------
 
 
@@ -228,7 +223,7 @@ class KindProvider(dynamic.ResourceProvider):
         if replaces or is_unknown(fields):
             # (In a preview, inputs from resources not written yet: a change, its extent unknown.)
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
-        plan = self._plan(fields, olds)
+        _, plan = self._planned_against(id_, olds, fields)
         own = _own_change(plan, self._address(fields))
         if own is not None and own.action == "replace":
             replaces = [f for f in own.changed if f in self.kind.replace_fields] or list(own.changed) or ["name"]
@@ -258,14 +253,16 @@ class KindProvider(dynamic.ResourceProvider):
             made = [step.change.address for step in result.done if step.operation == "create"]
             if made:
                 cleanup = self._session(None, session.backend.read())
-                cleanup.apply(cleanup.plan("destroy", made))
+                left = cleanup.apply(cleanup.plan("destroy", made))
+                if not left.ok:
+                    raise ProviderError(f"{_failure(result)}; removing what it made failed too: {_failure(left)}")
             raise _failure(result)
         state = session.backend.read()
         return dynamic.CreateResult(state.resources[str(self._address(fields))].id,
                                     self._outputs(fields, state, _own_change(plan, self._address(fields))))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        session = self._session(None, _recorded(props))
+        session = self._session(None, self._recorded(id_, props))
         session.apply(session.plan("refresh-only"))
         state = session.backend.read()
         record = state.resources.get(str(self._address(props))) if state else None
@@ -276,7 +273,7 @@ class KindProvider(dynamic.ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         fields = _inputs(news)
         address = self._address(fields)
-        plan, session = self._plan(fields, olds, keep_session=True)
+        session, plan = self._planned_against(id_, olds, fields)
         own = _own_change(plan, address)
         if own is not None and own.action == "create":
             raise ProviderError(f"{address} (id {id_}) was deleted outside Pulumi: run `pulumi refresh`")
@@ -286,7 +283,7 @@ class KindProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(self._outputs(fields, session.backend.read(), own))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        session = self._session(None, _recorded(props))
+        session = self._session(None, self._recorded(id_, props))
         result = session.apply(session.plan("destroy"))
         if not result.ok:
             raise _failure(result)
@@ -296,15 +293,31 @@ class KindProvider(dynamic.ResourceProvider):
     def _address(self, fields: dict[str, Any]) -> Address:
         return Address(self.kind.kind, name_of(self.kind, fields))
 
-    def _plan(self, fields: dict[str, Any], olds: dict[str, Any], keep_session: bool = False) -> Any:
-        """The plan against the recorded state; a new name of a renamable kind as a `moved` entry."""
+    def _planned_against(self, id_: str, olds: dict[str, Any], fields: dict[str, Any]) -> tuple[Session, Plan]:
+        """A plan of the new inputs against the recorded state; a new name of a renamable kind is
+        a `moved` entry (the server renames the object in place)."""
         old_address = self._address(olds)
         moved_from = old_address if old_address != self._address(fields) else None
-        session = self._session(fields, _recorded(olds), moved_from)
-        plan = _planned(session)
-        return (plan, session) if keep_session else plan
+        session = self._session(fields, self._recorded(id_, olds), moved_from)
+        return session, _planned(session)
 
-    def _outputs(self, fields: dict[str, Any], state: State, own: Any) -> dict[str, Any]:
+    def _recorded(self, id_: str, props: dict[str, Any]) -> State | None:
+        """The resource's state, as its `state` output holds it. Resources made by releases before
+        it was kept have only `attributes` and `children`: the state is made from those (their
+        fingerprints were salted with the object's id, which the lineage then is)."""
+        if props.get("state"):
+            return parse_state(json.dumps(props["state"]), "the resource's state output")
+        if props.get("attributes") is None:
+            return None
+        own = self._address(props)
+        state = State(lineage=id_)
+        state.resources[str(own)] = Record(own.kind, own.name, id_, props["attributes"])
+        for key, child in (props.get("children") or {}).items():
+            address = Address.parse(key)
+            state.resources[key] = Record(address.kind, address.name, child["id"], child["attributes"], [str(own)])
+        return state
+
+    def _outputs(self, fields: dict[str, Any], state: State, own: Change | None) -> dict[str, Any]:
         # Inputs at secret paths are fingerprints, as the plan concealed them.
         paths = own.sensitive if own is not None else []
         return {**conceal(fields, paths, state.lineage)[0], **self._state_outputs(fields, state)}
@@ -330,7 +343,7 @@ def _planned(session: Session) -> Plan:
         raise _explained(exc, session.config) from None
 
 
-def _own_change(plan: Plan, address: Address) -> Any:
+def _own_change(plan: Plan, address: Address) -> Change | None:
     return next((c for c in plan.changes if c.address == str(address)), None)
 
 

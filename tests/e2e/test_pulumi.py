@@ -550,6 +550,21 @@ def test_a_queue_priority_left_to_the_server_never_diffs(api: httpx.Client, pref
     assert provider.diff(pool_id, outs, pinned).changes is False
 
 
+def test_a_resource_made_by_an_earlier_release_without_a_state_output(api: httpx.Client, prefix: str):
+    """Outputs had only `attributes` and `children` before: the state is made from them."""
+    provider = loaded("work_pools")
+    name = f"{prefix}-legacy"
+    inputs = {"name": name, "type": "process", "queues": {"high": {"priority": 1}}}
+    pool_id, outs = create(provider, inputs)
+    legacy = {key: value for key, value in outs.items() if key != "state"}
+    assert provider.diff(pool_id, legacy, inputs).changes is False
+    outs = provider.update(pool_id, legacy, {**inputs, "description": "now with a state"}).outs
+    assert api.get(f"work_pools/{name}").json()["description"] == "now with a state"
+    assert set(outs["state"]["resources"]) == {f"work_pools.{name}", f"work_queues.{name}/high"}
+    provider.delete(pool_id, {key: value for key, value in outs.items() if key != "state"})
+    assert api.get(f"work_pools/{name}").status_code == 404
+
+
 # --- replacement order ------------------------------------------------------------------------------
 
 
