@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -195,8 +195,10 @@ class KindProvider(dynamic.ResourceProvider):
         with PrefectClient(connection) as client:
             yield client
 
-    def _session(self, fields: dict[str, Any] | None, state: State | None, moved_from: Address | None = None) -> Session:
-        """A session on the resource's configuration (None: none, to read or destroy) and state."""
+    def _session(self, client: PrefectClient, fields: dict[str, Any] | None, state: State | None,
+                 moved_from: Address | None = None) -> Session:
+        """A session on the resource's configuration (None: none, to read or destroy) and state,
+        through the call's one client (opening a client costs more than most calls' requests)."""
         config = None
         if fields is not None:
             parsed = parse(self.kind, fields)
@@ -205,7 +207,7 @@ class KindProvider(dynamic.ResourceProvider):
             config = _configuration(parsed.address, parsed.spec)
             if moved_from is not None:
                 config.moved = [Moved.model_validate({"from": str(moved_from), "to": str(parsed.address)})]
-        return Session(config, MemoryBackend(state), self._client, external=True)
+        return Session(config, MemoryBackend(state), lambda: nullcontext(client), external=True)
 
     # --- the dynamic provider interface -----------------------------------------------------
 
@@ -223,7 +225,8 @@ class KindProvider(dynamic.ResourceProvider):
         if replaces or is_unknown(fields):
             # (In a preview, inputs from resources not written yet: a change, its extent unknown.)
             return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
-        _, plan = self._planned_against(id_, olds, fields)
+        with self._client() as client:
+            _, plan = self._planned_against(client, id_, olds, fields)
         own = _own_change(plan, self._address(fields))
         if own is not None and own.action == "replace":
             replaces = [f for f in own.changed if f in self.kind.replace_fields] or list(own.changed) or ["name"]
@@ -235,8 +238,11 @@ class KindProvider(dynamic.ResourceProvider):
         )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        fields = _inputs(props)
-        session = self._session(fields, None)
+        with self._client() as client:
+            return self._create(client, _inputs(props))
+
+    def _create(self, client: PrefectClient, fields: dict[str, Any]) -> dynamic.CreateResult:
+        session = self._session(client, fields, None)
         existing = session.existing()
         if existing and not fields.get(ADOPT):
             found = ", ".join(f"{address} (id {obj_id})" for address, obj_id in existing.items())
@@ -252,7 +258,7 @@ class KindProvider(dynamic.ResourceProvider):
             # A failed create leaves nothing it made behind: Pulumi records no resource for it.
             made = [step.change.address for step in result.done if step.operation == "create"]
             if made:
-                cleanup = self._session(None, session.backend.read())
+                cleanup = self._session(client, None, session.backend.read())
                 left = cleanup.apply(cleanup.plan("destroy", made))
                 if not left.ok:
                     raise ProviderError(f"{_failure(result)}; removing what it made failed too: {_failure(left)}")
@@ -262,8 +268,9 @@ class KindProvider(dynamic.ResourceProvider):
                                     self._outputs(fields, state, _own_change(plan, self._address(fields))))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        session = self._session(None, self._recorded(id_, props))
-        session.apply(session.plan("refresh-only"))
+        with self._client() as client:
+            session = self._session(client, None, self._recorded(id_, props))
+            session.apply(session.plan("refresh-only"))
         state = session.backend.read()
         record = state.resources.get(str(self._address(props))) if state else None
         if record is None or record.id != id_:
@@ -273,18 +280,20 @@ class KindProvider(dynamic.ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         fields = _inputs(news)
         address = self._address(fields)
-        session, plan = self._planned_against(id_, olds, fields)
-        own = _own_change(plan, address)
-        if own is not None and own.action == "create":
-            raise ProviderError(f"{address} (id {id_}) was deleted outside Pulumi: run `pulumi refresh`")
-        result = session.apply(plan)
+        with self._client() as client:
+            session, plan = self._planned_against(client, id_, olds, fields)
+            own = _own_change(plan, address)
+            if own is not None and own.action == "create":
+                raise ProviderError(f"{address} (id {id_}) was deleted outside Pulumi: run `pulumi refresh`")
+            result = session.apply(plan)
         if not result.ok:
             raise _failure(result)
         return dynamic.UpdateResult(self._outputs(fields, session.backend.read(), own))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        session = self._session(None, self._recorded(id_, props))
-        result = session.apply(session.plan("destroy"))
+        with self._client() as client:
+            session = self._session(client, None, self._recorded(id_, props))
+            result = session.apply(session.plan("destroy"))
         if not result.ok:
             raise _failure(result)
 
@@ -293,12 +302,13 @@ class KindProvider(dynamic.ResourceProvider):
     def _address(self, fields: dict[str, Any]) -> Address:
         return Address(self.kind.kind, name_of(self.kind, fields))
 
-    def _planned_against(self, id_: str, olds: dict[str, Any], fields: dict[str, Any]) -> tuple[Session, Plan]:
+    def _planned_against(self, client: PrefectClient, id_: str, olds: dict[str, Any],
+                         fields: dict[str, Any]) -> tuple[Session, Plan]:
         """A plan of the new inputs against the recorded state; a new name of a renamable kind is
         a `moved` entry (the server renames the object in place)."""
         old_address = self._address(olds)
         moved_from = old_address if old_address != self._address(fields) else None
-        session = self._session(fields, self._recorded(id_, olds), moved_from)
+        session = self._session(client, fields, self._recorded(id_, olds), moved_from)
         return session, _planned(session)
 
     def _recorded(self, id_: str, props: dict[str, Any]) -> State | None:
