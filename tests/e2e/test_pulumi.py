@@ -248,6 +248,18 @@ def test_variable_drift_update_and_an_existing_name(api: httpx.Client, prefix: s
     assert api.get(f"variables/name/{name}").status_code == 404
 
 
+def test_an_object_deleted_outside_pulumi_leaves_the_stack_on_refresh(api: httpx.Client, prefix: str):
+    provider = loaded("variables")
+    inputs = {"name": f"{prefix}_gone", "value": 1}
+    var_id, outs = create(provider, inputs)
+    api.delete(f"variables/name/{prefix}_gone").raise_for_status()
+    assert provider.diff(var_id, outs, inputs).changes is True
+    with pytest.raises(ProviderError, match=r"was deleted outside Pulumi: run `pulumi refresh`"):
+        provider.update(var_id, outs, {**inputs, "value": 2})
+    assert api.get(f"variables/name/{prefix}_gone").status_code == 404, "not made again behind Pulumi's back"
+    assert provider.read(var_id, outs).id == "", "gone: Pulumi drops it from the stack"
+
+
 def test_an_existing_object_is_refused_unless_adopted(api: httpx.Client, prefix: str):
     """Pulumi's import cannot adopt into a dynamic provider (pulumi/pulumi#16175): `adopt=True` does."""
     name = f"{prefix}_existing"
