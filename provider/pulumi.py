@@ -97,7 +97,8 @@ def parse(kind: ResourceKind, fields: dict[str, Any]) -> Parsed:
     if "lifecycle" in spec_fields:
         del spec_fields["lifecycle"]
         problems.append(("lifecycle", "use Pulumi's resource options (protect, ignore_changes) instead"))
-    if not isinstance(fields.get(ADOPT, False), bool) and not is_unknown(fields[ADOPT]):
+    adopt = fields.get(ADOPT)
+    if adopt is not None and not isinstance(adopt, bool) and not is_unknown(adopt):
         problems.append((ADOPT, "must be true or false"))
     for key in identity:
         if fields.get(key) is None:
