@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from provider.client import PrefectClient
     from provider.config import Configuration
     from provider.plan import Plan
+    from provider.session import Session
     from provider.state import Backend, State
 
 app = typer.Typer(
@@ -158,6 +159,13 @@ def connect(api_url: str | None) -> PrefectClient:
     return PrefectClient(resolve(api_url, start_embedded=start_embedded), unreachable_after=_unreachable_after)
 
 
+def open_session(directory: Path, config: Configuration | None, api_url: str | None) -> Session:
+    """The workflow on the configuration's backend, against the API the options name."""
+    from provider.session import Session
+
+    return Session(config, backend_for(directory, config), lambda: connect(api_url))
+
+
 # --- validate / schema ------------------------------------------------------------------------
 
 
@@ -179,23 +187,6 @@ def schema() -> None:
 
 
 # --- plan / apply / destroy / drift -----------------------------------------------------------
-
-
-def _make_plan(config, backend, api_url, *, mode="normal", targets=None, replace=None, state=None):
-    from provider.engine import PlanOptions, apply_moves, make_plan
-    from provider.state import State
-
-    if state is None:
-        state = backend.read()
-    new_state = state is None
-    state = state or State()
-    moved = apply_moves(config, state)
-    with connect(api_url) as client:
-        options = PlanOptions(mode, list(targets or []), list(replace or []), moved)
-        plan = make_plan(config, state, client, options, new_state=new_state)
-    plan.moved = {new: f"{new.split('.', 1)[0]}.{old}" for new, old in moved.items()}
-    plan.warnings += [f"{old} has moved to {new}" for new, old in plan.moved.items()]
-    return plan, state
 
 
 def _show_plan(plan: Plan, as_json: bool) -> None:
@@ -227,9 +218,8 @@ def plan(
 ) -> None:
     """Show what apply would change."""
     config = load_config(directory, var, var_file, step_output, with_step_outputs=True, flow_python=flow_python)
-    backend = backend_for(directory, config)
     mode = "destroy" if destroy else "refresh-only" if refresh_only else "normal"
-    result, _ = _make_plan(config, backend, api_url, mode=mode, targets=target, replace=replace)
+    result = open_session(directory, config, api_url).plan(mode, target or [], replace or [])
     _show_plan(result, as_json)
     if markdown:
         from provider.render import plan_markdown
@@ -258,7 +248,7 @@ def drift(
     from provider.render import drift_markdown, plan_json
 
     config = load_config(directory, var, var_file, step_output, with_step_outputs=True, flow_python=flow_python)
-    result, _ = _make_plan(config, backend_for(directory, config), api_url, mode="refresh-only")
+    result = open_session(directory, config, api_url).plan("refresh-only")
     if as_json:
         report = plan_json(result)
         typer.echo(json.dumps({"format_version": report["format_version"], "resource_drift": report["resource_drift"]}, indent=2))
@@ -282,22 +272,18 @@ def _confirm(auto_approve: bool, question: str) -> None:
         raise ProviderError("apply cancelled")
 
 
-def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
+def _run_apply(session: Session, plan: Plan, parallelism: int) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from provider.engine import apply_plan, build_steps, describe_error
+    from provider.engine import build_steps, describe_error
     from provider.errors import ApiUnreachable, ProviderError
-    from provider.state import StateWriter
 
-    writer = StateWriter(backend, state)
-    for new, old in plan.moved.items():
-        writer.move(old, new)  # already renamed in memory (a no-op there); this makes it durable
     verbs = {"create": ("Creating", "Creation complete"), "update": ("Modifying", "Modifications complete"),
              "delete": ("Destroying", "Destruction complete"), "forget": ("Forgetting", "Removed from state"),
              "import": ("Importing", "Import complete")}
     total = len(build_steps(plan.changes))
     err = _console(stderr=True)
-    with connect(api_url) as client, Progress(
+    with Progress(
         TextColumn("[bold]Applying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
     ) as progress:
@@ -317,7 +303,7 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
             elif event == "progress":
                 progress.console.print(f"{address}: {error}")
 
-        result = apply_plan(plan, client, writer, parallelism=parallelism, on_event=on_event)
+        result = session.apply(plan, parallelism, on_event)
     count = {"add": 0, "change": 0, "destroy": 0}
     for step in result.done:
         key = {"create": "add", "update": "change", "delete": "destroy"}.get(step.operation)
@@ -326,7 +312,7 @@ def _run_apply(plan, backend, state, api_url, parallelism: int) -> None:
     summary = f"Resources: {count['add']} added, {count['change']} changed, {count['destroy']} destroyed."
     if result.ok:
         _console().print(f"\n[bold green]Apply complete![/bold green] {summary}")
-        _print_outputs([step.change.address for step in result.done], writer.state)
+        _print_outputs([step.change.address for step in result.done], session.state)
         return
     for step, error in result.failed:
         if not isinstance(error, ApiUnreachable):
@@ -383,63 +369,31 @@ def _plan_then_apply(directory, var, var_file, api_url, mode, targets, replace, 
                      step_output=None, flow_python=None):
     """Under the state lock: plan, show it, ask (unless approved), apply."""
     config = load_config(directory, var, var_file, step_output, with_step_outputs=mode != "destroy", flow_python=flow_python)
-    backend = backend_for(directory, config)
-    with backend.lock("destroy" if mode == "destroy" else "apply", parse_duration(lock_timeout)):
-        result, state = _make_plan(config, backend, api_url, mode=mode, targets=targets, replace=replace)
+    session = open_session(directory, config, api_url)
+    with session.locked("destroy" if mode == "destroy" else "apply", parse_duration(lock_timeout)):
+        result = session.plan(mode, targets or [], replace or [])
         _show_plan(result, as_json=False)
         if not result.has_changes:
             return
         question = "Do you really want to destroy all managed objects?" if mode == "destroy" else "Do you want to perform these actions?"
         _confirm(auto_approve, question)
-        _run_apply(result, backend, state, api_url, parallelism)
+        _run_apply(session, result, parallelism)
 
 
 def _apply_saved(path: Path, api_url: str | None, parallelism: int, lock_timeout: float, var, var_file,
                  step_output=None, flow_python=None) -> None:
-    from provider.errors import ProviderError
     from provider.plan import load_saved_plan
-    from provider.state import State
 
     saved = load_saved_plan(path)
     # The configuration names the backend and holds the secrets the plan only has fingerprints of.
     config = load_config(Path(saved.config_dir or "."), var, var_file, step_output, with_step_outputs=True,
                          flow_python=flow_python)
-    backend = backend_for(config.directory, config)
-    with backend.lock("apply", lock_timeout):
-        state = backend.read()
-        current = (state.lineage, state.serial) if state else (saved.lineage, None)
-        if current != (saved.lineage, saved.serial):
-            raise ProviderError(
-                f"the saved plan {path} is stale: the state changed since it was made "
-                f"(planned against serial {saved.serial}, the state is now at {current[1]}); run plan again"
-            )
-        state = state or State(lineage=saved.lineage)
-        if any(c.sensitive for c in saved.pending):
-            _restore_secrets(saved, config, api_url)
+    session = open_session(config.directory, config, api_url)
+    with session.locked("apply", lock_timeout):
+        session.load_saved(saved, path)
         _show_plan(saved, as_json=False)
         if saved.has_changes:
-            _run_apply(saved, backend, state, api_url, parallelism)
-
-
-def _restore_secrets(saved: Plan, config: Configuration, api_url: str | None) -> None:
-    """A saved plan holds fingerprints only: take the clear values from the configuration again."""
-    from provider.engine import desired_attributes
-    from provider.errors import ProviderError
-    from resources import CATALOG
-    from resources.base import ServerDefaults
-
-    wanted = {CATALOG.parse(c.address) for c in saved.pending if c.sensitive and c.after is not None}
-    resources = {a: r for a, r in config.resources.items() if a in wanted}
-    with connect(api_url) as client:
-        desired = desired_attributes(resources, ServerDefaults(client), saved.lineage)
-    for change in saved.pending:
-        if CATALOG.parse(change.address) not in wanted:
-            continue
-        if desired.attributes.get(change.address) != change.after:
-            raise ProviderError(
-                f"{change.address}: the configuration or a secret changed since the plan was made; run plan again"
-            )
-        saved.secrets[change.address] = desired.secrets[change.address]
+            _run_apply(session, saved, parallelism)
 
 
 @app.command()
@@ -477,17 +431,18 @@ def provision_infra(
     from provider.provision import infra_scope
 
     config = load_config(directory, var, var_file)
-    backend = backend_for(directory, config)
-    locked = contextlib.nullcontext() if dry_run else backend.lock("provision-infra", parse_duration(lock_timeout))
+    whole = open_session(directory, config, api_url)
+    locked = contextlib.nullcontext() if dry_run else whole.locked("provision-infra", parse_duration(lock_timeout))
     with locked:
-        state = backend.read()
+        state = whole.backend.read()
         scoped, targets = infra_scope(config, state, pool, destroy)
-        result, state = _make_plan(scoped, backend, api_url, targets=targets, state=state)
+        session = whole.with_config(scoped)
+        result = session.plan(targets=targets, state=state)
         _show_plan(result, as_json=False)
         if dry_run or not result.has_changes:
             return
         _confirm(auto_approve, "Do you want to perform these actions?")
-        _run_apply(result, backend, state, api_url, parallelism=10)
+        _run_apply(session, result, parallelism=10)
 
 
 @app.command("import")
@@ -502,8 +457,6 @@ def import_(
     api_url: ApiUrl = None,
 ) -> None:
     """Adopt an existing object into state, so the configuration manages it from now on."""
-    from provider.engine import declared_resource, import_object
-    from provider.state import State
     from resources import CATALOG
 
     try:
@@ -511,15 +464,7 @@ def import_(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     config = load_config(directory, var, var_file)
-    declared_resource(config, parsed)  # before anything is read or locked
-    backend = backend_for(directory, config)
-    with backend.lock("import", parse_duration(lock_timeout)):
-        state = backend.read() or State()
-        with connect(api_url) as client:
-            record = import_object(config, state, client, parsed, id_or_name)
-        state.resources[address] = record
-        state.serial += 1
-        backend.write(state)
+    record = open_session(directory, config, api_url).import_(parsed, id_or_name, parse_duration(lock_timeout))
     typer.echo(f"Imported {address} (id {record.id}). Run plan to compare it with the configuration.")
 
 
@@ -597,16 +542,10 @@ def show(
 
 
 def _read_state(directory: Path) -> State:
-    from provider.errors import StateError
-
-    backend = _state_backend(directory)
-    state = backend.read()
-    if state is None:
-        raise StateError(f"no state at {backend.describe()}")
-    return state
+    return _state_session(directory).current_state()
 
 
-def _state_backend(directory: Path):
+def _state_session(directory: Path, api_url: str | None = None) -> Session:
     from provider.config import load_configuration
     from provider.errors import ConfigErrors
 
@@ -614,7 +553,7 @@ def _state_backend(directory: Path):
         config = load_configuration(directory)
     except ConfigErrors:
         config = None  # the state can be inspected even while the configuration is broken
-    return backend_for(directory, config)
+    return open_session(directory, config, api_url)
 
 
 @state_app.command("list")
@@ -639,17 +578,8 @@ def state_show(address: str, directory: DirArg = Path(".")) -> None:
     typer.echo(json.dumps({"address": address, **asdict(record)}, indent=2))
 
 
-def _edit_state(directory: Path, lock_timeout: str, edit) -> None:
-    from provider.errors import StateError
-
-    backend = _state_backend(directory)
-    with backend.lock("state edit", parse_duration(lock_timeout)):
-        state = backend.read()
-        if state is None:
-            raise StateError(f"no state at {backend.describe()}")
-        edit(state)
-        state.serial += 1
-        backend.write(state)
+def _edit_state(directory: Path, lock_timeout: str, edit, api_url: str | None = None) -> None:
+    _state_session(directory, api_url).edit_state("state edit", parse_duration(lock_timeout), edit)
 
 
 @state_app.command("rm")
@@ -694,8 +624,9 @@ def state_push(
     from provider.state import read_state_file
 
     incoming = read_state_file(state_file)
-    backend = _state_backend(directory)
-    with backend.lock("state push", parse_duration(lock_timeout)):
+    session = _state_session(directory)
+    backend = session.backend
+    with session.locked("state push", parse_duration(lock_timeout)):
         current = backend.read()
         if current and not force:
             if current.lineage != incoming.lineage:
@@ -716,7 +647,7 @@ def force_unlock(
     """Remove the state lock LOCK_ID left by a command that is gone (refuses any other lock)."""
     from provider.errors import ProviderError
 
-    backend = _state_backend(directory)
+    backend = _state_session(directory).backend
     if not force:
         if not sys.stdin.isatty():
             raise ProviderError("refusing to force-unlock without confirmation: not interactive; pass --force")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import graphlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,15 @@ class DataSource:
 
     address: Address
     location: Location
+    referred_by: Address | None = None  # made for a reference, not declared (a Pulumi resource's)
 
     def __str__(self) -> str:
         return f"data.{self.address}"
+
+    def problem(self, what: str) -> str:
+        if self.referred_by:
+            return f"{self.referred_by} refers to {self.address}: {what}"
+        return f"{self} ({self.location}): {what}"
 
 
 @dataclass
@@ -79,6 +86,14 @@ class Configuration:
     # Resources whose specs read data sources (`${data...}`) not read yet: checked once they are
     # (`with_data`); a configuration holding any cannot be planned.
     deferred: dict[Address, Location] = field(default_factory=dict)
+    # Reads the files again, given what the data sources read (set by load_configuration).
+    reload: Callable[[Mapping[str, Mapping[str, Any]]], Configuration] | None = field(default=None, repr=False)
+
+    def with_data(self, values: Mapping[str, Mapping[str, Any]]) -> Configuration:
+        """This configuration read again, its `${data.KIND.NAME.ATTRIBUTE}` expressions taking `values`."""
+        if self.reload is None:
+            raise ConfigError("this configuration reads data sources, but cannot be read again")
+        return self.reload(values)
 
     def order(self) -> list[Address]:
         """Addresses in dependency order (dependencies first)."""
@@ -208,7 +223,27 @@ def load_configuration(
         _link(resources, data_sources, errors, deferred)
     if errors:
         raise ConfigErrors(errors)
-    return Configuration(directory, resources, backend, warnings, moved, data_sources, deferred)
+    reload = functools.partial(load_configuration, directory, variables, step_outputs, flow_python)
+    return Configuration(directory, resources, backend, warnings, moved, data_sources, deferred,
+                         lambda values: reload(data_values=values))
+
+
+def declared_configuration(directory: Path, specs: Mapping[Address, Spec], source: SourceMap) -> Configuration:
+    """A configuration of specs given in code rather than read from files (a Pulumi resource's
+    inputs), with their children and dependencies as `load_configuration` makes them; objects they
+    refer to that are not among them are data sources (read on the server by the plan)."""
+    errors: list[ConfigError] = []
+    resources: dict[Address, Resource] = {}
+    for address, spec in specs.items():
+        _add_resource(resources, address, spec, source, (), errors)
+    data = {target: DataSource(target, resource.location, referred_by=address)
+            for address, resource in resources.items()
+            for target in resource.kind.references(address.name, resource.spec) if target not in resources}
+    if not errors:
+        _link(resources, data, errors)
+    if errors:
+        raise ConfigErrors(errors)
+    return Configuration(directory, resources, data=data)
 
 
 def _add_resource(

@@ -1,31 +1,39 @@
-"""Pulumi dynamic providers for every resource kind, on the CLI's kinds, validation and API client.
+"""Pulumi dynamic providers for every resource kind, driving the same session as the CLI.
 
 One generic provider (`KindProvider`) and one generic resource (`KindResource`) take a resource
 kind; the named classes (`WorkPool` and `WorkPoolProvider`, `Deployment` and
 `DeploymentProvider`, ...) are generated from `resources.KINDS`, so every kind has both.
 
-A resource manages one Prefect object, plus the objects its spec declares inline (a pool's
-`queues`, a deployment's `triggers`), written in the order the CLI writes them. Its inputs are the
-YAML spec's fields and the identity (`name`; `work_pool` + `name` for a queue, `flow_name` +
-`name` for a deployment, `block_type_slug` + `name` for a block). Its outputs are those inputs,
-`attributes` (the object as read back from the server, normalized as plans show it, server-filled
-fields included) and `children` (address -> `id` and `attributes` of each inline object). The
-Pulumi id is the server id. Secrets never reach outputs: at the kind's sensitive paths they are
-fingerprints salted with the object's id, which still shows a changed secret in `diff`.
+A resource is a small configuration: its own object plus the objects its spec declares inside it
+(a pool's `queues` and `provision_infra` parts, a deployment's `triggers`). Its state is a small
+prefect-provider state kept in its `state` output (a Pulumi secret). Each provider method is one
+session (provider/session.py) on that configuration and that state, in memory:
+
+- create: plan and apply from an empty state (`adopt=True` first imports existing objects);
+- update: plan and apply against the recorded state; a new name is a `moved` entry where the
+  server renames the kind in place;
+- delete: a destroy plan; read (`pulumi refresh`): a refresh-only plan, drift taken into state;
+- diff: a plan; its changes tell Pulumi whether there are changes and what forces a replacement.
+
+Inputs are the YAML spec's fields, the identity (`ResourceKind.identity_inputs`) and `adopt`.
+Outputs are the inputs (secrets as salted fingerprints), `attributes` (the object as recorded,
+server-filled fields included), `children` (address -> `id` and `attributes` of each inner
+object) and `state`. The Pulumi id is the server id. References to objects other resources make
+(a deployment's `work_pool=pool.name`) are looked up by name on the server when planning.
 
 Providers hold no client, lock or credential (Pulumi stores them, serialized with dill, in the
 stack state). Each method reads the connection (stack config `prefect:apiUrl` and
 `prefect:apiKey`, else PREFECT_API_URL / PREFECT_API_KEY or the Prefect profile, as the CLI does)
-and opens its own client. Names given as another resource's output (a deployment's
-`work_pool=pool.name`) make Pulumi order the resources; ids are looked up by name when writing.
+and opens its own client.
 """
 
 from __future__ import annotations
 
-import graphlib
+import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pulumi
@@ -34,28 +42,22 @@ from pulumi.runtime.rpc import UNKNOWN
 from pydantic import ValidationError
 
 from provider.client import Connection, PrefectClient
-from provider.config import validation_problems
+from provider.config import Configuration, Moved, declared_configuration, validation_problems
 from provider.connection import resolve
-from provider.engine import changed_fields, cloud_refusal, create_object, refresh
-from provider.errors import NotFound, ProviderError
+from provider.engine import ApplyResult, describe_error
+from provider.errors import ConfigErrors, ProviderError
+from provider.plan import Change, Plan
 from provider.secrets import conceal
-from provider.yamlsource import _dotted
+from provider.session import Session
+from provider.state import MemoryBackend, Record, State, parse_state
+from provider.yamlsource import SourceMap, _dotted
 from resources import CATALOG, KINDS
-from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.base import Address, ResourceKind, Spec
 
 CONFIG = "prefect"  # the stack config namespace: prefect:apiUrl, prefect:apiKey
-OUTPUTS = ("attributes", "children")  # filled by the provider, never inputs
+OUTPUTS = ("attributes", "children", "state")  # filled by the provider, never inputs
+ADOPT = "adopt"  # the input that takes an existing object of the name into the stack on create
 INTERNAL = "__provider"  # where Pulumi keeps the serialized provider among the properties
-# How a two-part identity is spelled as inputs; every other kind is identified by `name`.
-IDENTITY_INPUTS = {
-    "work_queues": ("work_pool", "name"),
-    "blocks": ("block_type_slug", "name"),
-    "deployments": ("flow_name", "name"),
-}
-
-
-def identity_inputs(kind: ResourceKind) -> tuple[str, ...]:
-    return IDENTITY_INPUTS.get(kind.kind, ("name",))
 
 
 def class_name(kind: ResourceKind) -> str:
@@ -67,22 +69,9 @@ def class_name(kind: ResourceKind) -> str:
 
 
 @dataclass
-class Unit:
-    """One object a resource manages: its own, or one its spec declares inline."""
-
-    kind: ResourceKind
-    name: str
-    spec: Spec
-    path: tuple[str | int, ...] = ()  # where its spec stands among the resource's inputs
-
-    @property
-    def address(self) -> str:
-        return str(self.kind.address(self.name))
-
-
-@dataclass
 class Parsed:
-    units: list[Unit]  # the resource's own object first; empty when the inputs are not valid
+    address: Address | None  # the resource's own object; None when its name is not known or valid
+    spec: Spec | None  # None when the inputs are not valid
     problems: list[tuple[str, str]]  # (property, reason)
 
 
@@ -95,18 +84,22 @@ def is_unknown(value: Any) -> bool:
     return isinstance(value, str) and UNKNOWN in value
 
 
-def parse(kind: ResourceKind, fields: dict[str, Any]) -> Parsed:
-    """The objects a resource manages (its own, then the inline ones in the order they are written),
-    or the problems with its inputs, found as `validate` finds them.
+def name_of(kind: ResourceKind, fields: dict[str, Any]) -> str:
+    return "/".join(str(fields.get(key)) for key in kind.identity_inputs)
 
-    Problems caused by inputs not known yet are left out: they are judged once known.
-    """
-    identity = identity_inputs(kind)
-    spec_fields = {key: value for key, value in fields.items() if key not in identity}
+
+def parse(kind: ResourceKind, fields: dict[str, Any]) -> Parsed:
+    """The resource's own object and spec, or the problems with its inputs, found as `validate`
+    finds them. Problems caused by inputs not known yet are left out: they are judged once known."""
+    identity = kind.identity_inputs
+    spec_fields = {key: value for key, value in fields.items() if key not in identity and key != ADOPT}
     problems: list[tuple[str, str]] = []
     if "lifecycle" in spec_fields:
         del spec_fields["lifecycle"]
         problems.append(("lifecycle", "use Pulumi's resource options (protect, ignore_changes) instead"))
+    adopt = fields.get(ADOPT)
+    if adopt is not None and not isinstance(adopt, bool) and not is_unknown(adopt):
+        problems.append((ADOPT, "must be true or false"))
     for key in identity:
         if fields.get(key) is None:
             problems.append((key, "required field is missing"))
@@ -114,36 +107,26 @@ def parse(kind: ResourceKind, fields: dict[str, Any]) -> Parsed:
             problems.append((key, "must be a string"))
         elif len(identity) > 1 and "/" in fields[key]:
             problems.append((key, "must not contain /"))  # the parts are joined with / into the name
-    name = "/".join(str(fields.get(key)) for key in identity)
+    name = name_of(kind, fields)
+    address = None
     if not problems and not is_unknown(name):
         try:
             kind.check_name(name)
+            address = kind.address(name)
         except ValueError as exc:
             problems.append(("/".join(identity), f"invalid name {name!r}: {exc}"))
-    own = _unit(kind, name, spec_fields, (), problems)
-    if own is None:
-        return Parsed([], problems)
-    children: list[Unit] = []
-    for child in kind.children(own.name, own.spec):
-        if KINDS[child.kind].nested_under:
-            # Its parent is written after it (a pool's template holds its infra's ids), which
-            # one Pulumi resource per parent does not do; Pulumi's cloud providers make those.
-            problem = (str(child.path[0]), f"not supported by the Pulumi providers: make the {child.kind} objects "
-                       "with Pulumi's cloud providers (e.g. pulumi_aws) and pass their outputs to this resource")
-            if problem not in problems:
-                problems.append(problem)
-            continue
-        unit = _unit(KINDS[child.kind], child.name, child.spec, child.path, problems)
-        if unit is not None:
-            children.append(unit)
-    return Parsed([] if problems else [own, *_ordered(children)], problems)
+    spec = _validated(kind, spec_fields, (), problems)
+    if spec is not None and address is not None:
+        for child in kind.children(name, spec):  # checked here to name the property at fault
+            _validated(KINDS[child.kind], child.spec, child.path, problems)
+    return Parsed(address, None if problems else spec, problems)
 
 
-def _unit(kind: ResourceKind, name: str, spec: Any, path: tuple, problems: list[tuple[str, str]]) -> Unit | None:
+def _validated(kind: ResourceKind, spec: Any, path: tuple, problems: list[tuple[str, str]]) -> Spec | None:
     if isinstance(spec, Spec):
-        return Unit(kind, name, spec, path)
+        return spec
     try:
-        return Unit(kind, name, kind.spec.model_validate(spec), path)
+        return kind.spec.model_validate(spec)
     except ValidationError as exc:
         for field_path, message in validation_problems(exc, spec):
             if not _unknown_along(spec, field_path):
@@ -164,17 +147,8 @@ def _unknown_along(data: Any, path: tuple) -> bool:
     return is_unknown(node)
 
 
-def _ordered(children: list[Unit]) -> list[Unit]:
-    """Inline objects in the order the CLI writes them (e.g. queues by ascending priority)."""
-    by_address = {unit.address: unit for unit in children}
-    graph: dict[str, set[str]] = {address: set() for address in by_address}
-    specs: dict[str, dict[str, Spec]] = {}
-    for unit in children:
-        specs.setdefault(unit.kind.kind, {})[unit.name] = unit.spec
-    for kind_name, kind_specs in specs.items():
-        for later, earlier in KINDS[kind_name].ordering(kind_specs):
-            graph[str(CATALOG.address(kind_name, later))].add(str(CATALOG.address(kind_name, earlier)))
-    return [by_address[address] for address in graphlib.TopologicalSorter(graph).static_order()]
+def _inputs(props: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in props.items() if key != INTERNAL and key not in OUTPUTS}
 
 
 # --- the provider -------------------------------------------------------------------------------
@@ -188,7 +162,7 @@ def _no_api() -> Connection:
 
 
 class KindProvider(dynamic.ResourceProvider):
-    """The dynamic provider of one resource kind (`kind_name`), through the kind's own methods."""
+    """The dynamic provider of one resource kind (`kind_name`), through a session per call."""
 
     kind_name: ClassVar[str]
 
@@ -222,6 +196,20 @@ class KindProvider(dynamic.ResourceProvider):
         with PrefectClient(connection) as client:
             yield client
 
+    def _session(self, client: PrefectClient, fields: dict[str, Any] | None, state: State | None,
+                 moved_from: Address | None = None) -> Session:
+        """A session on the resource's configuration (None: none, to read or destroy) and state,
+        through the call's one client (opening a client costs more than most calls' requests)."""
+        config = None
+        if fields is not None:
+            parsed = parse(self.kind, fields)
+            if parsed.problems:
+                raise ProviderError("; ".join(f"{prop}: {reason}" for prop, reason in parsed.problems))
+            config = _configuration(parsed.address, parsed.spec)
+            if moved_from is not None:
+                config.moved = [Moved.model_validate({"from": str(moved_from), "to": str(parsed.address)})]
+        return Session(config, MemoryBackend(state), lambda: nullcontext(client))
+
     # --- the dynamic provider interface -----------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
@@ -230,213 +218,165 @@ class KindProvider(dynamic.ResourceProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         fields = _inputs(news)
-        renamed = [key for key in identity_inputs(self.kind) if olds.get(key) != fields.get(key)]
+        renamed = [key for key in self.kind.identity_inputs if olds.get(key) != fields.get(key)]
         # A new identity replaces the object, unless only its own name changed and the server can
-        # rename it (within its parent: a queue cannot move to another pool).
+        # rename it (within its parent: a queue cannot move to another pool). The replacement has
+        # another name, so it is created before the old object goes.
         replaces = [key for key in renamed if not (key == "name" and self.kind.renamable)]
-        if is_unknown(fields):
-            # A preview with inputs from resources not written yet: a change, its extent unknown.
-            return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=True)
-        units = self._parse(fields)
+        if replaces or is_unknown(fields):
+            # (In a preview, inputs from resources not written yet: a change, its extent unknown.)
+            return dynamic.DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
         with self._client() as client:
-            defaults = ServerDefaults(client)
-            own = _concealed(units[0], self._desired(units[0], defaults), id_, defaults)
-            changed = changed_fields(olds.get("attributes") or {}, own, self.kind.left_to_server(own))
-            old_children = olds.get("children") or {}
-            children_changed = {unit.address for unit in units[1:]} != set(old_children) or any(
-                changed_fields(old_children[unit.address]["attributes"], desired, unit.kind.left_to_server(desired))
-                for unit in units[1:]
-                for desired in [_concealed(unit, self._desired(unit, defaults), old_children[unit.address]["id"], defaults)]
-            )
-        replaces += [f for f in changed if f in self.kind.replace_fields]
+            _, plan = self._planned_against(client, id_, olds, fields)
+        own = _own_change(plan, self._address(fields))
+        if own is not None and own.action.replaces:
+            forced = self.kind.replace_fields_for(own.name)
+            replaces = [f for f in own.changed if f in forced] or list(own.changed) or ["name"]
         return dynamic.DiffResult(
-            changes=bool(renamed or changed or children_changed),
+            changes=plan.has_changes,
             replaces=replaces,
-            # Names are unique on the server: the old object goes before its replacement comes.
-            delete_before_replace=True,
+            # Where names are unique on the server, the old object must go before its namesake comes.
+            delete_before_replace=bool(replaces) and self.kind.unique_names,
         )
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        fields = _inputs(props)
-        units = self._parse(fields)
-        own = units[0]
         with self._client() as client:
-            self._refuse_cloud_features(units, client.connection)
-            ctx = self._context(client, units)
-            existing = ctx.ids.get(own.address)
-            if existing and not own.kind.server_owned(own.name):
-                raise ProviderError(
-                    f"{own.address} already exists on the server (id {existing}): adopt it with "
-                    f"opts=pulumi.ResourceOptions(import_={existing!r}), or delete it first"
-                )
-            defaults = ServerDefaults(client)
-            created: list[tuple[Unit, str]] = []
-            try:
-                for unit in units:
-                    obj_id = create_object(client, unit.kind, unit.name, self._desired(unit, defaults), ctx)
-                    ctx.ids[unit.address] = obj_id
-                    created.append((unit, obj_id))
-            except Exception:
-                # A failed create must leave nothing behind: Pulumi records no resource for it.
-                for unit, obj_id in reversed(created):
-                    _delete(client, unit.kind, obj_id, unit.name)
-                raise
-            return dynamic.CreateResult(created[0][1], self._outputs(client, fields, units, ctx, defaults))
+            return self._create(client, _inputs(props))
+
+    def _create(self, client: PrefectClient, fields: dict[str, Any]) -> dynamic.CreateResult:
+        session = self._session(client, fields, None)
+        existing = session.existing()
+        if existing and not fields.get(ADOPT):
+            found = ", ".join(f"{address} (id {obj_id})" for address, obj_id in existing.items())
+            raise ProviderError(
+                f"{found} already exists on the server: set adopt=True on this resource to take it into the "
+                "stack (Pulumi's import cannot adopt into a dynamic provider), or delete it first"
+            )
+        for address, obj_id in existing.items():
+            session.import_(address, obj_id)
+        plan = _planned(session)
+        result = session.apply(plan)
+        if not result.ok:
+            # A failed create leaves nothing it made behind: Pulumi records no resource for it.
+            made = [step.change.address for step in result.done if step.operation == "create"]
+            if made:
+                cleanup = self._session(client, None, session.backend.read())
+                left = cleanup.apply(cleanup.plan("destroy", made))
+                if not left.ok:
+                    raise ProviderError(f"{_failure(result)}; removing what it made failed too: {_failure(left)}")
+            raise _failure(result)
+        state = session.backend.read()
+        return dynamic.CreateResult(state.resources[str(self._address(fields))].id,
+                                    self._outputs(fields, state, _own_change(plan, self._address(fields))))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
-        fields = _inputs(props)
-        units = self._parse(fields)
         with self._client() as client:
-            defaults = ServerDefaults(client)
-            ctx = self._context(client, units)
-            found = ctx.ids.get(units[0].address)
-            # By id, or by name for an import given the object's name (as `prefect-provider import`).
-            if found is None or id_ not in (found, units[0].name):
-                return dynamic.ReadResult("", {})  # gone: Pulumi drops it from the stack
-            return dynamic.ReadResult(found, self._outputs(client, fields, units, ctx, defaults))
+            session = self._session(client, None, self._recorded(id_, props))
+            session.apply(session.plan("refresh-only"))
+        state = session.backend.read()
+        record = state.resources.get(str(self._address(props))) if state else None
+        if record is None or record.id != id_:
+            return dynamic.ReadResult("", {})  # gone: Pulumi drops it from the stack
+        return dynamic.ReadResult(id_, {**_inputs(props), **self._state_outputs(props, state)})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         fields = _inputs(news)
-        units = self._parse(fields)
+        address = self._address(fields)
         with self._client() as client:
-            self._refuse_cloud_features(units, client.connection)
-            defaults = ServerDefaults(client)
-            ctx = self._context(client, units)
-            live = self._live(client, units, ctx)
-            own = units[0]
-            old_name = "/".join(olds[key] for key in identity_inputs(own.kind))
-            if old_name != own.name:
-                own.kind.rename(client, id_, own.name, self._desired(own, defaults), ctx)
-                live[own.address] = self._live(client, units[:1], ctx)[own.address]
-            if live.get(own.address) is None or live[own.address].id != id_:
-                raise ProviderError(f"{own.address} (id {id_}) was deleted outside Pulumi: run `pulumi refresh`")
-            declared = {unit.address for unit in units}
-            for address, child in (olds.get("children") or {}).items():
-                if address not in declared:
-                    child_address = CATALOG.parse(address)
-                    _delete(client, KINDS[child_address.kind], child["id"], child_address.name)
-            for unit in units:
-                attributes = self._desired(unit, defaults)
-                obj = live.get(unit.address)
-                if obj is None:
-                    ctx.ids[unit.address] = create_object(client, unit.kind, unit.name, attributes, ctx)
-                elif changed_fields(_concealed(unit, obj.attributes, obj.id, defaults),
-                                    _concealed(unit, attributes, obj.id, defaults), unit.kind.left_to_server(attributes)):
-                    unit.kind.update(client, obj.id, unit.name, attributes, obj.attributes, ctx)
-            return dynamic.UpdateResult(self._outputs(client, fields, units, ctx, defaults))
+            session, plan = self._planned_against(client, id_, olds, fields)
+            own = _own_change(plan, address)
+            if own is not None and own.action == "create":
+                raise ProviderError(f"{address} (id {id_}) was deleted outside Pulumi: run `pulumi refresh`")
+            result = session.apply(plan)
+        if not result.ok:
+            raise _failure(result)
+        return dynamic.UpdateResult(self._outputs(fields, session.backend.read(), own))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        fields = _inputs(props)
-        name = "/".join(fields[key] for key in identity_inputs(self.kind))
         with self._client() as client:
-            for address, child in reversed((props.get("children") or {}).items()):
-                child_address = CATALOG.parse(address)
-                child_kind = KINDS[child_address.kind]
-                if not child_kind.deleted_with_parent:
-                    _delete(client, child_kind, child["id"], child_address.name)
-            _delete(client, self.kind, id_, name)
+            session = self._session(client, None, self._recorded(id_, props))
+            result = session.apply(session.plan("destroy"))
+        if not result.ok:
+            raise _failure(result)
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _parse(self, fields: dict[str, Any]) -> list[Unit]:
-        parsed = parse(self.kind, fields)
-        if parsed.problems:
-            raise ProviderError("; ".join(f"{prop}: {reason}" for prop, reason in parsed.problems))
-        return parsed.units
+    def _address(self, fields: dict[str, Any]) -> Address:
+        return self.kind.address(name_of(self.kind, fields))
 
-    @staticmethod
-    def _desired(unit: Unit, defaults: ServerDefaults) -> dict[str, Any]:
-        try:
-            return unit.kind.desired(unit.name, unit.spec, defaults)
-        except ValueError as exc:
-            # What only the server knows (e.g. a block type's schema), checked as `plan` does.
-            path = (*unit.path, *(exc.path if isinstance(exc, FieldError) else ()))
-            raise ProviderError(f"{_dotted(path) or unit.address}: {exc}") from None
+    def _planned_against(self, client: PrefectClient, id_: str, olds: dict[str, Any],
+                         fields: dict[str, Any]) -> tuple[Session, Plan]:
+        """A plan of the new inputs against the recorded state; a new name of a renamable kind is
+        a `moved` entry (the server renames the object in place)."""
+        old_address = self._address(olds)
+        moved_from = old_address if old_address != self._address(fields) else None
+        session = self._session(client, fields, self._recorded(id_, olds), moved_from)
+        return session, _planned(session)
 
-    @staticmethod
-    def _refuse_cloud_features(units: list[Unit], connection: Connection) -> None:
-        if connection.is_cloud:
-            return
-        for unit in units:
-            if unit.kind.cloud_only:
-                raise ProviderError(f"{unit.address}: " + cloud_refusal(unit.kind.kind, connection))
-            for feature, path in unit.kind.cloud_features(unit.name, unit.spec):
-                raise ProviderError(f"{_dotted((*unit.path, *path))}: " + cloud_refusal(feature, connection))
+    def _recorded(self, id_: str, props: dict[str, Any]) -> State | None:
+        """The resource's state, as its `state` output holds it. Resources made by releases before
+        it was kept have only `attributes` and `children`: the state is made from those (their
+        fingerprints were salted with the object's id, which the lineage then is)."""
+        if props.get("state"):
+            return parse_state(json.dumps(props["state"]), "the resource's state output")
+        if props.get("attributes") is None:
+            return None
+        own = self._address(props)
+        state = State(lineage=id_)
+        state.resources[str(own)] = Record(own.kind, own.name, id_, props["attributes"])
+        for key, child in (props.get("children") or {}).items():
+            address = CATALOG.parse(key)
+            state.resources[key] = Record(address.kind, address.name, child["id"], child["attributes"], [str(own)])
+        return state
 
-    @staticmethod
-    def _context(client: PrefectClient, units: list[Unit]) -> ApplyContext:
-        """The ids of everything the units refer to (and of the units that exist), looked up by name."""
-        names: dict[str, set[str]] = {}
-        for unit in units:
-            names.setdefault(unit.kind.kind, set()).add(unit.name)
-            for address in unit.kind.references(unit.name, unit.spec):
-                names.setdefault(address.kind, set()).add(address.name)
-        live = refresh(client, names, CATALOG)
-        found = {str(CATALOG.address(kind, name)): named[0].id for kind, objects in live.items() for name, named in objects.items()}
-        own = {unit.address for unit in units}
-        for unit in units:
-            for address in unit.kind.references(unit.name, unit.spec):
-                if str(address) not in found and str(address) not in own:
-                    raise ProviderError(f"{unit.address} refers to {address}, which does not exist on the server")
-        return ApplyContext(found)
+    def _outputs(self, fields: dict[str, Any], state: State, own: Change | None) -> dict[str, Any]:
+        # Inputs at secret paths are fingerprints, as the plan concealed them.
+        paths = own.sensitive if own is not None else []
+        return {**conceal(fields, paths, state.lineage)[0], **self._state_outputs(fields, state)}
 
-    @staticmethod
-    def _live(client: PrefectClient, units: list[Unit], ctx: ApplyContext) -> dict[str, LiveObject]:
-        """The units as they are on the server, naming what they refer to as the inputs do."""
-        names: dict[str, set[str]] = {}
-        known: dict[str, dict[str, Known]] = {}
-        defaults = ServerDefaults(client)
-        for unit in units:
-            names.setdefault(unit.kind.kind, set()).add(unit.name)
-            # What the inputs ask for helps kinds that find objects by more than the name (a trigger's owner).
-            known.setdefault(unit.kind.kind, {})[unit.name] = Known(desired=KindProvider._desired(unit, defaults))
-        live = refresh(client, names, CATALOG, known=known)
-        addresses = {obj_id: CATALOG.parse(address) for address, obj_id in ctx.ids.items()}
-        found = {}
-        for unit in units:
-            obj = next(iter(live.get(unit.kind.kind, {}).get(unit.name, [])), None)
-            if obj is not None:
-                unit.kind.name_references(obj, addresses)
-                found[unit.address] = obj
-        return found
-
-    def _outputs(self, client: PrefectClient, fields: dict[str, Any], units: list[Unit], ctx: ApplyContext,
-                 defaults: ServerDefaults) -> dict[str, Any]:
-        live = self._live(client, units, ctx)
-        own = units[0]
-        obj = live[own.address]
-        children = {
-            unit.address: {"id": live[unit.address].id,
-                           "attributes": _concealed(unit, live[unit.address].attributes, live[unit.address].id, defaults)}
-            for unit in units[1:]
-            if unit.address in live
-        }
+    def _state_outputs(self, fields: dict[str, Any], state: State) -> dict[str, Any]:
+        own = str(self._address(fields))
         return {
-            **_concealed(own, fields, obj.id, defaults, sensitive_of=obj.attributes),
-            "attributes": _concealed(own, obj.attributes, obj.id, defaults),
-            "children": children,
+            "attributes": state.resources[own].attributes,
+            "children": {address: {"id": record.id, "attributes": record.attributes}
+                         for address, record in state.resources.items() if address != own},
+            "state": state.to_json(),
         }
 
 
-def _inputs(props: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in props.items() if key != INTERNAL and key not in OUTPUTS}
+def _configuration(address: Address, spec: Spec) -> Configuration:
+    return declared_configuration(Path("."), {address: spec}, SourceMap("inputs"))
 
 
-def _concealed(unit: Unit, values: dict[str, Any], salt: str, defaults: ServerDefaults,
-               sensitive_of: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`values` with fingerprints at the unit's sensitive paths (found in `sensitive_of`, default `values`)."""
-    paths = unit.kind.sensitive_paths(unit.name, values if sensitive_of is None else sensitive_of, defaults)
-    return conceal(values, paths, salt)[0]
-
-
-def _delete(client: PrefectClient, kind: ResourceKind, obj_id: str, name: str) -> None:
-    """Delete an object, unless the server owns it (then it is only no longer managed)."""
-    if kind.server_owned(name):
-        return
+def _planned(session: Session) -> Plan:
     try:
-        kind.delete(client, obj_id, name)
-    except NotFound:
-        pass  # already gone (e.g. deleted with its parent): the goal is reached
+        return session.plan()
+    except ConfigErrors as exc:
+        raise _explained(exc, session.config) from None
+
+
+def _own_change(plan: Plan, address: Address) -> Change | None:
+    return next((c for c in plan.changes if c.address == str(address)), None)
+
+
+def _failure(result: ApplyResult) -> ProviderError:
+    lines = [f"{step.change.address}: {describe_error(error)}" for step, error in result.failed]
+    lines += [f"{step.change.address}: not attempted because something it depends on failed" for step in result.skipped]
+    return ProviderError("; ".join(lines) or "apply did not finish")
+
+
+def _explained(exc: ConfigErrors, config: Configuration | None) -> ProviderError:
+    """Configuration errors named by the resource's input property, not by address."""
+    lines = []
+    for error in exc.errors:
+        field = error.field or ""
+        for address, resource in (config.resources if config else {}).items():
+            prefix = _dotted((address.kind, address.name))
+            if field == prefix or field.startswith((prefix + ".", prefix + "[")):
+                field = (_dotted(resource.path) + field[len(prefix):]).lstrip(".") or str(address)
+                break
+        lines.append(f"{field}: {error.message}" if field else error.message)
+    return ProviderError("; ".join(lines))
 
 
 # --- the resources ------------------------------------------------------------------------------
@@ -457,10 +397,10 @@ class KindResource(dynamic.Resource):
         if taken:
             raise TypeError(f"{type(self).__name__}: {', '.join(taken)} are outputs, not inputs")
         fields.setdefault("name", resource_name)
-        secret = sorted(set(fields) & secret_inputs(KINDS[self.kind_name]))
-        if secret:
-            fields.update({key: pulumi.Output.secret(fields[key]) for key in secret})
-            opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret))
+        kind = KINDS[self.kind_name]
+        secret = sorted(set(fields) & secret_inputs(kind))
+        fields.update({key: pulumi.Output.secret(fields[key]) for key in secret})
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=[*secret, *secret_outputs(kind)]))
         super().__init__(self.provider_class(), resource_name, {**fields, **dict.fromkeys(OUTPUTS)}, opts)
 
 
@@ -475,6 +415,15 @@ def secret_inputs(kind: ResourceKind) -> set[str]:
     return set(kind.spec.model_fields) - {"lifecycle"}
 
 
+def secret_outputs(kind: ResourceKind) -> list[str]:
+    """The outputs that are Pulumi secrets: the state always (it may hold any inner object's
+    fingerprints); the recorded attributes where the kind names sensitive paths (fingerprints) or
+    the server fills some in (e.g. a webhook's endpoint, which is a credential)."""
+    if secret_inputs(kind) or kind.computed:
+        return ["attributes", "children", "state"]
+    return ["state"]
+
+
 def _generate() -> dict[str, type]:
     """`<Kind>Provider` and `<Kind>` for every kind declared on its own (not nested in another), as
     module attributes (dill pickles them by name)."""
@@ -483,7 +432,7 @@ def _generate() -> dict[str, type]:
         if kind.nested_under:
             continue
         name = class_name(kind)
-        overlap = {*identity_inputs(kind), *OUTPUTS} & set(kind.spec.model_fields)
+        overlap = {*kind.identity_inputs, *OUTPUTS, ADOPT} & set(kind.spec.model_fields)
         if overlap:
             raise TypeError(f"{kind.kind}: spec fields {sorted(overlap)} clash with identity or output names")
         provider = type(f"{name}Provider", (KindProvider,), {

@@ -491,6 +491,39 @@ class LocalBackend(Backend):
             self._lock_fd = None
 
 
+class MemoryBackend(Backend):
+    """State held in memory, e.g. a Pulumi resource's own small state, carried in its outputs.
+
+    Reads and writes copy, so what a caller holds is never changed behind its back; nothing else
+    can write it, so the lock is always free.
+    """
+
+    def __init__(self, state: State | None = None):
+        self._stored = _copy(state) if state else None
+
+    def describe(self) -> str:
+        return "in-memory state"
+
+    def read(self) -> State | None:
+        return _copy(self._stored) if self._stored else None
+
+    def write(self, state: State) -> None:
+        self._stored = _copy(state)
+
+    def force_unlock(self, lock_id: str) -> LockInfo:
+        raise StateError(f"state {self.describe()} is not locked")
+
+    def _acquire(self, info: LockInfo) -> tuple[bool, LockInfo | None]:
+        return True, None
+
+    def _release(self, info: LockInfo) -> None:
+        pass
+
+
+def _copy(state: State) -> State:
+    return parse_state(json.dumps(state.to_json()), "in memory")
+
+
 class S3Backend(Backend):
     """State as one S3 object; the lock is a second object (`KEY.lock`), a lease.
 

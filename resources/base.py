@@ -141,6 +141,8 @@ class ResourceKind:
     kind: ClassVar[str]
     spec: ClassVar[type[Spec]]
     identity: ClassVar[str] = "NAME"  # how a name is spelled, for messages
+    # The inputs a Pulumi resource of this kind spells its name with, joined by "/" into the name.
+    identity_inputs: ClassVar[tuple[str, ...]] = ("name",)
     replace_fields: ClassVar[frozenset[str]] = frozenset()
     # True when the server deletes these objects together with the object they refer to.
     deleted_with_parent: ClassVar[bool] = False

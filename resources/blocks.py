@@ -63,6 +63,7 @@ class Blocks(ResourceKind):
     kind = "blocks"
     spec = BlockSpec
     identity = IDENTITY
+    identity_inputs = ("block_type_slug", "name")
     refers_by_id = True  # the server stores a `$ref` as the referenced document's id
 
     def check_name(self, name: str) -> None:

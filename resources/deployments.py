@@ -313,6 +313,7 @@ class Deployments(ResourceKind):
     kind = "deployments"
     spec = DeploymentSpec
     identity = IDENTITY
+    identity_inputs = ("flow_name", "name")
     refers_by_id = True  # the server keeps the id of the work queue, which a replaced pool or queue changes
 
     def check_name(self, name: str) -> None:

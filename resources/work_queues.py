@@ -31,6 +31,7 @@ class WorkQueues(ResourceKind):
     kind = "work_queues"
     spec = QueueSpec
     identity = "POOL/QUEUE"
+    identity_inputs = ("work_pool", "name")
     deleted_with_parent = True
     renamable = True  # within its pool
     # Without one, the server gives a new queue the pool's next free priority.

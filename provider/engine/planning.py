@@ -339,12 +339,12 @@ def _data_ids(data: Iterable[DataSource], live: dict[str, dict[str, list[LiveObj
         if len(objects) == 1:
             found[str(source.address)] = objects[0].id
         elif objects:
-            problems.append(f"{source} ({source.location}): {len(objects)} objects on the server have this name "
-                            f"(ids {', '.join(o.id for o in objects)}): a data source must name exactly one")
+            problems.append(source.problem(f"{len(objects)} objects on the server have this name "
+                                           f"(ids {', '.join(o.id for o in objects)}): name exactly one"))
         else:
-            problems.append(f"{source} ({source.location}): no such object on the server")
+            problems.append(source.problem("no such object on the server"))
     if problems:
-        raise PlanError("data sources that cannot be read:\n  " + "\n  ".join(problems))
+        raise PlanError("objects read but not managed (data sources) that cannot be read:\n  " + "\n  ".join(problems))
     return found
 
 

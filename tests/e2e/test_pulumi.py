@@ -11,6 +11,7 @@ secret), so its resources really land on the server. Only the Pulumi CLI cannot 
 from __future__ import annotations
 
 import base64
+import json
 import runpy
 import secrets
 from collections.abc import Iterator
@@ -106,8 +107,10 @@ def test_check_reports_every_problem_by_property():
     }
     assert "reserved by Prefect" in failures("work_pools", {"name": "prefect-pool", "type": "process"})["name"]
     assert "resource options" in failures("work_pools", {"name": "p", "type": "process", "lifecycle": {}})["lifecycle"]
-    infra = failures("work_pools", {"name": "p", "type": "ecs:push", "provision_infra": {"provider": "aws", "region": "us-east-1"}})
-    assert list(infra) == ["provision_infra"] and "Pulumi's cloud providers" in infra["provision_infra"]
+    assert failures("work_pools", {"name": "p", "type": "ecs:push", "provision_infra": {"provider": "aws", "region": "us-east-1"}}) == {}
+    assert list(failures("work_pools", {"name": "p", "type": "ecs:push", "provision_infra": {"region": "us-east-1"}})) == [
+        "provision_infra"]
+    assert failures("variables", {"name": "v", "value": 1, "adopt": "yes"}) == {"adopt": "must be true or false"}
     assert failures("work_queues", {"name": "high", "priority": 0}) == {
         "work_pool": "required field is missing",
         "priority": "Input should be greater than 0",
@@ -133,7 +136,8 @@ def test_inputs_not_known_yet_are_not_judged_in_a_preview():
         "paused": "Input should be a valid boolean, unable to interpret input"
     }
     diff = loaded("work_queues").diff("some-id", {"work_pool": "old", "name": "high"}, {"work_pool": UNKNOWN, "name": "high"})
-    assert diff.changes and diff.replaces == ["work_pool"] and diff.delete_before_replace
+    assert diff.changes and diff.replaces == ["work_pool"]
+    assert not diff.delete_before_replace, "the replacement has another name: it is created first"
 
 
 # --- each kind against the server -----------------------------------------------------------------
@@ -219,7 +223,7 @@ def test_standalone_work_queue_and_the_default_queue(api: httpx.Client, prefix: 
     provider.delete(queue_id, outs)
     assert api.get(f"work_pools/{pool}/queues/backfills").status_code == 404
 
-    with pytest.raises(ProviderError, match=rf"refers to work_pools.{prefix}-nope, which does not exist"):
+    with pytest.raises(ProviderError, match=rf"refers to work_pools.{prefix}-nope: no such object on the server"):
         provider.create({"work_pool": f"{prefix}-nope", "name": "high"})
     loaded("work_pools").delete(pool_id, pool_outs)
 
@@ -240,13 +244,54 @@ def test_variable_drift_update_and_an_existing_name(api: httpx.Client, prefix: s
     outs = provider.update(var_id, refreshed, inputs).outs
     assert api.get(f"variables/name/{name}").json()["value"] == {"branch": "main", "depth": 1}
 
-    with pytest.raises(ProviderError, match=rf"variables.{name} already exists on the server \(id {var_id}\).*import_"):
-        provider.create(inputs)
-    imported = provider.read(name, inputs)  # pulumi.ResourceOptions(import_=NAME_OR_ID)
-    assert imported.id == var_id and imported.outs["attributes"] == outs["attributes"]
-
     provider.delete(var_id, outs)
     assert api.get(f"variables/name/{name}").status_code == 404
+
+
+def test_an_object_deleted_outside_pulumi_leaves_the_stack_on_refresh(api: httpx.Client, prefix: str):
+    provider = loaded("variables")
+    inputs = {"name": f"{prefix}_gone", "value": 1}
+    var_id, outs = create(provider, inputs)
+    api.delete(f"variables/name/{prefix}_gone").raise_for_status()
+    assert provider.diff(var_id, outs, inputs).changes is True
+    with pytest.raises(ProviderError, match=r"was deleted outside Pulumi: run `pulumi refresh`"):
+        provider.update(var_id, outs, {**inputs, "value": 2})
+    assert api.get(f"variables/name/{prefix}_gone").status_code == 404, "not made again behind Pulumi's back"
+    assert provider.read(var_id, outs).id == "", "gone: Pulumi drops it from the stack"
+
+
+def test_an_existing_object_is_refused_unless_adopted(api: httpx.Client, prefix: str):
+    """Pulumi's import cannot adopt into a dynamic provider (pulumi/pulumi#16175): `adopt=True` does."""
+    name = f"{prefix}_existing"
+    var_id = api.post("variables/", json={"name": name, "value": "made by hand", "tags": ["hand"]}).json()["id"]
+    provider = loaded("variables")
+    inputs = {"name": name, "value": "managed", "tags": ["pulumi"]}
+    with pytest.raises(ProviderError, match=rf"variables.{name} \(id {var_id}\) already exists on the server: set adopt=True"):
+        provider.create(inputs)
+    assert api.get(f"variables/name/{name}").json()["value"] == "made by hand", "nothing was written"
+
+    adopted_id, outs = create(provider, {**inputs, "adopt": True})
+    assert adopted_id == var_id, "the same object, not a new one"
+    live = api.get(f"variables/name/{name}").json()
+    assert (live["value"], live["tags"]) == ("managed", ["pulumi"]), "made to match the inputs"
+    assert outs["state"]["resources"][f"variables.{name}"]["id"] == var_id
+    assert provider.diff(var_id, outs, {**inputs, "adopt": True}).changes is False
+    provider.delete(var_id, outs)
+    assert api.get(f"variables/name/{name}").status_code == 404
+
+
+def test_a_pool_adopted_with_its_queues(api: httpx.Client, prefix: str):
+    pool = f"{prefix}-adopted"
+    api.post("work_pools/", json={"name": pool, "type": "process", "description": "by hand"}).raise_for_status()
+    queue_id = api.post(f"work_pools/{pool}/queues", json={"name": "high", "priority": 3}).json()["id"]
+    provider = loaded("work_pools")
+    inputs = {"name": pool, "type": "process", "description": "managed", "queues": {"high": {"priority": 1}}, "adopt": True}
+    pool_id, outs = create(provider, inputs)
+    assert api.get(f"work_pools/{pool}").json()["description"] == "managed"
+    assert outs["children"][f"work_queues.{pool}/high"]["id"] == queue_id
+    assert api.get(f"work_pools/{pool}/queues/high").json()["priority"] == 1
+    provider.delete(pool_id, outs)
+    assert api.get(f"work_pools/{pool}").status_code == 404
 
 
 def test_block_secrets_never_reach_outputs(api: httpx.Client, prefix: str):
@@ -378,6 +423,9 @@ def test_webhook_through_the_stack_config_on_prefect_cloud(api_url: str, prefix:
         assert hook["id"] == hook_id and hook["template"] == '{"event": "shop.order.placed"}'
         assert outs["attributes"]["endpoint"] == f"{cloud.root}/hooks/{hook['slug']}", "server-filled, as output"
         assert provider.diff(hook_id, outs, inputs).changes is False
+        # Webhook names are not unique: the replacement is made before the old one goes.
+        replaced = provider.diff(hook_id, outs, {**inputs, "service_account_id": "7d8d4a9b-7c0e-4d4b-9a43-0d4f1c1c7d10"})
+        assert replaced.replaces == ["service_account_id"] and replaced.delete_before_replace is False
         outs = provider.update(hook_id, outs, {**inputs, "enabled": False}).outs
         assert cloud.webhooks[hook_id]["enabled"] is False and outs["attributes"]["enabled"] is False
         provider.delete(hook_id, outs)
@@ -489,7 +537,8 @@ def test_the_example_program_creates_its_resources_through_the_providers(engine,
     assert api.get(f"variables/name/deployment_branch_{prefix}").json()["value"] == "main" and variable["tags"] == ["git"]
 
     # The block: its data a secret input and output; the token on the server only.
-    assert monitor.secret_outputs["repo-token"] == ["data"]
+    assert monitor.secret_outputs["repo-token"] == ["data", "attributes", "children", "state"]
+    assert monitor.secret_outputs["etl-pool"] == ["state"], "a pool holds no secrets; its state is secret all the same"
     assert pulumi.runtime.sync_await._sync_await(block.data.is_secret()) is True
     assert token not in repr(block_data) and token not in repr(block_attributes)
     assert block_data["value"].startswith("fingerprint:")
@@ -511,3 +560,92 @@ def test_a_queue_priority_left_to_the_server_never_diffs(api: httpx.Client, pref
     outs = provider.update(pool_id, outs, pinned).outs
     assert api.get(f"work_pools/{prefix}-pool/queues/my-work-queue").json()["priority"] == 5
     assert provider.diff(pool_id, outs, pinned).changes is False
+
+
+def test_a_resource_made_by_an_earlier_release_without_a_state_output(api: httpx.Client, prefix: str):
+    """Outputs had only `attributes` and `children` before: the state is made from them."""
+    provider = loaded("work_pools")
+    name = f"{prefix}-legacy"
+    inputs = {"name": name, "type": "process", "queues": {"high": {"priority": 1}}}
+    pool_id, outs = create(provider, inputs)
+    legacy = {key: value for key, value in outs.items() if key != "state"}
+    assert provider.diff(pool_id, legacy, inputs).changes is False
+    outs = provider.update(pool_id, legacy, {**inputs, "description": "now with a state"}).outs
+    assert api.get(f"work_pools/{name}").json()["description"] == "now with a state"
+    assert set(outs["state"]["resources"]) == {f"work_pools.{name}", f"work_queues.{name}/high"}
+    provider.delete(pool_id, {key: value for key, value in outs.items() if key != "state"})
+    assert api.get(f"work_pools/{name}").status_code == 404
+
+
+# --- replacement order ------------------------------------------------------------------------------
+
+
+def test_replacements_follow_create_before_destroy_unless_the_name_is_taken(api: httpx.Client, prefix: str):
+    provider = loaded("work_pools")
+    name = f"{prefix}-pool"
+    inputs = {"name": name, "type": "process", "queues": {"high": {"priority": 1}}}
+    pool_id, outs = create(provider, inputs)
+
+    same_name = provider.diff(pool_id, outs, {**inputs, "type": "docker"})
+    assert same_name.replaces == ["type"] and same_name.delete_before_replace is True, "pool names are unique"
+
+    renamed = {**inputs, "name": f"{prefix}-pool2"}
+    new_name = provider.diff(pool_id, outs, renamed)
+    assert new_name.replaces == ["name"] and new_name.delete_before_replace is False
+    # What Pulumi then does: create the replacement, then delete the old object.
+    new_id, new_outs = create(provider, renamed)
+    assert api.get(f"work_pools/{prefix}-pool2/queues/high").status_code == 200
+    assert api.get(f"work_pools/{name}").json()["id"] == pool_id, "the old pool still there while the new one comes"
+    provider.delete(pool_id, outs)
+    assert api.get(f"work_pools/{name}").status_code == 404 and api.get(f"work_pools/{prefix}-pool2").json()["id"] == new_id
+    provider.delete(new_id, new_outs)
+
+
+def test_a_renamed_variable_is_moved_not_replaced(api: httpx.Client, prefix: str):
+    provider = loaded("variables")
+    inputs = {"name": f"{prefix}_old", "value": 1}
+    var_id, outs = create(provider, inputs)
+    renamed = {**inputs, "name": f"{prefix}_new"}
+    diff = provider.diff(var_id, outs, renamed)
+    assert diff.changes is True and diff.replaces == []
+    outs = provider.update(var_id, outs, renamed).outs
+    assert api.get(f"variables/name/{prefix}_new").json()["id"] == var_id, "renamed in place: the same id"
+    assert list(outs["state"]["resources"]) == [f"variables.{prefix}_new"]
+    assert provider.diff(var_id, outs, renamed).changes is False
+    provider.delete(var_id, outs)
+
+
+# --- provision_infra (a nested kind) on the real moto server -------------------------------------
+
+
+def test_a_pool_with_provision_infra_creates_and_destroys_its_cloud_side(api: httpx.Client, prefix: str, aws_env,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    import boto3
+
+    for key, value in aws_env.items():
+        monkeypatch.setenv(key, value)
+    ecs = boto3.client("ecs", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    iam = boto3.client("iam", endpoint_url=aws_env["AWS_ENDPOINT_URL"], region_name="us-east-1")
+    pool = f"{prefix}-ecs"
+    provider = loaded("work_pools")
+    inputs = {"name": pool, "type": "ecs:push", "queues": {"high": {"priority": 1}},
+              "provision_infra": {"provider": "aws", "region": "us-east-1", "use_default_vpc": False}}
+    pool_id, outs = create(provider, inputs)
+
+    [cluster] = ecs.describe_clusters(clusters=[f"prefect-{pool}"])["clusters"]
+    assert cluster["status"] == "ACTIVE"
+    template = api.get(f"work_pools/{pool}").json()["base_job_template"]["variables"]["properties"]
+    assert template["cluster"]["default"] == cluster["clusterArn"], "the pool's template takes the cluster"
+    parts = {address.rsplit(".", 1)[1] for address in outs["children"] if ".infra." in address}
+    assert {"ecs_cluster", "vpc", "execution_role", "iam_user", "aws_credentials"} <= parts
+    block = api.get(f"block_types/slug/aws-credentials/block_documents/name/{pool}-aws-credentials",
+                    params={"include_secrets": True}).json()
+    secret_key = block["data"]["aws_secret_access_key"]
+    assert secret_key and secret_key not in json.dumps(outs), "the worker's key is on the server only"
+    assert provider.diff(pool_id, outs, inputs).changes is False
+
+    provider.delete(pool_id, outs)
+    assert api.get(f"work_pools/{pool}").status_code == 404
+    assert [c for c in ecs.describe_clusters(clusters=[f"prefect-{pool}"])["clusters"] if c["status"] == "ACTIVE"] == []
+    assert f"prefect-{pool}-ecs-execution" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert f"prefect-{pool}-ecs-worker" not in [u["UserName"] for u in iam.list_users()["Users"]]
