@@ -175,7 +175,8 @@ def validate(directory: DirArg = Path("."), var: Vars = None, var_file: VarFiles
              step_output: StepOutputs = None, flow_python: FlowPython = None) -> None:
     """Check the configuration offline: schema, names, references and cycles."""
     config = load_config(directory, var, var_file, step_output, with_step_outputs=True, flow_python=flow_python)
-    _console().print(f"[green]Success![/green] The configuration is valid ({len(config.resources)} resources).")
+    later = f"; {len(config.deferred)} more read data sources and are checked by plan" if config.deferred else ""
+    _console().print(f"[green]Success![/green] The configuration is valid ({len(config.resources)} resources{later}).")
 
 
 @app.command()

@@ -91,3 +91,55 @@ def test_bad_data_declarations_name_file_line_and_field(workspace, text, message
     workspace.write("main.yaml", text)
     result = assert_ok(workspace.run("validate", str(workspace.directory)), 1)
     assert message in result.stderr, result.stderr
+
+
+def test_data_expressions_read_attributes_into_other_fields(workspace, prefix, api):
+    made_elsewhere(api, prefix)
+    api.post("variables/", json={"name": f"{prefix}_bucket", "value": "s3://platform-results"}).raise_for_status()
+    platform_template = api.get(f"work_pools/{prefix}-platform").json()["base_job_template"]
+    workspace.write("main.yaml", f"""
+data:
+  variables: {{{prefix}_bucket: {{}}}}
+  work_pools: {{{prefix}-platform: {{}}}}
+variables:
+  {prefix}_results: {{value: "${{data.variables.{prefix}_bucket.value}}/etl", tags: [copied]}}
+  {prefix}_pool_id: {{value: "${{data.work_pools.{prefix}-platform.id}}"}}
+work_pools:
+  {prefix}-copy:
+    type: process
+    base_job_template: ${{data.work_pools.{prefix}-platform.base_job_template}}
+""")
+    validated = assert_ok(workspace.run("validate", str(workspace.directory)))
+    assert "(0 resources; 3 more read data sources and are checked by plan)" in validated.stdout
+    assert "Plan: 3 to add" in assert_ok(workspace.plan(), 2).stdout
+    assert_ok(workspace.apply())
+    assert api.get(f"variables/name/{prefix}_results").json()["value"] == "s3://platform-results/etl"
+    pool_id = api.get(f"work_pools/{prefix}-platform").json()["id"]
+    assert api.get(f"variables/name/{prefix}_pool_id").json()["value"] == pool_id
+    assert api.get(f"work_pools/{prefix}-copy").json()["base_job_template"] == platform_template
+    assert_ok(workspace.plan(), 0)
+
+    # The platform team changes the variable: the copy follows on the next apply.
+    variable = api.get(f"variables/name/{prefix}_bucket").json()
+    api.patch(f"variables/{variable['id']}", json={"value": "s3://moved"}).raise_for_status()
+    planned = assert_ok(workspace.plan(), 2)
+    assert re.search(r'~ value\s+= "s3://platform-results/etl" -> "s3://moved/etl"', planned.stdout), planned.stdout
+    assert_ok(workspace.apply())
+    assert api.get(f"variables/name/{prefix}_results").json()["value"] == "s3://moved/etl"
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("${data.variables.undeclared.value}", "main.yaml:4: variables.{prefix}_x.value: data.variables.undeclared is not declared"),
+    ("${data.variables.{prefix}_bucket.nope}", "main.yaml:4: variables.{prefix}_x.value: data.variables.{prefix}_bucket has no attribute nope"),
+    ("${data.variables.{prefix}_bucket}", "main.yaml:4: variables.{prefix}_x.value: name an attribute of data.variables.{prefix}_bucket"),
+])
+def test_bad_data_expressions_name_file_line_and_field_at_plan(workspace, prefix, api, expression, message):
+    api.post("variables/", json={"name": f"{prefix}_bucket", "value": "b"}).raise_for_status()
+    workspace.write("main.yaml", f"""
+data: {{variables: {{{prefix}_bucket: {{}}}}}}
+variables:
+  {prefix}_x: {{value: "{expression.replace('{prefix}', prefix)}"}}
+""")
+    result = workspace.run("plan", str(workspace.directory))
+    assert result.exit_code == 1 and message.replace("{prefix}", prefix) in result.stderr, result.output
+    assert "Traceback" not in result.output
