@@ -8,12 +8,18 @@ stands for the test's unique name prefix).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from provider.client import Connection, PrefectClient
+from provider.errors import PlanError
+from resources import CATALOG
+from resources.automations import Automations, automation_from_api, automation_payload, name_schedules, schedule_id_of
+from resources.base import ApplyContext, LiveObject, ServerDefaults
 from tests.conftest import assert_ok
 from tests.fault_proxy import FaultProxy
 
@@ -293,6 +299,48 @@ TYPOS = [
         "main.yaml:10: automations.__P__-auto.trigger.triggers[1].posture: Input should be 'Reactive' or 'Proactive'",
         id="nested-trigger-field",
     ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: send-email-notification
+        body: failed
+""",
+        "main.yaml:7: automations.__P__-auto.actions[0].emails: required field is missing",
+        id="email-without-addresses",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: send-email-notification
+        emails: []
+        body: failed
+""",
+        "main.yaml:8: automations.__P__-auto.actions[0].emails: List should have at least 1 item",
+        id="email-empty-addresses",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: pause-schedule-for-flow-run
+        deployment: etl/nightly
+""",
+        "main.yaml:7: automations.__P__-auto.actions[0].schedule: required field is missing",
+        id="schedule-without-slug",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: resume-schedule-for-flow-run
+        deployment: nightly
+        schedule: daily
+""",
+        "main.yaml:8: automations.__P__-auto.actions[0].deployment: 'nightly' is not of the form FLOW/NAME",
+        id="schedule-deployment-not-flow-slash-name",
+    ),
 ]
 
 
@@ -444,3 +492,105 @@ automations:
     assert_ok(workspace.run("import", f"automations.{prefix}-auto", theirs["id"], str(workspace.directory)))
     assert workspace.state()["resources"][f"automations.{prefix}-auto"]["attributes"]["actions"][0]["work_pool"] == f"{prefix}-pool"
     assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+
+# --- Prefect Cloud-only actions (the Terraform provider accepts them too) ----------------------------
+
+CLOUD_ONLY_ACTIONS = [
+    pytest.param(
+        "{type: send-email-notification, emails: [oncall@example.com], subject: Failed, body: '{{ event.event }}'}",
+        "send-email-notification actions",
+        id="send-email-notification",
+    ),
+    pytest.param(
+        "{type: pause-schedule-for-flow-run, deployment: __P__-flow/nightly, schedule: daily}",
+        "pause-schedule-for-flow-run actions",
+        id="pause-schedule-for-flow-run",
+    ),
+    pytest.param(
+        "{type: resume-schedule-for-flow-run, deployment: __P__-flow/nightly, schedule: daily}",
+        "resume-schedule-for-flow-run actions",
+        id="resume-schedule-for-flow-run",
+    ),
+]
+
+
+def scheduled_deployment(prefix: str) -> str:
+    return f"""\
+work_pools:
+  {prefix}-pool: {{type: process}}
+deployments:
+  {prefix}-flow/nightly:
+    entrypoint: flows/etl.py:etl
+    work_pool: {prefix}-pool
+    schedules:
+      - {{slug: daily, cron: "0 3 * * *"}}
+      - {{slug: hourly, interval: 3600}}
+"""
+
+
+@pytest.mark.parametrize(("action", "feature"), CLOUD_ONLY_ACTIONS)
+def test_a_cloud_only_action_is_refused_by_the_open_source_server_at_plan_time(action, feature, workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        scheduled_deployment(prefix)
+        + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
+    actions: [{{type: do-nothing}}]
+    actions_on_resolve:
+      - {{type: do-nothing}}
+      - {action.replace("__P__", prefix)}
+""",
+    )
+    assert_ok(workspace.run("validate", str(workspace.directory)))
+    expected = f"main.yaml:16: automations.{prefix}-auto.actions_on_resolve[1]: {feature} are a Prefect Cloud feature"
+    for result in (workspace.plan(), workspace.apply()):
+        assert expected in assert_ok(result, 1).stderr
+        assert "Traceback" not in result.output
+    assert not workspace.state_path.exists()
+    assert automations_named(api, f"{prefix}-auto") == []
+    assert api.get(f"work_pools/{prefix}-pool").status_code == 404
+
+
+def test_a_schedule_action_names_its_schedule_by_slug_and_the_server_id_both_ways(workspace, prefix, api_url):
+    """What a Prefect Cloud workspace is sent and read back: the schedule's id on the server, found
+    through its deployment; read back, the slug again. An unknown slug is an error naming it."""
+    workspace.write("main.yaml", scheduled_deployment(prefix))
+    assert_ok(workspace.apply())
+    ids = {address: record["id"] for address, record in workspace.state()["resources"].items()}
+    deployment_id = ids[f"deployments.{prefix}-flow/nightly"]
+    with PrefectClient(Connection(api_url)) as client:
+        schedule_ids = {s["slug"]: s["id"] for s in client.get(f"/deployments/{deployment_id}/schedules")}
+        spec = Automations.spec.model_validate({
+            "trigger": {"type": "event", "expect": ["prefect.flow-run.Failed"]},
+            "actions": [{"type": "pause-schedule-for-flow-run", "deployment": f"{prefix}-flow/nightly", "schedule": "hourly"}],
+            "actions_on_resolve": [
+                {"type": "resume-schedule-for-flow-run", "deployment": f"{prefix}-flow/nightly", "schedule": "hourly"}
+            ],
+        })
+        desired = Automations().desired(f"{prefix}-auto", spec, ServerDefaults(client))
+        ctx = ApplyContext(ids)
+        body = automation_payload(f"{prefix}-auto", desired, ctx.id_of, schedule_id=schedule_id_of(client))
+        sent = body["actions"] + body["actions_on_resolve"]
+        assert [(a["type"], a["deployment_id"], a["schedule_id"]) for a in sent] == [
+            ("pause-schedule-for-flow-run", deployment_id, schedule_ids["hourly"]),
+            ("resume-schedule-for-flow-run", deployment_id, schedule_ids["hourly"]),
+        ]
+
+        # Read back as the server would answer: ids turn into the configuration's names again.
+        live = automation_from_api({"name": f"{prefix}-auto", **body})
+        name_schedules(client, live)
+        Automations().name_references(LiveObject("id", f"{prefix}-auto", live), {deployment_id: CATALOG.parse(f"deployments.{prefix}-flow/nightly")})
+        assert live == desired
+
+        # A schedule id no schedule of the deployment has stays an id, and so differs.
+        stranger = {"name": f"{prefix}-auto", **body, "actions": [dict(body["actions"][0], schedule_id=str(uuid.uuid4()))]}
+        unnamed = automation_from_api(stranger)
+        name_schedules(client, unnamed)
+        assert unnamed["actions"][0]["schedule"] == stranger["actions"][0]["schedule_id"]
+
+        missing = [dict(desired["actions"][0], schedule="weekly")]
+        with pytest.raises(PlanError, match=f"deployments.{prefix}-flow/nightly has no schedule with slug 'weekly'"):
+            automation_payload(f"{prefix}-auto", {**desired, "actions": missing}, ctx.id_of, schedule_id=schedule_id_of(client))
