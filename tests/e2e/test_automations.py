@@ -8,6 +8,8 @@ stands for the test's unique name prefix).
 
 from __future__ import annotations
 
+import json
+import secrets
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from provider.errors import PlanError
 from resources import CATALOG
 from resources.automations import Automations, automation_from_api, automation_payload, name_schedules, schedule_id_of
 from resources.base import ApplyContext, LiveObject, ServerDefaults
+from tests.cloud_fake import CloudFake
 from tests.conftest import assert_ok
 from tests.fault_proxy import FaultProxy
 
@@ -594,3 +597,104 @@ def test_a_schedule_action_names_its_schedule_by_slug_and_the_server_id_both_way
         missing = [dict(desired["actions"][0], schedule="weekly")]
         with pytest.raises(PlanError, match=f"deployments.{prefix}-flow/nightly has no schedule with slug 'weekly'"):
             automation_payload(f"{prefix}-auto", {**desired, "actions": missing}, ctx.id_of, schedule_id=schedule_id_of(client))
+
+
+class CloudWithAutomations(CloudFake):
+    """The Cloud fake, serving `/automations` itself, in memory and in the API's shape, with the
+    Cloud-only action types (the open-source server it forwards everything else to refuses them):
+    a send-email-notification action without a block gets one made by the server, as in Cloud."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.automations: dict[str, dict[str, Any]] = {}
+
+    def _automation_route(self, method: str, route: str, body: Any) -> tuple[int, Any]:
+        parts = route.strip("/").split("/")  # ["automations", ...]
+        if method == "POST" and parts[1:] in ([], [""]):
+            automation = {"id": str(uuid.uuid4()), "created": len(self.automations), **self._written(body)}
+            self.automations[automation["id"]] = automation
+            return 201, automation
+        if method == "POST" and parts[1:] == ["filter"]:
+            names = ((body.get("automations") or {}).get("name") or {}).get("any_")
+            found = sorted(self.automations.values(), key=lambda a: -a["created"])
+            found = [a for a in found if names is None or a["name"] in names]
+            offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 200)
+            return 200, found[offset : offset + limit]
+        automation = self.automations.get(parts[1]) if len(parts) == 2 else None
+        if automation is None:
+            return 404, {"detail": "Automation not found."}
+        if method == "GET":
+            return 200, automation
+        if method == "PUT":
+            automation.update(self._written(body))
+            return 204, None
+        if method == "DELETE":
+            del self.automations[automation["id"]]
+            return 204, None
+        return 405, {"detail": "Method Not Allowed"}
+
+    @staticmethod
+    def _written(body: dict[str, Any]) -> dict[str, Any]:
+        written = json.loads(json.dumps(body))
+        for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
+            for action in written.get(key) or []:
+                if action["type"] == "send-email-notification" and not action.get("block_document_id"):
+                    action["block_document_id"] = str(uuid.uuid4())
+        return written
+
+    def _handler(self) -> type:
+        base, fake = super()._handler(), self
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def _serve(self) -> None:
+                route = self.path.removeprefix(f"/api/accounts/{fake.account}/workspaces/{fake.workspace}")
+                if not route.startswith("/automations") or self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return super()._serve()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else {}
+                with fake._lock:
+                    status, answer = fake._automation_route(self.command, route.split("?")[0], body)
+                self._answer(status, answer)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        return Handler
+
+
+def test_cloud_only_actions_are_applied_on_cloud_with_ids_and_plan_clean(workspace, prefix, api, api_url):
+    with CloudWithAutomations(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as cloud:
+        workspace.env.update(PREFECT_API_URL=cloud.api_url, PREFECT_API_KEY=cloud.api_key)
+        workspace.write(
+            "main.yaml",
+            scheduled_deployment(prefix)
+            + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
+    actions:
+      - {{type: send-email-notification, emails: [oncall@example.com, team@example.com], body: "{{{{ event.event }}}}"}}
+      - {{type: pause-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: hourly}}
+    actions_on_resolve:
+      - {{type: resume-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: hourly}}
+""",
+        )
+        assert_ok(workspace.apply())
+        deployment = api.get(f"deployments/name/{prefix}-flow/nightly").json()
+        schedule_ids = {s["slug"]: s["id"] for s in deployment["schedules"]}
+        [stored] = cloud.automations.values()
+        email, pause = stored["actions"]
+        assert email["emails"] == ["oncall@example.com", "team@example.com"] and email["block_document_id"]
+        assert (pause["deployment_id"], pause["schedule_id"]) == (deployment["id"], schedule_ids["hourly"])
+        assert stored["actions_on_resolve"][0]["schedule_id"] == schedule_ids["hourly"]
+        assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+        # Pointed at the other schedule by hand: drift, shown by slug, and repaired.
+        pause["schedule_id"] = schedule_ids["daily"]
+        drifted = assert_ok(workspace.plan(), 2).stdout
+        assert "daily" in drifted and schedule_ids["daily"] not in drifted
+        assert_ok(workspace.apply())
+        assert cloud.automations[stored["id"]]["actions"][1]["schedule_id"] == schedule_ids["hourly"]
+        assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+        assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))
+        assert cloud.automations == {}
