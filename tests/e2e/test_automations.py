@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -661,13 +662,19 @@ class CloudWithAutomations(CloudFake):
         return Handler
 
 
-def test_cloud_only_actions_are_applied_on_cloud_with_ids_and_plan_clean(workspace, prefix, api, api_url):
-    with CloudWithAutomations(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as cloud:
-        workspace.env.update(PREFECT_API_URL=cloud.api_url, PREFECT_API_KEY=cloud.api_key)
-        workspace.write(
-            "main.yaml",
-            scheduled_deployment(prefix)
-            + f"""\
+@pytest.fixture
+def cloud(workspace, api_url: str) -> Iterator[CloudWithAutomations]:
+    """A Cloud workspace (the fake) that `workspace` is pointed at."""
+    with CloudWithAutomations(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as fake:
+        workspace.env.update(PREFECT_API_URL=fake.api_url, PREFECT_API_KEY=fake.api_key)
+        yield fake
+
+
+def test_cloud_only_actions_are_applied_on_cloud_with_ids_and_plan_clean(cloud, workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        scheduled_deployment(prefix)
+        + f"""\
 automations:
   {prefix}-auto:
     trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
@@ -677,24 +684,42 @@ automations:
     actions_on_resolve:
       - {{type: resume-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: hourly}}
 """,
-        )
-        assert_ok(workspace.apply())
-        deployment = api.get(f"deployments/name/{prefix}-flow/nightly").json()
-        schedule_ids = {s["slug"]: s["id"] for s in deployment["schedules"]}
-        [stored] = cloud.automations.values()
-        email, pause = stored["actions"]
-        assert email["emails"] == ["oncall@example.com", "team@example.com"] and email["block_document_id"]
-        assert (pause["deployment_id"], pause["schedule_id"]) == (deployment["id"], schedule_ids["hourly"])
-        assert stored["actions_on_resolve"][0]["schedule_id"] == schedule_ids["hourly"]
-        assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+    )
+    assert_ok(workspace.apply())
+    deployment = api.get(f"deployments/name/{prefix}-flow/nightly").json()
+    schedule_ids = {s["slug"]: s["id"] for s in deployment["schedules"]}
+    [stored] = cloud.automations.values()
+    email, pause = stored["actions"]
+    assert email["emails"] == ["oncall@example.com", "team@example.com"] and email["block_document_id"]
+    assert (pause["deployment_id"], pause["schedule_id"]) == (deployment["id"], schedule_ids["hourly"])
+    assert stored["actions_on_resolve"][0]["schedule_id"] == schedule_ids["hourly"]
+    assert "No changes." in assert_ok(workspace.plan(), 0).stdout
 
-        # Pointed at the other schedule by hand: drift, shown by slug, and repaired.
-        pause["schedule_id"] = schedule_ids["daily"]
-        drifted = assert_ok(workspace.plan(), 2).stdout
-        assert "daily" in drifted and schedule_ids["daily"] not in drifted
-        assert_ok(workspace.apply())
-        assert cloud.automations[stored["id"]]["actions"][1]["schedule_id"] == schedule_ids["hourly"]
-        assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+    # Pointed at the other schedule by hand: drift, shown by slug, and repaired.
+    pause["schedule_id"] = schedule_ids["daily"]
+    drifted = assert_ok(workspace.plan(), 2).stdout
+    assert "daily" in drifted and schedule_ids["daily"] not in drifted
+    assert_ok(workspace.apply())
+    assert cloud.automations[stored["id"]]["actions"][1]["schedule_id"] == schedule_ids["hourly"]
+    assert "No changes." in assert_ok(workspace.plan(), 0).stdout
 
-        assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))
-        assert cloud.automations == {}
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))
+    assert cloud.automations == {}
+
+
+def test_a_schedule_slug_its_deployment_lacks_is_an_error_naming_both(cloud, workspace, prefix):
+    workspace.write(
+        "main.yaml",
+        scheduled_deployment(prefix)
+        + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
+    actions: [{{type: pause-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: weekly}}]
+""",
+    )
+    result = assert_ok(workspace.apply(), 1)
+    assert f"deployments.{prefix}-flow/nightly has no schedule with slug 'weekly'" in result.output
+    assert "Traceback" not in result.output
+    assert cloud.automations == {}
+    assert f"automations.{prefix}-auto" not in workspace.state()["resources"]
