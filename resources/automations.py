@@ -626,7 +626,8 @@ class Automations(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         # The server keeps the owner across a full update.
-        client.put(f"/automations/{obj_id}", automation_payload(name, attributes, ctx.id_of, schedule_id=schedule_id_of(client)))
+        body = automation_payload(name, attributes, ctx.id_of, schedule_id=schedule_id_of(client))
+        client.put(f"/automations/{obj_id}", body)
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
         # The name is part of the full document PUT sends.

@@ -586,7 +586,8 @@ def test_a_schedule_action_names_its_schedule_by_slug_and_the_server_id_both_way
         # Read back as the server would answer: ids turn into the configuration's names again.
         live = automation_from_api({"name": f"{prefix}-auto", **body})
         name_schedules(client, live)
-        Automations().name_references(LiveObject("id", f"{prefix}-auto", live), {deployment_id: CATALOG.parse(f"deployments.{prefix}-flow/nightly")})
+        addresses = {deployment_id: CATALOG.parse(f"deployments.{prefix}-flow/nightly")}
+        Automations().name_references(LiveObject("id", f"{prefix}-auto", live), addresses)
         assert live == desired
 
         # A schedule id no schedule of the deployment has stays an id, and so differs.

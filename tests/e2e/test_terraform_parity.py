@@ -99,7 +99,8 @@ def test_the_translated_examples_apply_update_and_destroy_cleanly(workspace, api
             "concurrency_limits.tfparity-test-global-concurrency-limit"} <= managed
 
     # What the examples ask for is what the server holds.
-    assert api.get("work_pools/tfparity-test-k8s-pool").json()["base_job_template"]["variables"]["properties"]["namespace"]["default"] == "default"
+    template = api.get("work_pools/tfparity-test-k8s-pool").json()["base_job_template"]
+    assert template == json.loads((EXAMPLE / "templates" / "base-job-template.json").read_text())
     assert api.get("work_pools/tfparity-queue-pool/queues/my-work-queue").json()["concurrency_limit"] == 2
     deployment = api.get("deployments/name/tfparity-my-flow/my-scheduled-deployment").json()
     assert sorted(s["slug"] for s in deployment["schedules"]) == ["test-cron", "test-interval", "test-rrule"]
