@@ -432,11 +432,12 @@ def name_automation_references(attributes: dict[str, Any], addresses: Mapping[st
                     action[ref.field] = address.name
 
 
-def name_schedules(client, attributes: dict[str, Any]) -> None:
+def name_schedules(client, attributes: dict[str, Any], slugs: dict[str, dict[str, str]] | None = None) -> None:
     """Replace the schedule ids in live attributes' actions (read before `name_references`, so
     `deployment` still holds an id) with the slugs of their deployments' schedules; an id that
-    names no schedule of the deployment stays an id, and differs."""
-    slugs: dict[str, dict[str, str]] = {}  # deployment id -> schedule id -> slug
+    names no schedule of the deployment stays an id, and differs. `slugs` (deployment id ->
+    schedule id -> slug) keeps the schedules read, one request per deployment, across calls."""
+    slugs = {} if slugs is None else slugs
     for name in ACTION_LISTS:
         for action in attributes.get(name) or []:
             deployment_id = action.get("deployment")
@@ -569,8 +570,9 @@ class Automations(ResourceKind):
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
         found = [LiveObject(a["id"], a["name"], automation_from_api(a)) for a in self._named(client, names)]
+        slugs: dict[str, dict[str, str]] = {}
         for obj in found:
-            name_schedules(client, obj.attributes)
+            name_schedules(client, obj.attributes, slugs)
         return found
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
