@@ -1,11 +1,13 @@
 """automations: a trigger, and the actions to run when it fires (or resolves).
 
 Triggers and actions are pydantic discriminated unions on `type`, one model per type the
-open-source server knows (plus `metric` triggers and `declare-incident` actions: Prefect Cloud
-features, marked with `cloud_feature`), so a misspelled type or field is a validation error.
+open-source server knows, plus the Prefect Cloud features the Terraform provider also accepts
+(`metric` triggers; `declare-incident`, `send-email-notification` and the schedule actions),
+marked with `cloud_feature`, so a misspelled type or field is a validation error.
 Actions name what they act on as the configuration does (`deployment: FLOW/NAME`,
-`work_pool: POOL`, `work_queue: POOL/QUEUE`, `automation: NAME`, `block: TYPE_SLUG/NAME`): that
-makes them dependencies, and the ids are resolved at apply time.
+`work_pool: POOL`, `work_queue: POOL/QUEUE`, `automation: NAME`, `block: TYPE_SLUG/NAME`, and a
+deployment's `schedule: SLUG`): that makes them dependencies, and the ids are resolved at apply
+time (a schedule's through its deployment's schedules).
 Live automations hold ids; `name_references` turns them back into names through state, so both
 sides of a diff read the same. An id that names nothing in state stays an id, and differs.
 
@@ -42,6 +44,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from provider.errors import NotFound, PlanError
 from resources.base import Address, ApplyContext, Known, LiveObject, ResourceKind, ServerDefaults, Spec, name_filter
 from resources.names import split_pair
 
@@ -185,6 +188,8 @@ REFERENCES = (
     Reference("block", "blocks", "block_document_id"),
 )
 REFERENCE_BY_FIELD = {ref.field: ref for ref in REFERENCES}
+# A deployment's schedule is named by its slug, which is unique only within the deployment.
+SCHEDULE_FIELD, SCHEDULE_ID_FIELD = "schedule", "schedule_id"
 
 
 class DoNothing(Model):
@@ -303,6 +308,34 @@ class DeclareIncident(Model):
     type: Literal["declare-incident"] = "declare-incident"
 
 
+class SendEmailNotification(Model):
+    """Emails the addresses (Prefect Cloud only). Cloud makes the block that sends it, so its
+    `block_document_id` is the server's and is never compared."""
+
+    cloud_feature: ClassVar[str] = "send-email-notification actions"
+    type: Literal["send-email-notification"] = "send-email-notification"
+    emails: list[str] = Field(min_length=1, description="Addresses to send it to.")
+    subject: str = "Prefect automated notification"
+    body: str
+
+
+class ScheduleAction(Model):
+    """An action on one schedule of a declared deployment (Prefect Cloud only)."""
+
+    deployment: DeploymentName = Field(description="FLOW/NAME of a declared deployment.")
+    schedule: str = Field(min_length=1, description="The slug of one of that deployment's schedules.")
+
+
+class PauseSchedule(ScheduleAction):
+    cloud_feature: ClassVar[str] = "pause-schedule-for-flow-run actions"
+    type: Literal["pause-schedule-for-flow-run"] = "pause-schedule-for-flow-run"
+
+
+class ResumeSchedule(ScheduleAction):
+    cloud_feature: ClassVar[str] = "resume-schedule-for-flow-run actions"
+    type: Literal["resume-schedule-for-flow-run"] = "resume-schedule-for-flow-run"
+
+
 class ChangeFlowRunState(Model):
     type: Literal["change-flow-run-state"] = "change-flow-run-state"
     name: str | None = None
@@ -315,7 +348,7 @@ ACTION_MODELS = (
     DoNothing, RunDeployment, PauseDeployment, ResumeDeployment, CancelFlowRun, DeleteFlowRun,
     ChangeFlowRunState, PauseWorkQueue, ResumeWorkQueue, SendNotification, CallWebhook,
     PauseAutomation, ResumeAutomation, SuspendFlowRun, ResumeFlowRun, PauseWorkPool, ResumeWorkPool,
-    DeclareIncident,
+    DeclareIncident, SendEmailNotification, PauseSchedule, ResumeSchedule,
 )  # fmt: skip
 Action = Annotated[Union[ACTION_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
 ACTION_TYPES: dict[str, type[Model]] = {model.model_fields["type"].default: model for model in ACTION_MODELS}
@@ -346,6 +379,8 @@ def _canonical_action(action: dict[str, Any]) -> dict[str, Any]:
     if model is None:
         return dict(action)
     ids = {ref.field: action[ref.id_field] for ref in REFERENCES if ref.id_field in action}
+    if SCHEDULE_ID_FIELD in action:
+        ids[SCHEDULE_FIELD] = action[SCHEDULE_ID_FIELD]
     fields = ["type", *(name for name in model.model_fields if name != "type")]
     return {name: ids[name] if name in ids else action.get(name) for name in fields}
 
@@ -397,6 +432,39 @@ def name_automation_references(attributes: dict[str, Any], addresses: Mapping[st
                     action[ref.field] = address.name
 
 
+def name_schedules(client, attributes: dict[str, Any], slugs: dict[str, dict[str, str]] | None = None) -> None:
+    """Replace the schedule ids in live attributes' actions (read before `name_references`, so
+    `deployment` still holds an id) with the slugs of their deployments' schedules; an id that
+    names no schedule of the deployment stays an id, and differs. `slugs` (deployment id ->
+    schedule id -> slug) keeps the schedules read, one request per deployment, across calls."""
+    slugs = {} if slugs is None else slugs
+    for name in ACTION_LISTS:
+        for action in attributes.get(name) or []:
+            deployment_id = action.get("deployment")
+            if not action.get(SCHEDULE_FIELD) or not deployment_id:
+                continue
+            if deployment_id not in slugs:
+                slugs[deployment_id] = {s["id"]: s.get("slug") for s in _schedules(client, deployment_id)}
+            action[SCHEDULE_FIELD] = slugs[deployment_id].get(action[SCHEDULE_FIELD]) or action[SCHEDULE_FIELD]
+
+
+def schedule_id_of(client) -> Callable[[str, str], str | None]:
+    """(deployment id, schedule slug) -> the schedule's id (None: no such schedule), read from
+    the server when asked."""
+
+    def find(deployment_id: str, slug: str) -> str | None:
+        return next((s["id"] for s in _schedules(client, deployment_id) if s.get("slug") == slug), None)
+
+    return find
+
+
+def _schedules(client, deployment_id: str) -> list[dict[str, Any]]:
+    try:
+        return client.get(f"/deployments/{deployment_id}/schedules")
+    except NotFound:
+        return []
+
+
 def automation_references(attributes: dict[str, Any]) -> list[Address]:
     """The objects an automation's actions name, in order, without repeats."""
     found: dict[Address, None] = {}
@@ -413,18 +481,25 @@ def automation_payload(
     attributes: dict[str, Any],
     id_of: Callable[[Address], str],
     *,
+    schedule_id: Callable[[str, str], str | None],
     owner_resource: str | None = None,
 ) -> dict[str, Any]:
     """The body of POST /automations/ (with `owner_resource`) or PUT /automations/{id}.
 
-    `id_of` gives the server id of a named object (usually `ApplyContext.id_of`).
+    `id_of` gives the server id of a named object (usually `ApplyContext.id_of`), `schedule_id`
+    that of a deployment's schedule by (deployment id, slug) (see `schedule_id_of`).
     """
 
     def with_ids(action: dict[str, Any]) -> dict[str, Any]:
         body = {}
         for key, value in action.items():
             ref = REFERENCE_BY_FIELD.get(key)
-            if ref is None:
+            if key == SCHEDULE_FIELD:
+                found = schedule_id(id_of(Address("deployments", action["deployment"])), value)
+                if found is None:
+                    raise PlanError(f"deployments.{action['deployment']} has no schedule with slug {value!r}")
+                body[SCHEDULE_ID_FIELD] = found
+            elif ref is None:
                 body[key] = value
             else:
                 body[ref.id_field] = id_of(Address(ref.kind, value)) if value else None
@@ -494,7 +569,11 @@ class Automations(ResourceKind):
         return attributes
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
-        return [LiveObject(a["id"], a["name"], automation_from_api(a)) for a in self._named(client, names)]
+        found = [LiveObject(a["id"], a["name"], automation_from_api(a)) for a in self._named(client, names)]
+        slugs: dict[str, dict[str, str]] = {}
+        for obj in found:
+            name_schedules(client, obj.attributes, slugs)
+        return found
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
         """By name; those known as a deployment's triggers are also given their `owner` when they
@@ -536,7 +615,10 @@ class Automations(ResourceKind):
         before = {a["id"] for a in self._named(client, [name])}
         owner = attributes.get("owner")
         owner_resource = f"prefect.deployment.{ctx.id_of(Address('deployments', owner))}" if owner else None
-        created = client.post("/automations/", automation_payload(name, attributes, ctx.id_of, owner_resource=owner_resource))
+        body = automation_payload(
+            name, attributes, ctx.id_of, owner_resource=owner_resource, schedule_id=schedule_id_of(client)
+        )
+        created = client.post("/automations/", body)
         # Names may repeat, so a create retried after its answer was lost leaves a twin behind
         # instead of failing: the same automation, made during this call. Delete it.
         for other in self._named(client, [name]):
@@ -546,7 +628,8 @@ class Automations(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         # The server keeps the owner across a full update.
-        client.put(f"/automations/{obj_id}", automation_payload(name, attributes, ctx.id_of))
+        body = automation_payload(name, attributes, ctx.id_of, schedule_id=schedule_id_of(client))
+        client.put(f"/automations/{obj_id}", body)
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
         # The name is part of the full document PUT sends.
@@ -577,4 +660,6 @@ __all__ = [
     "automation_payload",
     "automation_references",
     "name_automation_references",
+    "name_schedules",
+    "schedule_id_of",
 ]

@@ -8,12 +8,22 @@ stands for the test's unique name prefix).
 
 from __future__ import annotations
 
+import json
+import secrets
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
+from provider.client import Connection, PrefectClient
+from provider.errors import PlanError
+from resources import CATALOG
+from resources.automations import Automations, automation_from_api, automation_payload, name_schedules, schedule_id_of
+from resources.base import ApplyContext, LiveObject, ServerDefaults
+from tests.cloud_fake import CloudFake
 from tests.conftest import assert_ok
 from tests.fault_proxy import FaultProxy
 
@@ -293,6 +303,48 @@ TYPOS = [
         "main.yaml:10: automations.__P__-auto.trigger.triggers[1].posture: Input should be 'Reactive' or 'Proactive'",
         id="nested-trigger-field",
     ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: send-email-notification
+        body: failed
+""",
+        "main.yaml:7: automations.__P__-auto.actions[0].emails: required field is missing",
+        id="email-without-addresses",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: send-email-notification
+        emails: []
+        body: failed
+""",
+        "main.yaml:8: automations.__P__-auto.actions[0].emails: List should have at least 1 item",
+        id="email-empty-addresses",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: pause-schedule-for-flow-run
+        deployment: etl/nightly
+""",
+        "main.yaml:7: automations.__P__-auto.actions[0].schedule: required field is missing",
+        id="schedule-without-slug",
+    ),
+    pytest.param(
+        """\
+    trigger: {type: event, expect: [a.b]}
+    actions:
+      - type: resume-schedule-for-flow-run
+        deployment: nightly
+        schedule: daily
+""",
+        "main.yaml:8: automations.__P__-auto.actions[0].deployment: 'nightly' is not of the form FLOW/NAME",
+        id="schedule-deployment-not-flow-slash-name",
+    ),
 ]
 
 
@@ -444,3 +496,231 @@ automations:
     assert_ok(workspace.run("import", f"automations.{prefix}-auto", theirs["id"], str(workspace.directory)))
     assert workspace.state()["resources"][f"automations.{prefix}-auto"]["attributes"]["actions"][0]["work_pool"] == f"{prefix}-pool"
     assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+
+# --- Prefect Cloud-only actions (the Terraform provider accepts them too) ----------------------------
+
+CLOUD_ONLY_ACTIONS = [
+    pytest.param(
+        "{type: send-email-notification, emails: [oncall@example.com], subject: Failed, body: '{{ event.event }}'}",
+        "send-email-notification actions",
+        id="send-email-notification",
+    ),
+    pytest.param(
+        "{type: pause-schedule-for-flow-run, deployment: __P__-flow/nightly, schedule: daily}",
+        "pause-schedule-for-flow-run actions",
+        id="pause-schedule-for-flow-run",
+    ),
+    pytest.param(
+        "{type: resume-schedule-for-flow-run, deployment: __P__-flow/nightly, schedule: daily}",
+        "resume-schedule-for-flow-run actions",
+        id="resume-schedule-for-flow-run",
+    ),
+]
+
+
+def scheduled_deployment(prefix: str) -> str:
+    return f"""\
+work_pools:
+  {prefix}-pool: {{type: process}}
+deployments:
+  {prefix}-flow/nightly:
+    entrypoint: flows/etl.py:etl
+    work_pool: {prefix}-pool
+    schedules:
+      - {{slug: daily, cron: "0 3 * * *"}}
+      - {{slug: hourly, interval: 3600}}
+"""
+
+
+@pytest.mark.parametrize(("action", "feature"), CLOUD_ONLY_ACTIONS)
+def test_a_cloud_only_action_is_refused_by_the_open_source_server_at_plan_time(action, feature, workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        scheduled_deployment(prefix)
+        + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
+    actions: [{{type: do-nothing}}]
+    actions_on_resolve:
+      - {{type: do-nothing}}
+      - {action.replace("__P__", prefix)}
+""",
+    )
+    assert_ok(workspace.run("validate", str(workspace.directory)))
+    expected = f"main.yaml:16: automations.{prefix}-auto.actions_on_resolve[1]: {feature} are a Prefect Cloud feature"
+    for result in (workspace.plan(), workspace.apply()):
+        assert expected in assert_ok(result, 1).stderr
+        assert "Traceback" not in result.output
+    assert not workspace.state_path.exists()
+    assert automations_named(api, f"{prefix}-auto") == []
+    assert api.get(f"work_pools/{prefix}-pool").status_code == 404
+
+
+def test_a_schedule_action_names_its_schedule_by_slug_and_the_server_id_both_ways(workspace, prefix, api_url):
+    """What a Prefect Cloud workspace is sent and read back: the schedule's id on the server, found
+    through its deployment; read back, the slug again. An unknown slug is an error naming it."""
+    workspace.write("main.yaml", scheduled_deployment(prefix))
+    assert_ok(workspace.apply())
+    ids = {address: record["id"] for address, record in workspace.state()["resources"].items()}
+    deployment_id = ids[f"deployments.{prefix}-flow/nightly"]
+    with PrefectClient(Connection(api_url)) as client:
+        schedule_ids = {s["slug"]: s["id"] for s in client.get(f"/deployments/{deployment_id}/schedules")}
+        spec = Automations.spec.model_validate({
+            "trigger": {"type": "event", "expect": ["prefect.flow-run.Failed"]},
+            "actions": [{"type": "pause-schedule-for-flow-run", "deployment": f"{prefix}-flow/nightly", "schedule": "hourly"}],
+            "actions_on_resolve": [
+                {"type": "resume-schedule-for-flow-run", "deployment": f"{prefix}-flow/nightly", "schedule": "hourly"}
+            ],
+        })
+        desired = Automations().desired(f"{prefix}-auto", spec, ServerDefaults(client))
+        ctx = ApplyContext(ids)
+        body = automation_payload(f"{prefix}-auto", desired, ctx.id_of, schedule_id=schedule_id_of(client))
+        sent = body["actions"] + body["actions_on_resolve"]
+        assert [(a["type"], a["deployment_id"], a["schedule_id"]) for a in sent] == [
+            ("pause-schedule-for-flow-run", deployment_id, schedule_ids["hourly"]),
+            ("resume-schedule-for-flow-run", deployment_id, schedule_ids["hourly"]),
+        ]
+
+        # Read back as the server would answer: ids turn into the configuration's names again.
+        live = automation_from_api({"name": f"{prefix}-auto", **body})
+        name_schedules(client, live)
+        addresses = {deployment_id: CATALOG.parse(f"deployments.{prefix}-flow/nightly")}
+        Automations().name_references(LiveObject("id", f"{prefix}-auto", live), addresses)
+        assert live == desired
+
+        # A schedule id no schedule of the deployment has stays an id, and so differs.
+        stranger = {"name": f"{prefix}-auto", **body, "actions": [dict(body["actions"][0], schedule_id=str(uuid.uuid4()))]}
+        unnamed = automation_from_api(stranger)
+        name_schedules(client, unnamed)
+        assert unnamed["actions"][0]["schedule"] == stranger["actions"][0]["schedule_id"]
+
+        missing = [dict(desired["actions"][0], schedule="weekly")]
+        with pytest.raises(PlanError, match=f"deployments.{prefix}-flow/nightly has no schedule with slug 'weekly'"):
+            automation_payload(f"{prefix}-auto", {**desired, "actions": missing}, ctx.id_of, schedule_id=schedule_id_of(client))
+
+
+class CloudWithAutomations(CloudFake):
+    """The Cloud fake, serving `/automations` itself, in memory and in the API's shape, with the
+    Cloud-only action types (the open-source server it forwards everything else to refuses them):
+    a send-email-notification action without a block gets one made by the server, as in Cloud."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.automations: dict[str, dict[str, Any]] = {}
+
+    def _automation_route(self, method: str, route: str, body: Any) -> tuple[int, Any]:
+        parts = route.strip("/").split("/")  # ["automations", ...]
+        if method == "POST" and parts[1:] in ([], [""]):
+            automation = {"id": str(uuid.uuid4()), "created": len(self.automations), **self._written(body)}
+            self.automations[automation["id"]] = automation
+            return 201, automation
+        if method == "POST" and parts[1:] == ["filter"]:
+            names = ((body.get("automations") or {}).get("name") or {}).get("any_")
+            found = sorted(self.automations.values(), key=lambda a: -a["created"])
+            found = [a for a in found if names is None or a["name"] in names]
+            offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 200)
+            return 200, found[offset : offset + limit]
+        automation = self.automations.get(parts[1]) if len(parts) == 2 else None
+        if automation is None:
+            return 404, {"detail": "Automation not found."}
+        if method == "GET":
+            return 200, automation
+        if method == "PUT":
+            automation.update(self._written(body))
+            return 204, None
+        if method == "DELETE":
+            del self.automations[automation["id"]]
+            return 204, None
+        return 405, {"detail": "Method Not Allowed"}
+
+    @staticmethod
+    def _written(body: dict[str, Any]) -> dict[str, Any]:
+        written = json.loads(json.dumps(body))
+        for key in ("actions", "actions_on_trigger", "actions_on_resolve"):
+            for action in written.get(key) or []:
+                if action["type"] == "send-email-notification" and not action.get("block_document_id"):
+                    action["block_document_id"] = str(uuid.uuid4())
+        return written
+
+    def _handler(self) -> type:
+        base, fake = super()._handler(), self
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def _serve(self) -> None:
+                route = self.path.removeprefix(f"/api/accounts/{fake.account}/workspaces/{fake.workspace}")
+                if not route.startswith("/automations") or self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return super()._serve()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else {}
+                with fake._lock:
+                    status, answer = fake._automation_route(self.command, route.split("?")[0], body)
+                self._answer(status, answer)
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+        return Handler
+
+
+@pytest.fixture
+def cloud(workspace, api_url: str) -> Iterator[CloudWithAutomations]:
+    """A Cloud workspace (the fake) that `workspace` is pointed at."""
+    with CloudWithAutomations(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as fake:
+        workspace.env.update(PREFECT_API_URL=fake.api_url, PREFECT_API_KEY=fake.api_key)
+        yield fake
+
+
+def test_cloud_only_actions_are_applied_on_cloud_with_ids_and_plan_clean(cloud, workspace, prefix, api):
+    workspace.write(
+        "main.yaml",
+        scheduled_deployment(prefix)
+        + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
+    actions:
+      - {{type: send-email-notification, emails: [oncall@example.com, team@example.com], body: "{{{{ event.event }}}}"}}
+      - {{type: pause-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: hourly}}
+    actions_on_resolve:
+      - {{type: resume-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: hourly}}
+""",
+    )
+    assert_ok(workspace.apply())
+    deployment = api.get(f"deployments/name/{prefix}-flow/nightly").json()
+    schedule_ids = {s["slug"]: s["id"] for s in deployment["schedules"]}
+    [stored] = cloud.automations.values()
+    email, pause = stored["actions"]
+    assert email["emails"] == ["oncall@example.com", "team@example.com"] and email["block_document_id"]
+    assert (pause["deployment_id"], pause["schedule_id"]) == (deployment["id"], schedule_ids["hourly"])
+    assert stored["actions_on_resolve"][0]["schedule_id"] == schedule_ids["hourly"]
+    assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+    # Pointed at the other schedule by hand: drift, shown by slug, and repaired.
+    pause["schedule_id"] = schedule_ids["daily"]
+    drifted = assert_ok(workspace.plan(), 2).stdout
+    assert "daily" in drifted and schedule_ids["daily"] not in drifted
+    assert_ok(workspace.apply())
+    assert cloud.automations[stored["id"]]["actions"][1]["schedule_id"] == schedule_ids["hourly"]
+    assert "No changes." in assert_ok(workspace.plan(), 0).stdout
+
+    assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))
+    assert cloud.automations == {}
+
+
+def test_a_schedule_slug_its_deployment_lacks_is_an_error_naming_both(cloud, workspace, prefix):
+    workspace.write(
+        "main.yaml",
+        scheduled_deployment(prefix)
+        + f"""\
+automations:
+  {prefix}-auto:
+    trigger: {{type: event, expect: [prefect.flow-run.Failed]}}
+    actions: [{{type: pause-schedule-for-flow-run, deployment: {prefix}-flow/nightly, schedule: weekly}}]
+""",
+    )
+    result = assert_ok(workspace.apply(), 1)
+    assert f"deployments.{prefix}-flow/nightly has no schedule with slug 'weekly'" in result.output
+    assert "Traceback" not in result.output
+    assert cloud.automations == {}
+    assert f"automations.{prefix}-auto" not in workspace.state()["resources"]
