@@ -92,12 +92,13 @@ def cloud_refusal(feature: str, connection: Connection) -> str:
 
 
 def check_cloud_features(resources: dict[Address, Resource], state: State, connection: Connection,
-                         catalog: Catalog = CATALOG) -> None:
+                         catalog: Catalog = CATALOG, data: Iterable[DataSource] = ()) -> None:
     """Refuse Cloud-only kinds and features against an open-source server, before anything is read
-    or written: each declared one named with its file and line, each managed one by address."""
+    or written: each declared (or read) one named with its file and line, each managed one by address."""
     if connection.is_cloud:
         return
-    errors: list[ConfigError] = []
+    errors: list[ConfigError] = [ConfigError(cloud_refusal(source.address.kind, connection), source.location, str(source))
+                                 for source in data if catalog[source.address.kind].cloud_only]
     for address, resource in resources.items():
         kind = catalog[address.kind]
         if kind.cloud_only:
@@ -132,7 +133,7 @@ def make_plan(
         raise PlanError(f"these resources read data sources that were not read before planning: {unread}")
     resources = config.resources if config and options.mode != "destroy" else {}
     data = config.data if config and options.mode != "destroy" else {}
-    check_cloud_features(resources, state, client.connection, catalog)
+    check_cloud_features(resources, state, client.connection, catalog, data.values())
 
     # A targeted plan reads only what it can touch.
     scope = _scope(options.targets, resources, state) if options.targets else None

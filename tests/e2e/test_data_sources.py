@@ -143,3 +143,10 @@ variables:
     result = workspace.run("plan", str(workspace.directory))
     assert result.exit_code == 1 and message.replace("{prefix}", prefix) in result.stderr, result.output
     assert "Traceback" not in result.output
+
+
+def test_a_cloud_only_data_source_is_refused_on_an_open_source_server_before_any_read(workspace, prefix):
+    workspace.write("main.yaml", f"data:\n  webhooks:\n    {prefix}-hook: {{}}\n")
+    result = workspace.run("plan", str(workspace.directory))
+    assert result.exit_code == 1, result.output
+    assert f"main.yaml:3: data.webhooks.{prefix}-hook: webhooks are a Prefect Cloud feature" in result.stderr
