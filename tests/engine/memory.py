@@ -370,7 +370,21 @@ class HookKind(FixedKind):
         super().update(client, obj_id, name, kept, before, ctx)
 
 
-KIND_CLASSES: tuple[type[MemoryKind], ...] = (MemoryKind, FixedKind, RepeatKind, ChildKind, LinkKind, HookKind)
+class SecretSpec(ItemSpec):
+    token: str | None = None  # sensitive
+
+
+class SecretKind(FixedKind):
+    """mem_secrets: a sensitive `token`, kept out of plans and state as a fingerprint."""
+
+    kind = "mem_secrets"
+    spec = SecretSpec
+
+    def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: Any) -> list[str]:
+        return ["token"] if attributes.get("token") is not None else []
+
+
+KIND_CLASSES: tuple[type[MemoryKind], ...] = (MemoryKind, FixedKind, RepeatKind, ChildKind, LinkKind, HookKind, SecretKind)
 
 
 # --- configurations ------------------------------------------------------------------------------
