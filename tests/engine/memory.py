@@ -76,7 +76,7 @@ class MemoryServer:
     log: list[Write] = field(default_factory=list)  # writes that took effect, in order
     hooks: list[Hook] = field(default_factory=list)
     delay: float = 0.0  # seconds each write takes (outside the lock), so parallel steps overlap
-    attempts: int = 0
+    attempts: int = 0  # writes sent, failed ones included: a Write's number
     in_flight: int = 0
     most_in_flight: int = 0  # the most writes under way at once
     _generations: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -370,7 +370,21 @@ class HookKind(FixedKind):
         super().update(client, obj_id, name, kept, before, ctx)
 
 
-KIND_CLASSES: tuple[type[MemoryKind], ...] = (MemoryKind, FixedKind, RepeatKind, ChildKind, LinkKind, HookKind)
+class SecretSpec(ItemSpec):
+    token: str | None = None  # sensitive
+
+
+class SecretKind(FixedKind):
+    """mem_secrets: a sensitive `token`, kept out of plans and state as a fingerprint."""
+
+    kind = "mem_secrets"
+    spec = SecretSpec
+
+    def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: Any) -> list[str]:
+        return ["token"] if attributes.get("token") is not None else []
+
+
+KIND_CLASSES: tuple[type[MemoryKind], ...] = (MemoryKind, FixedKind, RepeatKind, ChildKind, LinkKind, HookKind, SecretKind)
 
 
 # --- configurations ------------------------------------------------------------------------------
@@ -399,12 +413,12 @@ def configure(declarations: dict[str, dict[str, Any]], moved: Iterable[tuple[str
 
 @dataclass
 class Memory:
-    """One workspace in memory and one state file: plan and apply as `prefect-provider` does."""
+    """One workspace in memory and one state file: plan and apply as `prefect-provider` does (read
+    state, apply `moved`, plan, journal the moves, apply). The session layer of issue 16 replaces this."""
 
     server: MemoryServer
     client: PrefectClient
     state_path: Path
-    plans: int = 0
 
     @property
     def backend(self) -> LocalBackend:
@@ -430,7 +444,6 @@ class Memory:
         moves = apply_moves(config, state)
         plan = make_plan(config, state, self.client, PlanOptions(mode, targets, replace, moves), new_state=stored is None)
         plan.moved = {new: f"{new.split('.', 1)[0]}.{old}" for new, old in moves.items()}
-        self.plans += 1
         return plan, state
 
     def apply(self, declarations: dict[str, dict[str, Any]] | None, *, parallelism: int = 10, mode: str = "normal",
@@ -441,6 +454,7 @@ class Memory:
         return plan, self.apply_plan(plan, state, parallelism)
 
     def apply_plan(self, plan: Plan, state: State | None = None, parallelism: int = 10) -> ApplyResult:
+        """Apply `plan` over `state` (the one it was made against), or over the stored state (a saved plan)."""
         backend = self.backend
         stored = backend.read()
         if state is None:

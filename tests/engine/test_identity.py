@@ -299,3 +299,18 @@ def test_a_server_owned_object_the_server_made_anew_is_still_the_managed_one(mem
     change = next(c for c in plan.changes if c.address == "mem_children.p/default")
     assert (change.action, change.id) == ("update", anew.id)
     assert result.ok and memory.records()["mem_children.p/default"] == anew.id
+
+
+@pytest.mark.parametrize("target", ["mem_items.b", "mem_fixed.other"])
+def test_moved_with_a_target(memory: Memory, target: str) -> None:
+    """A move is recorded in state by any apply; the rename happens when its object is targeted, or later."""
+    memory.apply({"mem_items.a": {}, "mem_fixed.other": {}})
+    renamed = memory.records()["mem_items.a"]
+    declarations = {"mem_items.b": {}, "mem_fixed.other": {"value": 1}}
+    plan, result = memory.apply(declarations, moved=[("mem_items.a", "mem_items.b")], targets=[target])
+    assert result.ok and memory.records()["mem_items.b"] == renamed
+    assert (memory.server.objects[renamed].name == "b") == (target == "mem_items.b")
+    plan, result = memory.apply(declarations, moved=[("mem_items.a", "mem_items.b")])
+    assert result.ok and memory.server.objects[renamed].name == "b"
+    assert memory.server.named("mem_items", "a") == [] and len(memory.server.named("mem_items", "b")) == 1
+    assert not memory.plan(declarations, moved=[("mem_items.a", "mem_items.b")]).has_changes

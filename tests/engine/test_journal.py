@@ -89,7 +89,8 @@ def test_the_write_counts_the_matrix_assumes(memory: Memory, scenario: str) -> N
         assert memory.server.ops()[4] == "rename mem_items.n"  # test_a_journaled_move_survives_the_crash
 
 
-def _crash(memory: Memory, tmp_path: Path, declarations: dict, moved: list, number: int, phase: str) -> None:
+def _crash(memory: Memory, tmp_path: Path, declarations: dict, moved: list, number: int, phase: str,
+           parallelism: int = 1) -> None:
     """Apply in a forked child that dies at write `number` (`phase`: before or after it takes effect)."""
     snapshot = tmp_path / "server.pickle"
     server = memory.server
@@ -106,7 +107,7 @@ def _crash(memory: Memory, tmp_path: Path, declarations: dict, moved: list, numb
         try:
             server.attempts = 0
             server.hooks.append(die)
-            memory.apply(declarations, moved=moved, parallelism=1)
+            memory.apply(declarations, moved=moved, parallelism=parallelism)
             code = 4  # it did not die: the write count is off
         finally:
             os._exit(code)
@@ -130,6 +131,23 @@ def test_a_crash_at_any_write_loses_and_duplicates_nothing(memory: Memory, tmp_p
     for obj in memory.server.objects.values():
         if not obj.name.endswith("/default"):
             assert obj.id in recorded or f"{obj.kind}.{obj.name}" in state.pending, obj
+    _check_converged(memory, declarations, moved)
+
+
+PARALLEL_CASES = [(scenario, n, phase) for scenario in ("create", "destroy") for n in range(1, SCENARIOS[scenario][3] + 1)
+                  for phase in ("before", "after")]
+
+
+@pytest.mark.parametrize("scenario, number, phase", PARALLEL_CASES, ids=[f"{s}-{n}-{p}" for s, n, p in PARALLEL_CASES])
+def test_a_crash_during_a_parallel_apply_loses_and_duplicates_nothing(memory: Memory, tmp_path: Path, scenario: str,
+                                                                      number: int, phase: str) -> None:
+    """Other steps are under way when the process dies: some writes landed and were not yet journaled."""
+    before, declarations, moved, _ = SCENARIOS[scenario]
+    if before is not None:
+        memory.apply(before)
+    memory.server.delay = 0.001
+    _crash(memory, tmp_path, declarations, moved, number, phase, parallelism=4)
+    memory.server.delay = 0.0
     _check_converged(memory, declarations, moved)
 
 

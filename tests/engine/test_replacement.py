@@ -204,3 +204,36 @@ def test_target_with_a_replacement_keeps_the_cascade(memory: Memory) -> None:
     plan = memory.plan({"mem_items.p": {"flavor": "y"}, "mem_children.p/c": {}, "mem_links.l": {"target": "mem_items.p"}},
                        targets=["mem_items.p"])
     assert {c.address: c.action for c in plan.changes} == {"mem_items.p": "replace", "mem_children.p/c": "replace"}
+
+
+def test_a_replaced_parent_readopts_its_server_owned_child(memory: Memory) -> None:
+    declarations = {"mem_items.p": {"flavor": "x"}, "mem_children.p/default": {"value": 4}}
+    memory.apply(declarations)
+    old = memory.records()["mem_children.p/default"]
+    changed = {**declarations, "mem_items.p": {"flavor": "y"}}
+    plan, result = memory.apply(changed)
+    assert {c.address: c.action for c in plan.changes} == {"mem_items.p": "replace", "mem_children.p/default": "replace"}
+    assert result.ok and "delete mem_children.p/default" not in memory.server.ops()  # the server's: never deleted
+    new = memory.server.one("mem_children.p/default")
+    assert new.id != old and new.attributes["value"] == 4 and memory.records()["mem_children.p/default"] == new.id
+    assert not memory.plan(changed).has_changes
+
+
+def test_a_link_pointed_elsewhere_outside_is_pointed_back(memory: Memory) -> None:
+    declarations = {"mem_items.a": {}, "mem_items.b": {}, "mem_links.l": {"target": "mem_items.a"}}
+    memory.apply(declarations)
+    memory.server.edit("mem_links.l", target=memory.records()["mem_items.b"])
+    plan, result = memory.apply(declarations)
+    assert [(d.address, d.after["target"]) for d in plan.drift] == [("mem_links.l", "mem_items.b")]
+    assert [(c.address, c.action) for c in plan.pending] == [("mem_links.l", "update")]
+    assert memory.server.one("mem_links.l").attributes["target"] == memory.records()["mem_items.a"]
+
+
+def test_a_link_to_an_unknown_id_is_shown_by_id_and_repaired(memory: Memory) -> None:
+    declarations = {"mem_items.a": {}, "mem_links.l": {"target": "mem_items.a"}}
+    memory.apply(declarations)
+    memory.server.edit("mem_links.l", target="someone-elses-id")
+    plan, result = memory.apply(declarations)
+    [change] = plan.pending
+    assert (change.before["target"], change.after["target"]) == ("someone-elses-id", "mem_items.a")
+    assert memory.server.one("mem_links.l").attributes["target"] == memory.records()["mem_items.a"]
