@@ -47,8 +47,8 @@ def test_a_secret_changed_on_the_server_is_drift(memory: Memory) -> None:
     memory.apply({"mem_secrets.s": {"token": TOKEN}})
     memory.server.edit("mem_secrets.s", token=OTHER)
     plan, result = memory.apply({"mem_secrets.s": {"token": TOKEN}})
-    assert [(d.action, d.changed) for d in plan.drift] == [("update", ["token"])]
-    assert [(c.action, c.changed) for c in plan.changes] == [("update", ["token"])]
+    assert [(d.action, d.changed) for d in plan.drift] == [("update", ("token",))]
+    assert [(c.action, c.changed) for c in plan.changes] == [("update", ("token",))]
     assert memory.server.one("mem_secrets.s").attributes["token"] == TOKEN
     assert OTHER not in _everything_shown(memory, plan) and TOKEN not in _everything_shown(memory, plan)
 
