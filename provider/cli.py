@@ -485,10 +485,11 @@ def export(
     from provider.state import STATE_FILE, LocalBackend
     from resources import KINDS
 
-    chosen = [k.strip() for k in kinds.split(",")] if kinds else list(KINDS)
-    unknown = [k for k in chosen if k not in KINDS]
+    exportable = [k for k, kind in KINDS.items() if not kind.data_only]
+    chosen = [k.strip() for k in kinds.split(",")] if kinds else exportable
+    unknown = [k for k in chosen if k not in exportable]
     if unknown:
-        raise ProviderError(f"unknown kinds {', '.join(unknown)} (expected some of: {', '.join(KINDS)})")
+        raise ProviderError(f"unknown kinds {', '.join(unknown)} (expected some of: {', '.join(exportable)})")
     backend = LocalBackend(out / STATE_FILE)
     if backend.read() is not None:
         raise ProviderError(f"{backend.describe()} already exists: export into a new directory")

@@ -185,8 +185,8 @@ def load_configuration(
             if key == "step_outputs":
                 _step_outputs(body, source, outputs, errors)
                 continue
-            if key not in KINDS or KINDS[key].nested_under:  # nested kinds are declared inside their parent
-                known = ", ".join([*(k for k, kind in KINDS.items() if not kind.nested_under), *SETTINGS_KEYS])
+            if key not in KINDS or not KINDS[key].declarable:  # nested kinds are declared inside their parent
+                known = ", ".join([*(k for k, kind in KINDS.items() if kind.declarable), *SETTINGS_KEYS])
                 errors.append(ConfigError(f"unknown resource kind (expected one of: {known})", where, key))
                 continue
             if body is None:

@@ -429,7 +429,7 @@ def _generate() -> dict[str, type]:
     module attributes (dill pickles them by name)."""
     classes: dict[str, type] = {}
     for kind in KINDS.values():
-        if kind.nested_under:
+        if not kind.declarable:
             continue
         name = class_name(kind)
         overlap = {*kind.identity_inputs, *OUTPUTS, ADOPT} & set(kind.spec.model_fields)

@@ -19,7 +19,7 @@ class _DataSource(BaseModel):
 def configuration_schema() -> dict[str, Any]:
     fields: dict[str, Any] = {
         kind_name: (Optional[dict[str, kind.spec]], None)  # noqa: UP007
-        for kind_name, kind in KINDS.items() if not kind.nested_under  # declared inside their parent
+        for kind_name, kind in KINDS.items() if kind.declarable  # nested kinds are declared inside their parent
     }
     readable = {kind_name: (Optional[dict[str, _DataSource]], None)  # noqa: UP007
                 for kind_name, kind in KINDS.items() if not kind.nested_under}

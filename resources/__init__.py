@@ -12,9 +12,10 @@ from resources.variables import Variables
 from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
+from resources.worker_metadata import WorkerMetadata
 
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), Webhooks(),
-                   ConcurrencyLimits(), Infra()])
+                   ConcurrencyLimits(), Infra(), WorkerMetadata()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

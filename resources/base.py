@@ -167,6 +167,13 @@ class ResourceKind:
     # The kind whose objects these belong to (e.g. infra parts to their work pool): declared only
     # inside the parent's spec (as children), addressed under it.
     nested_under: ClassVar[str | None] = None
+    # True for what can only be read (`data:`), never declared as a resource (e.g. worker metadata).
+    data_only: ClassVar[bool] = False
+
+    @property
+    def declarable(self) -> bool:
+        """Whether a configuration may declare these at the top level (not nested, not read-only)."""
+        return not self.nested_under and not self.data_only
 
     def replace_fields_for(self, name: str) -> frozenset[str]:
         """The attributes whose change re-creates this object (the kind's `replace_fields` by default)."""

@@ -150,3 +150,25 @@ def test_a_cloud_only_data_source_is_refused_on_an_open_source_server_before_any
     result = workspace.run("plan", str(workspace.directory))
     assert result.exit_code == 1, result.output
     assert f"main.yaml:3: data.webhooks.{prefix}-hook: webhooks are a Prefect Cloud feature" in result.stderr
+
+
+def test_worker_metadata_gives_a_worker_types_default_template(workspace, prefix, api):
+    workspace.write("main.yaml", f"""
+data: {{worker_metadata: {{process: {{}}}}}}
+work_pools:
+  {prefix}-custom:
+    type: process
+    base_job_template: ${{data.worker_metadata.process.base_job_template}}
+variables:
+  {prefix}_docs: {{value: "${{data.worker_metadata.process.documentation_url}}"}}
+""")
+    assert_ok(workspace.apply())
+    pool = api.get(f"work_pools/{prefix}-custom").json()
+    default = api.get("collections/views/aggregate-worker-metadata").json()["prefect"]["process"]
+    assert pool["base_job_template"] == default["default_base_job_configuration"]
+    assert api.get(f"variables/name/{prefix}_docs").json()["value"] == default["documentation_url"]
+    assert_ok(workspace.plan(), 0)
+
+    workspace.write("main.yaml", "worker_metadata:\n  process: {}\n")
+    refused = assert_ok(workspace.run("validate", str(workspace.directory)), 1)
+    assert "main.yaml:1: worker_metadata: unknown resource kind" in refused.stderr

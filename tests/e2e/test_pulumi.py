@@ -80,7 +80,7 @@ def failures(kind: str, inputs: dict[str, Any]) -> dict[str, str]:
 def test_every_kind_has_a_resource_and_a_provider_that_survive_pulumis_serialization():
     import provider.pulumi as module
 
-    assert set(PROVIDERS) == set(RESOURCES) == {k for k, kind in KINDS.items() if not kind.nested_under} == set(MINIMAL)
+    assert set(PROVIDERS) == set(RESOURCES) == {k for k, kind in KINDS.items() if kind.declarable} == set(MINIMAL)
     names = {"WorkPool", "WorkQueue", "Deployment", "Block", "Variable", "Automation", "Webhook", "ConcurrencyLimit"}
     for name in names:
         resource, provider = getattr(module, name), getattr(module, f"{name}Provider")
