@@ -74,6 +74,7 @@ class Reason(StrEnum):
     ADOPTED = "import_because_adopted"
     INTERRUPTED_CREATE = "import_because_interrupted_create"
     GUARD_RECORDED = "import_because_prevent_destroy_changed"
+    DEPOSED = "delete_because_deposed"
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,17 @@ class Change:
     sensitive: tuple[str, ...] = ()  # attribute paths shown as (sensitive value)
     moved_from: str | None = None  # the address it had before a `moved` entry (renamed on apply)
     prevent_destroy: bool = False  # lifecycle.prevent_destroy, recorded in state with the object
+    # The deposed objects (ids) the address's record holds once this change is applied; on a change
+    # with `of_deposed`, the change is to one of those (its `id`), not to the current object.
+    deposed: tuple[str, ...] = ()
+    of_deposed: bool = False
     # A create's attribute made from a server default, as the server gave it (ResourceKind.server_default):
     # {"attribute", "label", "value"}; plans show only what the configuration filled in.
     server_default: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         # Saved plans and callers give lists and strings: hold tuples and enums, so a Change is immutable throughout.
-        for name in ("depends_on", "dependencies", "changed", "sensitive"):
+        for name in ("depends_on", "dependencies", "changed", "sensitive", "deposed"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "action", Action(self.action))
         object.__setattr__(self, "action_reason", Reason(self.action_reason))

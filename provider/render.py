@@ -210,7 +210,9 @@ def change_block(change: Change) -> list[tuple[str, str]]:
         headline = f"has moved from {change.moved_from}" + (" and will be updated in-place" if set(change.changed) - {"name"} else "")
     if change.importing:
         headline = "will be imported" + (" and updated in-place" if change.action == "update" else "")
-    lines = [("#", f"  # {change.address} {headline}")]
+    # As Terraform: "# ADDRESS (deposed object ID) will be destroyed".
+    subject = f"{change.address} (deposed object {change.id})" if change.of_deposed else change.address
+    lines = [("#", f"  # {subject} {headline}")]
     if change.reason:
         lines.append(("#", f"  # ({change.reason})"))
     lines.append((symbol, f"{symbol:>3} {change.address} {{"))
@@ -318,6 +320,8 @@ def change_json(change: Change) -> dict[str, Any]:
         item["id"] = change.id
     if change.importing:
         item["change"]["importing"] = {"id": change.id}
+    if change.of_deposed:
+        item["deposed"] = change.id
     item["change"]["changed_paths"] = changed_paths(change)
     return item
 

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +43,9 @@ class Record:
     dependencies: list[str] = field(default_factory=list)
     # lifecycle.prevent_destroy as last applied: it still guards the object once its block is removed.
     prevent_destroy: bool = False
+    # Ids of objects this one replaced (create_before_destroy) whose delete is not known to have
+    # happened, as Terraform's deposed objects: the next plan deletes them.
+    deposed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -779,13 +782,24 @@ class StateWriter:
         if address in self.state.resources or address in self.state.pending:
             self._record({"op": "remove", "address": address})
 
+    def undepose(self, address: str, object_id: str) -> None:
+        """The deposed object `object_id` is gone: the address's record stops listing it."""
+        with self._lock:
+            record = self.state.resources.get(address)
+            if record is not None and object_id in record.deposed:
+                kept = [d for d in record.deposed if d != object_id]
+                self._append({"op": "put", "address": address, "record": asdict(replace(record, deposed=kept))})
+
     def close(self) -> None:
         with self._lock:
             self.backend.write(self.state)
 
     def _record(self, entry: dict[str, Any]) -> None:
         with self._lock:
-            self.state.serial += 1
-            entry["serial"] = self.state.serial
-            apply_entry(self.state, entry)
-            self.backend.record(self.state, entry)
+            self._append(entry)
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        self.state.serial += 1
+        entry["serial"] = self.state.serial
+        apply_entry(self.state, entry)
+        self.backend.record(self.state, entry)

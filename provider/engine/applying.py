@@ -3,6 +3,7 @@ state the moment it is done (a journaled StateWriter), so a failure half way los
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 from collections.abc import Callable
@@ -49,8 +50,12 @@ def build_steps(changes: list[Change]) -> list[Step]:
     steps: list[Step] = []
     writes: dict[str, int] = {}  # address -> its create/update/import step
     deletes: dict[str, int] = {}
+    deposed: list[Step] = []
     for change in changes:
         if not change.is_change:
+            continue
+        if change.of_deposed:
+            deposed.append(Step(change, "delete" if change.action == Action.DELETE else "forget"))
             continue
         if change.action.deletes:
             deletes[change.address] = len(steps)
@@ -83,6 +88,9 @@ def build_steps(changes: list[Change]) -> list[Step]:
                         step.after.add(deletes[other.address])
                     if other.address in writes and other.action == Action.UPDATE and change.action == Action.DELETE:
                         step.after.add(writes[other.address])
+    for step in deposed:  # once the address's record (which lists them) is written
+        step.after |= {writes[step.change.address]} if step.change.address in writes else set()
+        steps.append(step)
     return steps
 
 
@@ -200,11 +208,16 @@ class _Runner:
                     kind.delete(client, change.id, change.name)
                 except NotFound:
                     pass  # already gone (e.g. deleted with its parent): the goal is reached
-            if change.action != Action.CREATE_THEN_DELETE:  # else state already records the replacement
+            if change.of_deposed or change.action == Action.CREATE_THEN_DELETE:
+                writer.undepose(change.address, change.id)  # state records the replacement already
+            else:
                 writer.remove(change.address)
             return
         if step.operation == "forget":
-            writer.remove(change.address)
+            if change.of_deposed:
+                writer.undepose(change.address, change.id)
+            else:
+                writer.remove(change.address)
             return
         if step.operation == "import":
             obj_id = change.id
@@ -227,7 +240,10 @@ class _Runner:
             written = next((o for o in kind.list(client, {change.name}) if o.id == obj_id), None)
             if written is not None:
                 after = {**after, **{f: written.attributes.get(f) for f in filled}}
-        writer.put(change.address, Record(change.kind, change.name, obj_id, after, list(change.depends_on), change.prevent_destroy))
+        # A create_before_destroy replacement deposes the object it replaces until that is deleted.
+        deposed = [*change.deposed, change.id] if change.action == Action.CREATE_THEN_DELETE else list(change.deposed)
+        writer.put(change.address, Record(change.kind, change.name, obj_id, after, list(change.depends_on),
+                                          change.prevent_destroy, deposed))
 
 
 def _accept_drift(plan: Plan, writer: StateWriter) -> None:
@@ -239,8 +255,7 @@ def _accept_drift(plan: Plan, writer: StateWriter) -> None:
         if change.after is None:
             writer.remove(change.address)
         else:
-            writer.put(change.address, Record(record.kind, record.name, change.id or record.id, change.after, record.dependencies,
-                                              record.prevent_destroy))
+            writer.put(change.address, dataclasses.replace(record, id=change.id or record.id, attributes=change.after))
 
 
 def describe_error(error: Exception) -> str:

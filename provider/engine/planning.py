@@ -173,9 +173,11 @@ def make_plan(
     _cascade_replacements(changes, catalog)
     _check_prevent_destroy(config, state, changes)
     _mark_create_before_destroy(config, changes, catalog)
-    plan_changes = [] if options.mode == "refresh-only" else _targeted(list(changes.values()), options.targets, changes)
+    deposed = [change for key in state.resources if in_scope(key) for change in planner.deposed(key)]
+    planned = [*changes.values(), *deposed]
+    plan_changes = [] if options.mode == "refresh-only" else _targeted(planned, options.targets, changes)
     return Plan(
-        changes=sorted(plan_changes, key=lambda c: c.address),
+        changes=sorted(plan_changes, key=lambda c: (c.address, c.of_deposed)),
         drift=drift,
         mode=options.mode,
         lineage=state.lineage,
@@ -234,7 +236,7 @@ class Planner:
         ignore = [*resource.spec.lifecycle.ignore_changes, *server]
         unknown = dict.fromkeys(server, KNOWN_AFTER_APPLY)
         base = dict(address=key, kind=address.kind, name=address.name, depends_on=[str(a) for a in resource.depends_on],
-                    prevent_destroy=resource.spec.lifecycle.prevent_destroy)
+                    prevent_destroy=resource.spec.lifecycle.prevent_destroy, deposed=self.deposed_ids(key))
         if obj is None:
             gone = record is not None
             return Change(**base, action=Action.CREATE, before=None, after={**desired, **unknown}, sensitive=self.wanted.sensitive[key],
@@ -274,6 +276,10 @@ class Planner:
                             reason=f"lifecycle.prevent_destroy {'set' if base['prevent_destroy'] else 'lifted'}: recorded in state")
         else:
             change = Change(**base, action=Action.NO_OP, after=desired)
+        if key in self.view.replaced:
+            change = replace(change, importing=True, action_reason=Reason.INTERRUPTED_CREATE,
+                             reason=f"created by an interrupted apply; taken into state (the object it replaces, id {record.id}, "
+                                    "is deposed)")
         if record is None:
             why, words = ((Reason.INTERRUPTED_CREATE, "created by an interrupted apply; taken into state") if interrupted else
                           (Reason.ADOPTED, adopted) if adopted else
@@ -302,6 +308,32 @@ class Planner:
                       action_reason=Reason.DESTROY_REQUESTED if destroying else Reason.NO_RESOURCE_CONFIG,
                       reason="destroy requested" if destroying else "no longer in the configuration",
                       dependencies=record.dependencies, sensitive=obj.sensitive)
+
+    def deposed_ids(self, key: str) -> list[str]:
+        """The deposed objects the address's record lists, and one deposed by this plan."""
+        record = self.state.resources.get(key)
+        recorded = list(record.deposed) if record else []
+        return recorded + [o.id for o in self.view.deposed.get(key, []) if o.id not in recorded]
+
+    def deposed(self, key: str) -> list[Change]:
+        """Deleting the objects an address's create_before_destroy replacements deposed (forgetting
+        those already gone), as Terraform does with deposed objects."""
+        record = self.state.resources.get(key)
+        if record is None:
+            return []
+        self.view.find(key, record.kind, record.name)
+        found = {o.id: o for o in self.view.deposed.get(key, [])}
+        changes = []
+        for object_id in self.deposed_ids(key):
+            obj = found.get(object_id)
+            base = dict(address=key, kind=record.kind, name=record.name, id=object_id, after=None, of_deposed=True,
+                        action_reason=Reason.DEPOSED)
+            if obj is None:
+                changes.append(Change(**base, action=Action.FORGET, before={}, reason=f"deposed object {object_id} is already gone"))
+            else:
+                changes.append(Change(**base, action=Action.DELETE, before=obj.attributes, sensitive=obj.sensitive,
+                                      reason=f"deposed object {object_id}, replaced by a create_before_destroy replacement"))
+        return changes
 
     def refuse_unmanaged(self) -> None:
         """Stop the plan when a declared name belongs to an object the state does not manage."""

@@ -47,6 +47,10 @@ class LiveView:
     moved: dict[str, str]  # address -> the name it had before a `moved` entry
     conflicts: dict[str, LiveObject] = field(default_factory=dict)  # address -> another object with its name
     namesakes: dict[str, list[LiveObject]] = field(default_factory=dict)  # address -> unmanaged objects sharing it
+    # address -> the deposed objects found (see Record.deposed), and the recorded object when it is
+    # deposed by a create_before_destroy replacement whose create landed but was not recorded
+    deposed: dict[str, list[LiveObject]] = field(default_factory=dict)
+    replaced: set[str] = field(default_factory=set)  # addresses whose unrecorded replacement was found
     _found: dict[str, tuple[LiveObject | None, bool]] = field(default_factory=dict)
 
     def objects(self) -> list[tuple[str, LiveObject]]:
@@ -76,10 +80,21 @@ class LiveView:
         record = self.state.resources.get(key)
         desired = self.desired.get(key)
         if record is not None:
+            deposed = [o for o in candidates if o.id in record.deposed]
+            candidates = [o for o in candidates if o.id not in record.deposed]
             mine = next((o for o in candidates if o.id == record.id), None) or next(
                 (o for o in candidates if kind.same_object(o, record.attributes)), None)
             if mine is None and candidates and kind.server_owned(name):
                 mine = candidates[0]  # the server made it anew with its parent: it is still the server's
+            replacement = self._unrecorded_replacement(key, kind, candidates, mine, desired)
+            if replacement is not None:
+                # A create (a create_before_destroy replacement, or a re-creation) that landed but
+                # was not recorded: it is the managed object now; the recorded one is deposed.
+                deposed += [mine] if mine is not None else []
+                mine = replacement
+                self.replaced.add(key)
+            if deposed:
+                self.deposed[key] = deposed
         elif kind.unique_names:
             return candidates[0] if candidates else None
         else:
@@ -87,9 +102,16 @@ class LiveView:
             if mine is None and key in self.state.pending and desired is not None:
                 # An interrupted create may have landed: the namesake that is exactly what was asked.
                 mine = next((o for o in candidates if not changed_fields(o.attributes, desired, kind.computed)), None)
-        others = [o for o in candidates if o is not mine]
+        others = [o for o in candidates if o is not mine and o not in self.deposed.get(key, [])]
         if others and kind.unique_names:
             self.conflicts[key] = others[0]
         elif others:
             self.namesakes[key] = others
         return mine
+
+    def _unrecorded_replacement(self, key: str, kind, candidates: list[LiveObject], mine: LiveObject | None,
+                                desired: dict | None) -> LiveObject | None:
+        """Where names repeat, a namesake exactly as desired while a create of this address is pending."""
+        if kind.unique_names or key not in self.state.pending or desired is None:
+            return None
+        return next((o for o in candidates if o is not mine and not changed_fields(o.attributes, desired, kind.computed)), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provider.errors import PlanError, ServerError
+from provider.render import human, plan_json
 from tests.engine.memory import Memory
 
 GUARD = {"lifecycle": {"prevent_destroy": True}}
@@ -126,6 +127,12 @@ def test_ignore_changes_still_shows_drift(memory: Memory) -> None:
 CBD = {"lifecycle": {"create_before_destroy": True}}
 
 
+def refuse_delete(write, phase) -> None:
+    """A server hook: every delete fails before it takes effect."""
+    if write.op == "delete" and phase == "before":
+        raise ServerError("the server is busy")
+
+
 @pytest.mark.parametrize("kind", ["mem_items", "mem_fixed", "mem_children", "mem_hooks"])
 def test_create_before_destroy_is_refused_for_unique_names(memory: Memory, kind: str) -> None:
     name = "p/c" if kind == "mem_children" else "a"
@@ -160,11 +167,6 @@ def test_create_before_destroy_replaces_a_repeatable_name(memory: Memory, replac
 def test_create_before_destroy_whose_delete_fails_keeps_the_new_object(memory: Memory) -> None:
     memory.apply({"mem_repeat.r": {"flavor": "x"}})
     old = memory.records()["mem_repeat.r"]
-
-    def refuse_delete(write, phase):
-        if write.op == "delete" and phase == "before":
-            raise ServerError("the server is busy")
-
     memory.server.hooks.append(refuse_delete)
     plan, result = memory.apply({"mem_repeat.r": {"flavor": "y", **CBD}})
     assert [step.operation for step, _ in result.failed] == ["delete"]
@@ -172,18 +174,34 @@ def test_create_before_destroy_whose_delete_fails_keeps_the_new_object(memory: M
     assert new != old and old in memory.server.objects  # the new object is the managed one
 
 
-@pytest.mark.xfail(strict=True, reason="engine gap: a create_before_destroy replacement whose delete failed leaves the "
-                                       "old object unmanaged (Terraform keeps it in state as deposed and deletes it next time)")
 def test_create_before_destroy_deletes_the_old_object_on_the_next_apply(memory: Memory) -> None:
+    """As Terraform: the replaced object stays in state as deposed, and the next apply deletes it."""
     memory.apply({"mem_repeat.r": {"flavor": "x"}})
-
-    def refuse_delete(write, phase):
-        if write.op == "delete" and phase == "before":
-            raise ServerError("the server is busy")
-
     memory.server.hooks.append(refuse_delete)
     declarations = {"mem_repeat.r": {"flavor": "y", **CBD}}
     memory.apply(declarations)
     memory.server.hooks.clear()
     memory.apply(declarations)
     assert memory.server.addresses() == ["mem_repeat.r"]
+
+
+def test_a_deposed_object_is_shown_as_terraform_shows_it_and_forgotten_once_gone(memory: Memory) -> None:
+    memory.apply({"mem_repeat.r": {"flavor": "x"}})
+    old = memory.records()["mem_repeat.r"]
+    memory.server.hooks.append(refuse_delete)
+    declarations = {"mem_repeat.r": {"flavor": "y", **CBD}}
+    memory.apply(declarations)
+    memory.server.hooks.clear()
+    assert memory.state().resources["mem_repeat.r"].deposed == [old]
+
+    plan = memory.plan(declarations)
+    [deposed] = [c for c in plan.changes if c.of_deposed]
+    assert (deposed.action, deposed.id, deposed.action_reason) == ("delete", old, "delete_because_deposed")
+    assert f"# mem_repeat.r (deposed object {old}) will be destroyed" in human(plan).plain
+    assert [i.get("deposed") for i in plan_json(plan)["resource_changes"]] == [None, old]
+
+    del memory.server.objects[old]  # deleted by hand meanwhile: forgotten, not deleted again
+    plan, result = memory.apply(declarations)
+    assert [(c.action, c.of_deposed) for c in plan.pending] == [("forget", True)] and result.ok
+    assert memory.state().resources["mem_repeat.r"].deposed == []
+    assert not memory.plan(declarations).has_changes
