@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resources.automations import Automations
+from resources.block_types import BlockTypes
 from resources.base import Address, Catalog, ResourceKind
 from resources.blocks import Blocks
 from resources.concurrency_limits import ConcurrencyLimits
@@ -13,7 +14,7 @@ from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 
-CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), Webhooks(),
+CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Deployments(), Automations(), Webhooks(),
                    ConcurrencyLimits(), Infra()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
