@@ -64,6 +64,8 @@ def desired_attributes(resources: dict[Address, Resource], defaults: ServerDefau
     desired = Desired()
     errors: list[ConfigError] = []
     for address, resource in resources.items():
+        catalog[address.kind].declare(address.name, resource.spec, defaults)
+    for address, resource in resources.items():
         key = str(address)
         kind = catalog[address.kind]
         try:
@@ -163,6 +165,7 @@ def make_plan(
     _check_prevent_destroy(config, state, changes)
     _mark_create_before_destroy(config, changes, catalog)
     plan_changes = [] if options.mode == "refresh-only" else _targeted(list(changes.values()), options.targets, changes)
+    _check_deletions(plan_changes, catalog)
     return Plan(
         changes=sorted(plan_changes, key=lambda c: c.address),
         drift=drift,
@@ -400,6 +403,16 @@ def _check_prevent_destroy(config: Configuration | None, state: State, changes: 
             )
     if blocked:
         raise PlanError("lifecycle.prevent_destroy forbids destroying:\n  " + "\n  ".join(blocked))
+
+
+def _check_deletions(changes: list[Change], catalog: Catalog) -> None:
+    """Refuse deleting (or replacing) objects their kind says must stay, e.g. a block type whose
+    blocks the server would delete with it while the plan keeps them."""
+    deleting = {c.address for c in changes if c.action == Action.DELETE or c.action.replaces}
+    refused = [f"  {c.address}: {why}" for c in changes if c.address in deleting and c.before is not None
+               and (why := catalog[c.kind].deletion_refused(c.name, c.before, deleting))]
+    if refused:
+        raise PlanError("these objects cannot be deleted:\n" + "\n".join(refused))
 
 
 def _mark_create_before_destroy(config: Configuration | None, changes: dict[str, Change], catalog: Catalog) -> None:
