@@ -222,9 +222,10 @@ class ResourceKind:
         """Dotted attribute paths holding secrets: fingerprinted in plans and state, never shown."""
         return []
 
-    def deletion_refused(self, name: str, attributes: dict[str, Any], deleting: set[str]) -> str | None:
-        """Why this live object (its attributes) must not be deleted or replaced by a plan that deletes
-        or replaces the addresses `deleting`; None (the default) when it may."""
+    def deletion_refused(self, client: PrefectClient, obj_id: str, name: str, deleting: set[str]) -> str | None:
+        """Why this live object must not be deleted or replaced by a plan that deletes or replaces
+        the addresses `deleting` (e.g. the server would delete objects the plan keeps with it);
+        None (the default) when it may. Asked only for objects the plan deletes or replaces."""
         return None
 
     def list(self, client: PrefectClient, names: set[str] | None) -> list[LiveObject]:

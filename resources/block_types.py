@@ -73,9 +73,7 @@ class BlockTypes(ResourceKind):
     spec = BlockTypeSpec
     identity = "SLUG"
     replace_fields = frozenset({"name"})  # the server cannot rename a block type
-    # Shown and recorded, never compared: Prefect's own types, and the blocks the server would
-    # delete together with the type (see deletion_refused).
-    computed = frozenset({"protected", "blocks"})
+    computed = frozenset({"protected"})  # Prefect's own types: never changed, never deleted
 
     def check_name(self, name: str) -> None:
         if not SLUG_OR_NAME.match(name):
@@ -104,19 +102,11 @@ class BlockTypes(ResourceKind):
         newest: dict[str, dict[str, Any]] = {}
         for schema in client.filter("/block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": ids}}}):
             newest.setdefault(schema["block_type_id"], schema)  # listed newest first
-        blocks: dict[str, list[str]] = {t["slug"]: [] for t in types}
-        # Anonymous ones too (an explicit null lifts the server's default filter): the server deletes them as well.
-        every_block = {"block_documents": {"block_type_id": {"any_": ids}, "is_anonymous": None}}
-        for document in client.filter("/block_documents/filter", every_block):
-            slug = document["block_type"]["slug"]
-            # Anonymous blocks (Prefect's client makes them for unsaved nested blocks) have no name.
-            blocks[slug].append(f"anonymous block {document['id']}" if document.get("is_anonymous") else f"{slug}/{document['name']}")
         return [LiveObject(id=t["id"], name=t["slug"], attributes={
             "name": t["name"],
             **{key: t.get(key) for key in METADATA},
             "schema": _live_schema(newest.get(t["id"])),
             "protected": t["is_protected"],
-            "blocks": sorted(blocks[t["slug"]]),
         }) for t in types]
 
     def read(self, client, names: set[str], known) -> list[LiveObject]:
@@ -138,15 +128,24 @@ class BlockTypes(ResourceKind):
             return "one of Prefect's own block types, declared as it is: taken into state, never changed"
         return None
 
-    def deletion_refused(self, name: str, attributes: dict[str, Any], deleting: set[str]) -> str | None:
-        if attributes.get("protected"):
+    def deletion_refused(self, client, obj_id: str, name: str, deleting: set[str]) -> str | None:
+        if client.get(f"/block_types/{obj_id}")["is_protected"]:
             return ("is one of Prefect's own (protected) block types, which are never deleted; "
                     "stop managing it with `prefect-provider state rm`")
-        kept = [block for block in attributes.get("blocks") or [] if f"blocks.{block}" not in deleting]
+        # Anonymous blocks too (an explicit null lifts the server's default filter): the server
+        # deletes every block of the type with it. Prefect's client makes anonymous ones for
+        # unsaved nested blocks; they have no name.
+        every_block = {"block_documents": {"block_type_id": {"any_": [obj_id]}, "is_anonymous": None}}
+        kept = [f"anonymous block {document['id']}" if document.get("is_anonymous") else f"{name}/{document['name']}"
+                for document in client.filter("/block_documents/filter", every_block)]
+        kept = [block for block in kept if f"blocks.{block}" not in deleting]
         if kept:
             return ("deleting a block type deletes every block of it on the server, and these blocks are not deleted "
                     f"by this plan: {', '.join(kept)}; delete them first (or in the same plan)")
         return None
+
+    def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        return {}  # `protected` is for planning, not worth showing after an apply
 
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         spec = {key: attributes[key] for key in ("name", *METADATA) if attributes.get(key) is not None}

@@ -165,7 +165,7 @@ def make_plan(
     _check_prevent_destroy(config, state, changes)
     _mark_create_before_destroy(config, changes, catalog)
     plan_changes = [] if options.mode == "refresh-only" else _targeted(list(changes.values()), options.targets, changes)
-    _check_deletions(plan_changes, catalog)
+    _check_deletions(plan_changes, client, catalog)
     return Plan(
         changes=sorted(plan_changes, key=lambda c: c.address),
         drift=drift,
@@ -405,12 +405,12 @@ def _check_prevent_destroy(config: Configuration | None, state: State, changes: 
         raise PlanError("lifecycle.prevent_destroy forbids destroying:\n  " + "\n  ".join(blocked))
 
 
-def _check_deletions(changes: list[Change], catalog: Catalog) -> None:
+def _check_deletions(changes: list[Change], client: PrefectClient, catalog: Catalog) -> None:
     """Refuse deleting (or replacing) objects their kind says must stay, e.g. a block type whose
     blocks the server would delete with it while the plan keeps them."""
     deleting = {c.address for c in changes if c.action == Action.DELETE or c.action.replaces}
-    refused = [f"  {c.address}: {why}" for c in changes if c.address in deleting and c.before is not None
-               and (why := catalog[c.kind].deletion_refused(c.name, c.before, deleting))]
+    refused = [f"  {c.address}: {why}" for c in changes if c.address in deleting and c.id is not None
+               and (why := catalog[c.kind].deletion_refused(client, c.id, c.name, deleting))]
     if refused:
         raise PlanError("these objects cannot be deleted:\n" + "\n".join(refused))
 
