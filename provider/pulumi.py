@@ -49,6 +49,7 @@ INTERNAL = "__provider"  # where Pulumi keeps the serialized provider among the 
 # How a two-part identity is spelled as inputs; every other kind is identified by `name`.
 IDENTITY_INPUTS = {
     "work_queues": ("work_pool", "name"),
+    "block_types": ("slug",),
     "blocks": ("block_type_slug", "name"),
     "deployments": ("flow_name", "name"),
 }
