@@ -93,9 +93,12 @@ class BlockTypes(ResourceKind):
         }
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
-        """The types among `names`; every custom type for `export` (Prefect's own are not configuration)."""
-        body = {} if names is None else {"block_types": {"slug": {"any_": sorted(names)}}}
-        types = [t for t in client.filter("/block_types/filter", body) if names is not None or not t["is_protected"]]
+        """The types among `names`. None for `export`: the server registers dozens of types of its own
+        (Prefect's collections: s3-bucket, aws-credentials, ...) without marking them protected, so
+        nothing tells a custom type apart; one is taken into state with `import`."""
+        if not names:
+            return []
+        types = client.filter("/block_types/filter", {"block_types": {"slug": {"any_": sorted(names)}}})
         if not types:
             return []
         ids = [t["id"] for t in types]
