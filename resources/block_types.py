@@ -17,7 +17,10 @@ import hashlib
 import json
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from pydantic import Field, JsonValue, field_validator
+from pydantic_core import PydanticCustomError
 
 from resources.base import ApplyContext, LiveObject, ResourceKind, ServerDefaults, Spec
 from resources.blocks import SLUG_OR_NAME
@@ -41,12 +44,17 @@ class SchemaSpec(Spec):
     @classmethod
     def _check_fields(cls, fields: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(fields.get("properties", {}), dict):
-            raise ValueError("properties: expected a mapping of field names to their JSON schemas")
+            raise PydanticCustomError("block_type", "properties: expected a mapping of field names to their JSON schemas")
         secret = fields.get("secret_fields", [])
         if not isinstance(secret, list) or not all(isinstance(path, str) for path in secret):
-            raise ValueError("secret_fields: expected a list of dotted field paths")
+            raise PydanticCustomError("block_type", "secret_fields: expected a list of dotted field paths")
         if fields.get("block_schema_references"):
-            raise ValueError("block_schema_references: fields holding other blocks are not supported in declared block types")
+            raise PydanticCustomError("block_type", "block_schema_references: fields holding other blocks are not supported in declared block types")
+        try:
+            # What blocks of the type are validated with (resources/blocks.py) must be a JSON schema.
+            Draft202012Validator.check_schema(fields)
+        except SchemaError as exc:
+            raise PydanticCustomError("block_type", f"{'.'.join(map(str, exc.absolute_path)) or 'fields'}: not a valid JSON schema: {exc.message}") from None
         return fields
 
 
@@ -62,9 +70,9 @@ class BlockTypeSpec(Spec):
     @classmethod
     def _check_name(cls, name: str) -> str:
         if not name.strip():
-            raise ValueError("must not be empty")
+            raise PydanticCustomError("block_type", "must not be empty")
         if name.lower().startswith("prefect"):
-            raise ValueError("block type names starting with 'Prefect' are reserved by Prefect")
+            raise PydanticCustomError("block_type", "block type names starting with 'Prefect' are reserved by Prefect")
         return name
 
 

@@ -78,7 +78,7 @@ class Blocks(ResourceKind):
 
     def desired(self, name: str, spec: BlockSpec, defaults: ServerDefaults) -> dict[str, Any]:
         slug = name.split("/", 1)[0]
-        if defaults.client is not None or slug in defaults.declared_block_schemas:
+        if defaults.client is not None:
             schema = defaults.block_schema(slug)
             if schema is None:
                 raise FieldError(f"the server has no block type {slug!r}")

@@ -145,6 +145,44 @@ def test_blocks_made_elsewhere_stop_the_deletion_of_their_type(workspace, prefix
     assert document(api, slug, "by-hand") is not None
 
 
+def test_schema_registered_by_hand_is_drift_and_the_apply_says_why_it_cannot_win(workspace, prefix, api):
+    slug = f"{prefix}-db"
+    workspace.write("types.yaml", type_config(slug, block=None))
+    assert_ok(workspace.apply())
+    [declared] = schemas(api, slug)
+    by_hand = {"fields": {"type": "object", "properties": {"x": {"type": "string"}}}, "block_type_id": declared["block_type_id"], "version": "9"}
+    api.post("block_schemas/", json=by_hand).raise_for_status()
+
+    drift = assert_ok(workspace.run("drift", str(workspace.directory)), 2)
+    assert '~ version      = "1.0" -> "9"' in drift.stdout
+    failed = assert_ok(workspace.apply(), 1)
+    assert f"the declared schema (checksum {declared['checksum']}, version 1.0) was registered before" in failed.stderr
+    assert "Traceback" not in failed.output
+    # Another version of the same fields is a new schema, which becomes the newest again.
+    workspace.write("types.yaml", type_config(slug, block=None, version="1.0.1"))
+    assert_ok(workspace.apply())
+    newest = schemas(api, slug)[0]
+    assert (newest["checksum"], newest["version"]) == (declared["checksum"], "1.0.1")
+    assert_ok(workspace.plan(), 0)
+
+
+def test_import_adopts_a_registered_type(workspace, prefix, api):
+    slug = f"{prefix}-db"
+    block_type = api.post("block_types/", json={"name": f"{slug} database", "slug": slug, "description": "The Acme database",
+                                                "documentation_url": "https://example.com/docs"}).json()
+    workspace.write("types.yaml", type_config(slug, block=None))
+    fields = json.loads(type_config(slug, block=None).split("fields: ", 1)[1].split("\n", 1)[0])
+    api.post("block_schemas/", json={"fields": {**fields, "block_schema_references": {}}, "block_type_id": block_type["id"],
+                                     "capabilities": ["read"], "version": "1.0"}).raise_for_status()
+    unmanaged = assert_ok(workspace.plan(), 1)
+    assert f"block_types.{slug} (id {block_type['id']})" in unmanaged.stderr
+    assert_ok(workspace.run("import", f"block_types.{slug}", block_type["id"], str(workspace.directory)))
+    assert_ok(workspace.plan(), 0)
+    workspace.write("types.yaml", "variables: {}\n")
+    assert_ok(workspace.apply())
+    assert api.get(f"block_types/slug/{slug}").status_code == 404
+
+
 def test_schema_registered_as_prefect_registers_it(workspace, prefix, api):
     """A Block class's own JSON schema, declared as is: Prefect's `register_type_and_schema` then
     finds the registered schema by its checksum and version (nothing new to register)."""
@@ -196,8 +234,10 @@ blocks:
         ("name: Thing\n    schema:\n      fields: {secret_fields: password}", 5, "block_types.SLUG.schema.fields",
          "secret_fields: expected a list"),
         ("name: Thing\n    schema: {fields: {}, versoin: '1'}", 4, "block_types.SLUG.schema.versoin", "unknown field"),
+        ("name: Thing\n    schema:\n      fields:\n        properties: {host: {type: strnig}}", 5, "block_types.SLUG.schema.fields",
+         "properties.host.type: not a valid JSON schema"),
     ],
-    ids=["reserved-name", "no-schema", "secret-fields-not-a-list", "unknown-key"],
+    ids=["reserved-name", "no-schema", "secret-fields-not-a-list", "unknown-key", "not-a-json-schema"],
 )
 def test_bad_type_is_reported_with_file_line_and_field(workspace, prefix, api, body, line, field, message):
     slug = f"{prefix}-bad"
