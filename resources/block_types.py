@@ -158,13 +158,6 @@ class BlockTypes(ResourceKind):
     def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         return {}  # `protected` is for planning, not worth showing after an apply
 
-    def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        spec = {key: attributes[key] for key in ("name", *METADATA) if attributes.get(key) is not None}
-        schema = attributes.get("schema")
-        if schema:
-            spec["schema"] = {key: schema[key] for key in ("fields", "capabilities", "version")}
-        return spec
-
     # --- applying ----------------------------------------------------------------------------
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:

@@ -277,3 +277,23 @@ def test_prefect_own_block_type_is_never_changed(workspace, api):
     assert "description" in refused.stderr
     assert_ok(workspace.apply(), 1)
     assert api.get("block_types/slug/secret").json() == before
+
+
+def test_prefect_own_block_type_declared_as_it_is_is_adopted_and_never_deleted(workspace, api):
+    live = api.get("block_types/slug/local-file-system").json()
+    schema = schemas(api, "local-file-system")[0]
+    spec = {key: live[key] for key in ("name", "description", "logo_url", "documentation_url", "code_example")}
+    spec["schema"] = {key: schema[key] for key in ("fields", "capabilities", "version")}
+    workspace.write("types.yaml", json.dumps({"block_types": {"local-file-system": spec}}))
+    adopted = assert_ok(workspace.plan(), 2)
+    assert "one of Prefect's own block types, declared as it is" in adopted.stdout
+    assert_ok(workspace.apply())
+    assert workspace.state()["resources"]["block_types.local-file-system"]["id"] == live["id"]
+    assert_ok(workspace.plan(), 0)
+
+    workspace.write("types.yaml", "variables: {}\n")
+    refused = assert_ok(workspace.plan(), 1)
+    assert "block_types.local-file-system: is one of Prefect's own (protected) block types, which are never deleted" in refused.stderr
+    assert_ok(workspace.run("state", "rm", "block_types.local-file-system", str(workspace.directory)))
+    assert_ok(workspace.plan(), 0)
+    assert api.get("block_types/slug/local-file-system").json() == live
