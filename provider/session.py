@@ -123,8 +123,8 @@ class Session:
         wanted = {c.address for c in saved.pending if c.sensitive and c.after is not None}
         with self.connect() as client:
             self._read_data(client)
-            resources = {a: r for a, r in (self.config.resources if self.config else {}).items() if str(a) in wanted}
-            desired = desired_attributes(resources, ServerDefaults(client), saved.lineage)
+            resources = self.config.resources if self.config else {}
+            desired = desired_attributes(resources, ServerDefaults(client), saved.lineage, only=wanted)
         for change in saved.pending:
             if change.address not in wanted:
                 continue

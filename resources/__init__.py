@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resources.automations import Automations
+from resources.block_types import BlockTypes
 from resources.base import Address, Catalog, ResourceKind
 from resources.blocks import Blocks
 from resources.concurrency_limits import ConcurrencyLimits
@@ -14,8 +15,8 @@ from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 from resources.worker_metadata import WorkerMetadata
 
-CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), Blocks(), Deployments(), Automations(), Webhooks(),
-                   ConcurrencyLimits(), Infra(), WorkerMetadata()])
+CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Deployments(), Automations(),
+                   Webhooks(), ConcurrencyLimits(), Infra(), WorkerMetadata()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

@@ -196,6 +196,15 @@ class ResourceKind:
         """Addresses this resource depends on; they must exist in the configuration."""
         return ()
 
+    def uses(self, name: str, spec: Spec) -> Iterable[Address]:
+        """Addresses this resource depends on when they are declared; when not, the object is taken
+        to exist on the server already (e.g. a block's type: Prefect's own are never declared)."""
+        return ()
+
+    def declare(self, name: str, spec: Spec, defaults: ServerDefaults) -> None:
+        """Tell `defaults`, before any desired attributes are computed, what this declared resource
+        will make exist on the server (e.g. a block type's schema, which its blocks are checked against)."""
+
     def ordering(self, specs: Mapping[str, Spec]) -> Iterable[tuple[str, str]]:
         """Extra (name, must-come-after-name) pairs among resources of this kind."""
         return ()
@@ -227,6 +236,12 @@ class ResourceKind:
     def sensitive_paths(self, name: str, attributes: dict[str, Any], defaults: ServerDefaults) -> list[str]:
         """Dotted attribute paths holding secrets: fingerprinted in plans and state, never shown."""
         return []
+
+    def deletion_refused(self, client: PrefectClient, obj_id: str, name: str, deleting: set[str]) -> str | None:
+        """Why this live object must not be deleted or replaced by a plan that deletes or replaces
+        the addresses `deleting` (e.g. the server would delete objects the plan keeps with it);
+        None (the default) when it may. Asked only for objects the plan deletes or replaces."""
+        return None
 
     def list(self, client: PrefectClient, names: set[str] | None) -> list[LiveObject]:
         """Live objects of this kind among `names` (every one when None: `export`), read through
@@ -363,6 +378,8 @@ class ServerDefaults:
         self.client = client
         self._worker_metadata: dict[str, Any] | None = None
         self._block_schemas: dict[str, dict[str, Any]] | None = None
+        # Schemas of the block types the configuration declares, by slug: they win over the server's.
+        self.declared_block_schemas: dict[str, dict[str, Any]] = {}
         self._variables: dict[str, Any] = {}
         self._blocks: dict[tuple[str, str], tuple[dict[str, Any], list[str]] | None] = {}
         # Attribute paths that took their value from a secret on the server, by address (filled by
@@ -386,10 +403,13 @@ class ServerDefaults:
         return {}
 
     def block_schema(self, type_slug: str) -> dict[str, Any] | None:
-        """The newest block schema of a block type (None when the server has no such type).
+        """The newest block schema of a block type (None when the server has no such type); the
+        declared one when the configuration declares the type (it is the newest once applied).
 
         All schemas are read in one listing, the first time any is asked for.
         """
+        if type_slug in self.declared_block_schemas:
+            return self.declared_block_schemas[type_slug]
         if self.client is None:
             return None
         if self._block_schemas is None:

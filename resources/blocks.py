@@ -72,6 +72,9 @@ class Blocks(ResourceKind):
     def references(self, name: str, spec: BlockSpec) -> list[Address]:
         return [Address(self.kind, value[REF]) for value in spec.data.values() if _is_reference(value)]
 
+    def uses(self, name: str, spec: BlockSpec) -> list[Address]:
+        return [Address("block_types", name.split("/", 1)[0])]  # a declared type is registered first
+
     # --- planning ----------------------------------------------------------------------------
 
     def desired(self, name: str, spec: BlockSpec, defaults: ServerDefaults) -> dict[str, Any]:

@@ -61,11 +61,16 @@ class Desired:
 
 
 def desired_attributes(resources: dict[Address, Resource], defaults: ServerDefaults, salt: str,
-                       catalog: Catalog = CATALOG) -> Desired:
+                       catalog: Catalog = CATALOG, only: set[str] | None = None) -> Desired:
+    """The desired attributes of `resources` (of those at the addresses `only`, when given)."""
     desired = Desired()
     errors: list[ConfigError] = []
+    for address, resource in resources.items():  # every one: what one declares, another may need
+        catalog[address.kind].declare(address.name, resource.spec, defaults)
     for address, resource in resources.items():
         key = str(address)
+        if only is not None and key not in only:
+            continue
         kind = catalog[address.kind]
         try:
             attributes = kind.desired(address.name, resource.spec, defaults)
@@ -176,6 +181,7 @@ def make_plan(
     deposed = [change for key in state.resources if in_scope(key) for change in planner.deposed(key)]
     planned = [*changes.values(), *deposed]
     plan_changes = [] if options.mode == "refresh-only" else _targeted(planned, options.targets, changes)
+    _check_deletions(plan_changes, client, catalog)
     return Plan(
         changes=sorted(plan_changes, key=lambda c: (c.address, c.of_deposed)),
         drift=drift,
@@ -491,6 +497,16 @@ def _check_prevent_destroy(config: Configuration | None, state: State, changes: 
             )
     if blocked:
         raise PlanError("lifecycle.prevent_destroy forbids destroying:\n  " + "\n  ".join(blocked))
+
+
+def _check_deletions(changes: list[Change], client: PrefectClient, catalog: Catalog) -> None:
+    """Refuse deleting (or replacing) objects their kind says must stay, e.g. a block type whose
+    blocks the server would delete with it while the plan keeps them."""
+    deleting = {c.address for c in changes if c.action == Action.DELETE or c.action.replaces}
+    refused = [f"  {c.address}: {why}" for c in changes if c.address in deleting and c.id is not None
+               and (why := catalog[c.kind].deletion_refused(client, c.id, c.name, deleting))]
+    if refused:
+        raise PlanError("these objects cannot be deleted:\n" + "\n".join(refused))
 
 
 def _mark_create_before_destroy(config: Configuration | None, changes: dict[str, Change], catalog: Catalog) -> None:

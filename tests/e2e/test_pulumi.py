@@ -41,6 +41,7 @@ MINIMAL = {
     "work_pools": {"name": "pool", "type": "process"},
     "work_queues": {"work_pool": "pool", "name": "queue"},
     "variables": {"name": "branch", "value": "main"},
+    "block_types": {"slug": "acme-db", "name": "Acme DB", "schema": {"fields": {"properties": {}}}},
     "blocks": {"block_type_slug": "secret", "name": "token", "data": {"value": "x"}},
     "deployments": {"flow_name": "etl", "name": "nightly"},
     "automations": {"name": "noop", "trigger": {"type": "event", "expect": ["x"]}, "actions": [{"type": "do-nothing"}]},
