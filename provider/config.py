@@ -235,6 +235,9 @@ def _link(resources: dict[Address, Resource], errors: list[ConfigError]) -> None
                 )
             elif target not in resource.depends_on:
                 resource.depends_on.append(target)
+        for target in resource.kind.references_if_declared(address.name, resource.spec):
+            if target in resources and target not in resource.depends_on:
+                resource.depends_on.append(target)
     by_kind: dict[str, dict[str, Spec]] = {}
     for address, resource in resources.items():
         by_kind.setdefault(address.kind, {})[address.name] = resource.spec

@@ -187,6 +187,11 @@ class ResourceKind:
         """Addresses this resource depends on; they must exist in the configuration."""
         return ()
 
+    def references_if_declared(self, name: str, spec: Spec) -> Iterable[Address]:
+        """Addresses this resource depends on when the configuration declares them (e.g. a
+        deployment's flow, which is otherwise made implicitly); undeclared, they are no error."""
+        return ()
+
     def ordering(self, specs: Mapping[str, Spec]) -> Iterable[tuple[str, str]]:
         """Extra (name, must-come-after-name) pairs among resources of this kind."""
         return ()
