@@ -327,14 +327,21 @@ class DeploymentSpec(Spec):
     @classmethod
     def _block_identity(cls, value: str | None) -> str | None:
         if value is not None:
-            Blocks().check_name(value)
+            try:
+                Blocks().check_name(value)
+            except ValueError as exc:
+                raise PydanticCustomError("storage_block", str(exc)) from None
         return value
 
-    @model_validator(mode="after")
-    def _one_concurrency_limit(self) -> DeploymentSpec:
-        if self.concurrency_limit is not None and self.global_concurrency_limit is not None:
-            raise ValueError("concurrency_limit and global_concurrency_limit exclude each other: a deployment has one limit")
-        return self
+    @field_validator("global_concurrency_limit")
+    @classmethod
+    def _one_concurrency_limit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("concurrency_limit") is not None:
+            raise PydanticCustomError(
+                "one_concurrency_limit",
+                "a deployment has one limit: its own concurrency_limit or a shared global_concurrency_limit, not both",
+            )
+        return value
 
     @model_validator(mode="after")
     def _queue_needs_pool(self) -> DeploymentSpec:

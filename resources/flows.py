@@ -19,21 +19,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import Field, JsonValue, field_validator
+from pydantic_core import PydanticCustomError
 
 from provider.errors import ProviderError
 from resources.base import ApplyContext, LiveObject, ResourceKind, Spec, list_named
 from resources.names import check_object_name
 
-LabelValue = StrictStr | StrictBool | StrictInt | StrictFloat
-
 
 class FlowSpec(Spec):
     tags: list[str] = Field(default_factory=list, description="The flow's tags; updated in place.")
-    labels: dict[str, LabelValue] = Field(
+    labels: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="Key-value labels (strings, numbers, booleans); set when the flow is created, so a change re-creates it.",
     )
+
+    @field_validator("labels")
+    @classmethod
+    def _scalar_values(cls, labels: dict[str, Any]) -> dict[str, Any]:
+        for key, value in labels.items():
+            if value is None or isinstance(value, (dict, list)):
+                raise PydanticCustomError("label_value", "label {key}: a value is a string, number or boolean", {"key": key})
+        return labels
 
 
 class Flows(ResourceKind):
@@ -73,7 +80,7 @@ class Flows(ResourceKind):
         left = sorted(f"{name}/{deployment['name']}" for deployment in client.post("/deployments/filter", body))
         if left:
             raise ProviderError(
-                f"flows.{name}: not deleted: the server would delete its deployments with it "
+                f"not deleted: the server would delete its deployments with it "
                 f"({', '.join(left)}{', ...' if len(left) == 10 else ''}); delete or move those first, "
                 f"or stop managing the flow with `prefect-provider state rm flows.{name}`"
             )
