@@ -3,6 +3,7 @@ on their flow, drift, and a delete that never takes away a deployment nobody ask
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -144,3 +145,14 @@ def test_bad_input_names_file_line_and_field(yaml, line, message, workspace, pre
         assert f"flows.yaml:{line}: {message.replace('__P__', prefix)}" in result.stderr
         assert "Traceback" not in result.output
     assert api.get(f"flows/name/{prefix}").status_code == 404
+
+
+def test_export_declares_flows_and_deployments_depending_on_them(workspace, prefix, tmp_path):
+    workspace.write("main.yaml", flows_config(prefix))
+    assert_ok(workspace.apply())
+    out = tmp_path / "exported"
+    assert_ok(workspace.run("export", "--kinds", "flows,deployments", "--out", str(out)))
+    assert f"{prefix}-flow:" in (out / "flows.yaml").read_text()
+    state = json.loads((out / "prefect-provider.state.json").read_text())
+    record = state["resources"][f"deployments.{prefix}-flow/nightly"]
+    assert f"flows.{prefix}-flow" in record["dependencies"], "so destroy deletes the deployment before its flow"
