@@ -492,13 +492,13 @@ class Deployments(ResourceKind):
         # Blocks and limits by their id of now, as they may have been replaced.
         references = _ids_of_references(attributes, ctx)
         body["storage_document_id"] = references["storage_document_id"]
-        shared, shared_before = attributes.get("global_concurrency_limit"), (before or {}).get("global_concurrency_limit")
+        shared, shared_before = attributes.get("global_concurrency_limit"), before.get("global_concurrency_limit")
         if shared_before and shared_before != shared:
             # Detached first: what follows would make the server delete or rewrite it.
             client.patch(f"/deployments/{obj_id}", {"global_concurrency_limit_id": None})
         if shared:
             body.pop("concurrency_limit", None)  # never sent while a shared limit is attached
-            if (before or {}).get("concurrency_limit") is not None:
+            if before.get("concurrency_limit") is not None:
                 # The deployment's own limit is deleted before the shared one takes its place.
                 client.patch(f"/deployments/{obj_id}", {"concurrency_limit": None})
             body["global_concurrency_limit_id"] = references["global_concurrency_limit_id"]
