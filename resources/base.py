@@ -166,6 +166,11 @@ class ResourceKind:
     # inside the parent's spec (as children), addressed under it.
     nested_under: ClassVar[str | None] = None
 
+    def deleted_with(self, parent: Address) -> bool:
+        """Whether the server deletes this object when `parent`, an object it depends on, is
+        deleted (`deleted_with_parent` by default, whichever the parent)."""
+        return self.deleted_with_parent
+
     def replace_fields_for(self, name: str) -> frozenset[str]:
         """The attributes whose change re-creates this object (the kind's `replace_fields` by default)."""
         return self.replace_fields
