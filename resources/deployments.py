@@ -13,8 +13,9 @@ pull steps, which Prefect resolves at run time); a value taken from a secret is 
 A deployment may name a declared flow (`flows.FLOW_NAME`), which it then depends on; a storage
 block (`storage_block: TYPE_SLUG/NAME`, sent as `storage_document_id`) and a shared global
 concurrency limit (`global_concurrency_limit: NAME`, sent as `global_concurrency_limit_id`), both
-declared resources, looked up by id when applied and read back by name. The server deletes the
-global limit a deployment refers to along with the deployment, and when it is sent
+declared resources, looked up by id when applied and read back by name. The server deletes a
+deployment with its storage block, so a replaced block replaces it; it deletes the global limit
+a deployment refers to along with the deployment, and when it is sent
 `concurrency_limit` (even null) it rewrites or deletes that limit: a shared limit is therefore
 detached before the deployment is deleted, and `concurrency_limit` is never sent while one is
 attached.
@@ -388,6 +389,11 @@ class Deployments(ResourceKind):
         if spec.global_concurrency_limit:
             refs.append(Address("concurrency_limits", spec.global_concurrency_limit))
         return refs
+
+    def deleted_with(self, parent: Address) -> bool:
+        # The server deletes a deployment with its storage block (foreign key ON DELETE CASCADE). It
+        # would with its flow too, but a flow is never deleted while it has deployments (flows.py).
+        return parent.kind == "blocks"
 
     def references_if_declared(self, name: str, spec: DeploymentSpec) -> list[Address]:
         return [Address("flows", name.split("/", 1)[0])]  # an undeclared flow is made on demand

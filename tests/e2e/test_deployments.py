@@ -334,3 +334,17 @@ def test_bad_references_name_file_line_and_field(fields, message, workspace, pre
         assert f"main.yaml:7: {message.replace('__P__', prefix)}" in result.stderr
         assert "Traceback" not in result.output
     assert api.get(f"v2/concurrency_limits/{prefix}-shared").status_code == 404
+
+
+def test_a_replaced_storage_block_replaces_the_deployment_the_server_deletes_with_it(workspace, prefix, api):
+    workspace.write("main.yaml", shared_config(prefix, deployment_fields=f"storage_block: github-repository/{prefix}-repo"))
+    assert_ok(workspace.apply())
+    before = deployment(api, f"{prefix}-etl", "nightly")["id"]
+    replace = ("--replace", f"blocks.github-repository/{prefix}-repo")
+    planned = assert_ok(workspace.plan(*replace), 2)
+    assert f"(blocks.github-repository/{prefix}-repo is replaced, which deletes it on the server)" in planned.stdout
+    assert "Plan: 2 to add, 0 to change, 2 to destroy." in planned.stdout
+    assert_ok(workspace.apply(*replace))
+    after = deployment(api, f"{prefix}-etl", "nightly")
+    assert after["id"] != before and after["storage_document_id"] == block_id(api, "github-repository", f"{prefix}-repo")
+    assert_ok(workspace.plan(), 0)
