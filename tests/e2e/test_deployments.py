@@ -245,6 +245,7 @@ blocks:
   github-repository/{prefix}-other: {{data: {{repository_url: "https://github.com/org/other"}}}}
 concurrency_limits:
   {prefix}-shared: {{limit: 3}}
+  {prefix}-other: {{limit: 10}}
 """
     if fields:
         text += f"deployments:\n  {prefix}-etl/nightly: {{entrypoint: flows/etl.py:etl, {fields}}}\n"
@@ -259,7 +260,7 @@ def block_id(api, slug: str, name: str) -> str:
 
 def test_storage_block_and_shared_limit_by_id_read_back_by_name(workspace, prefix, api):
     workspace.write("main.yaml", shared_config(prefix))
-    assert "Plan: 4 to add, 0 to change, 0 to destroy." in assert_ok(workspace.plan(), 2).stdout
+    assert "Plan: 5 to add, 0 to change, 0 to destroy." in assert_ok(workspace.plan(), 2).stdout
     assert_ok(workspace.apply())
     shared = api.get(f"v2/concurrency_limits/{prefix}-shared").json()
     created = deployment(api, f"{prefix}-etl", "nightly")
@@ -281,7 +282,7 @@ def test_storage_block_and_shared_limit_by_id_read_back_by_name(workspace, prefi
     assert_ok(workspace.plan(), 0)
 
 
-@pytest.mark.parametrize("way", ["own limit, then shared again", "no limit", "deployment removed"])
+@pytest.mark.parametrize("way", ["own limit, then shared again", "another shared limit", "no limit", "deployment removed"])
 def test_a_shared_limit_outlives_the_deployment_leaving_it(way, workspace, prefix, api):
     """The server deletes or rewrites the global limit a deployment refers to when the deployment
     is deleted or sent `concurrency_limit`; the shared limit must survive all of these."""
@@ -300,6 +301,13 @@ def test_a_shared_limit_outlives_the_deployment_leaving_it(way, workspace, prefi
         assert_ok(workspace.apply())
         assert deployment(api, f"{prefix}-etl", "nightly")["global_concurrency_limit"]["id"] == shared["id"]
         assert api.get(f"v2/concurrency_limits/deployment:{deployment_id}").status_code == 404, "its own limit is gone"
+    elif way == "another shared limit":  # as the TF provider's acceptance test switches test1 -> test2
+        workspace.write("main.yaml", shared_config(prefix, deployment_fields=f"global_concurrency_limit: {prefix}-other"))
+        planned = squeezed(assert_ok(workspace.plan(), 2).stdout)
+        assert f'~ global_concurrency_limit = "{prefix}-shared" -> "{prefix}-other"' in planned
+        assert_ok(workspace.apply())
+        now = deployment(api, f"{prefix}-etl", "nightly")
+        assert (now["id"], now["global_concurrency_limit"]["name"]) == (deployment_id, f"{prefix}-other")
     elif way == "no limit":
         workspace.write("main.yaml", shared_config(prefix, deployment_fields="tags: [etl]"))
         assert_ok(workspace.apply())
@@ -331,7 +339,7 @@ def test_bad_references_name_file_line_and_field(fields, message, workspace, pre
     workspace.write("main.yaml", shared_config(prefix, deployment_fields=fields.replace("__P__", prefix)))
     for command in (["validate"], ["plan"], ["apply", "--auto-approve"]):
         result = assert_ok(workspace.run(*command, str(workspace.directory)), 1)
-        assert f"main.yaml:7: {message.replace('__P__', prefix)}" in result.stderr
+        assert f"main.yaml:8: {message.replace('__P__', prefix)}" in result.stderr
         assert "Traceback" not in result.output
     assert api.get(f"v2/concurrency_limits/{prefix}-shared").status_code == 404
 

@@ -156,3 +156,15 @@ def test_export_declares_flows_and_deployments_depending_on_them(workspace, pref
     state = json.loads((out / "prefect-provider.state.json").read_text())
     record = state["resources"][f"deployments.{prefix}-flow/nightly"]
     assert f"flows.{prefix}-flow" in record["dependencies"], "so destroy deletes the deployment before its flow"
+
+
+def test_an_undeclared_flow_is_made_by_its_deployment_and_never_deleted(workspace, prefix, api):
+    workspace.write("main.yaml", flows_config(prefix, with_flow=False))
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in assert_ok(workspace.plan(), 2).stdout
+    assert_ok(workspace.apply())
+    made = flow(api, f"{prefix}-flow")
+    assert list(workspace.state()["resources"]) == [f"deployments.{prefix}-flow/nightly"]
+    workspace.write("main.yaml", "{}\n")
+    assert_ok(workspace.apply())
+    assert api.get(f"deployments/name/{prefix}-flow/nightly").status_code == 404
+    assert flow(api, f"{prefix}-flow")["id"] == made["id"]
