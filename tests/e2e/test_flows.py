@@ -168,3 +168,16 @@ def test_an_undeclared_flow_is_made_by_its_deployment_and_never_deleted(workspac
     assert_ok(workspace.apply())
     assert api.get(f"deployments/name/{prefix}-flow/nightly").status_code == 404
     assert flow(api, f"{prefix}-flow")["id"] == made["id"]
+
+
+def test_a_flow_deleted_by_hand_comes_back_with_the_deployments_the_server_deleted(workspace, prefix, api):
+    workspace.write("main.yaml", flows_config(prefix))
+    assert_ok(workspace.apply())
+    api.delete(f"flows/{flow(api, f'{prefix}-flow')['id']}").raise_for_status()
+    planned = assert_ok(workspace.plan(), 2)
+    assert f"flows.{prefix}-flow: deleted outside prefect-provider" in planned.stdout
+    assert f"deployments.{prefix}-flow/nightly: deleted outside prefect-provider" in planned.stdout
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(workspace.apply())
+    assert api.get(f"deployments/name/{prefix}-flow/nightly").json()["flow_id"] == flow(api, f"{prefix}-flow")["id"]
+    assert_ok(workspace.plan(), 0)
