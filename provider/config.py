@@ -312,7 +312,7 @@ def _link(resources: dict[Address, Resource], data: dict[Address, DataSource], e
                 )
             elif target not in resource.depends_on:
                 resource.depends_on.append(target)
-        for target in resource.kind.uses(address.name, resource.spec):
+        for target in resource.kind.references_if_declared(address.name, resource.spec):
             if target in resources and target not in resource.depends_on:
                 resource.depends_on.append(target)
     by_kind: dict[str, dict[str, Spec]] = {}

@@ -44,7 +44,7 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
             kind.name_references(obj, addresses)
             paths = kind.sensitive_paths(obj.name, obj.attributes, defaults)
             spec = kind.to_spec(obj.name, copy.deepcopy(obj.attributes))
-            dependencies = _dependencies(kind_name, obj.name, spec)
+            dependencies = _dependencies(kind_name, obj.name, spec, {str(a) for a in addresses.values()})
             externalized, files = kind.externalize(obj.name, spec)
             spec = _escaped(externalized, spec)
             for path in paths:
@@ -74,13 +74,15 @@ def _exportable(kind_name: str, name: str) -> bool:
     return not kind.server_owned(name)
 
 
-def _dependencies(kind_name: str, name: str, spec: dict[str, Any]) -> list[str]:
+def _dependencies(kind_name: str, name: str, spec: dict[str, Any], exported: set[str]) -> list[str]:
     """What the exported object refers to, as the configuration will say (for delete ordering)."""
+    kind = KINDS[kind_name]
     try:
-        parsed = KINDS[kind_name].spec.model_validate(spec)
+        parsed = kind.spec.model_validate(spec)
     except ValueError:
         return []
-    return [str(a) for a in KINDS[kind_name].references(name, parsed)]
+    declared = [str(a) for a in kind.references_if_declared(name, parsed) if str(a) in exported]
+    return [str(a) for a in kind.references(name, parsed)] + declared
 
 
 def _env_name(name: str, path: str) -> str:

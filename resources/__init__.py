@@ -8,15 +8,17 @@ from resources.base import Address, Catalog, ResourceKind
 from resources.blocks import Blocks
 from resources.concurrency_limits import ConcurrencyLimits
 from resources.deployments import Deployments
+from resources.flows import Flows
 from resources.infra import Infra
+from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
 from resources.variables import Variables
 from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 from resources.worker_metadata import WorkerMetadata
 
-CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Deployments(), Automations(),
-                   Webhooks(), ConcurrencyLimits(), Infra(), WorkerMetadata()])
+CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
+                   Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

@@ -175,6 +175,11 @@ class ResourceKind:
         """Whether a configuration may declare these at the top level (not nested, not read-only)."""
         return not self.nested_under and not self.data_only
 
+    def deleted_with(self, parent: Address) -> bool:
+        """Whether the server deletes this object when `parent`, an object it depends on, is
+        deleted (`deleted_with_parent` by default, whichever the parent)."""
+        return self.deleted_with_parent
+
     def replace_fields_for(self, name: str) -> frozenset[str]:
         """The attributes whose change re-creates this object (the kind's `replace_fields` by default)."""
         return self.replace_fields
@@ -196,9 +201,9 @@ class ResourceKind:
         """Addresses this resource depends on; they must exist in the configuration."""
         return ()
 
-    def uses(self, name: str, spec: Spec) -> Iterable[Address]:
-        """Addresses this resource depends on when they are declared; when not, the object is taken
-        to exist on the server already (e.g. a block's type: Prefect's own are never declared)."""
+    def references_if_declared(self, name: str, spec: Spec) -> Iterable[Address]:
+        """Addresses this resource depends on when the configuration declares them (e.g. a
+        deployment's flow, which is otherwise made implicitly); undeclared, they are no error."""
         return ()
 
     def declare(self, name: str, spec: Spec, defaults: ServerDefaults) -> None:

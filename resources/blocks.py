@@ -72,7 +72,7 @@ class Blocks(ResourceKind):
     def references(self, name: str, spec: BlockSpec) -> list[Address]:
         return [Address(self.kind, value[REF]) for value in spec.data.values() if _is_reference(value)]
 
-    def uses(self, name: str, spec: BlockSpec) -> list[Address]:
+    def references_if_declared(self, name: str, spec: BlockSpec) -> list[Address]:
         return [Address("block_types", name.split("/", 1)[0])]  # a declared type is registered first
 
     # --- planning ----------------------------------------------------------------------------

@@ -10,6 +10,16 @@ A deployment read from a prefect.yaml has its `{{ prefect.variables.* }}` and
 `{{ prefect.blocks.* }}` templates resolved at plan time, as prefect deploy resolves them (not in
 pull steps, which Prefect resolves at run time); a value taken from a secret is sensitive.
 
+A deployment may name a declared flow (`flows.FLOW_NAME`), which it then depends on; a storage
+block (`storage_block: TYPE_SLUG/NAME`, sent as `storage_document_id`) and a shared global
+concurrency limit (`global_concurrency_limit: NAME`, sent as `global_concurrency_limit_id`), both
+declared resources, looked up by id when applied and read back by name. The server deletes a
+deployment with its storage block, so a replaced block replaces it; it deletes the global limit
+a deployment refers to along with the deployment, and when it is sent
+`concurrency_limit` (even null) it rewrites or deletes that limit: a shared limit is therefore
+detached before the deployment is deleted, and `concurrency_limit` is never sent while one is
+attached.
+
 Each trigger becomes a child resource `automations.NAME` (the trigger's `name`, else
 `DEPLOYMENT__automation_N` as `prefect deploy` names it) whose one action runs this deployment,
 owned by the deployment as `prefect deploy` makes it (see resources/automations.py), so either
@@ -62,10 +72,14 @@ from resources.base import (
     name_filter,
     wanted,
 )
+from resources.blocks import IDENTITY as BLOCK_IDENTITY
+from resources.blocks import Blocks
 from resources.names import check_object_name, split_pair
 from resources.work_queues import DEFAULT_QUEUE
 
 IDENTITY = "FLOW_NAME/DEPLOYMENT_NAME"
+# The global limit the server keeps for a deployment's own `concurrency_limit` is named after it.
+OWN_LIMIT_PREFIX = "deployment:"
 SCHEDULE_TYPES = ("cron", "interval", "rrule")
 DEFAULT_ANCHOR = dt.datetime(2020, 1, 1)  # Prefect's own anchor for an rrule without DTSTART
 # A prefect.yaml interval without anchor_date: anchored at the time of the apply, as prefect deploy
@@ -257,8 +271,16 @@ class DeploymentSpec(Spec):
         default_factory=list, description="Prefect pull steps, kept verbatim ({{ }} templates included)."
     )
     paused: bool = False
-    concurrency_limit: PositiveInt | None = None
+    concurrency_limit: PositiveInt | None = Field(default=None, description="The deployment's own concurrency limit.")
+    global_concurrency_limit: str | None = Field(
+        default=None,
+        description="A global concurrency limit of this configuration (concurrency_limits), by name, shared with "
+        "other deployments; instead of concurrency_limit.",
+    )
     concurrency_options: ConcurrencyOptions | None = None
+    storage_block: str | None = Field(
+        default=None, description=f"A block of this configuration ({BLOCK_IDENTITY}) holding the flow's code."
+    )
     schedules: list[Schedule] = Field(default_factory=list)
     triggers: list[FlatDeploymentTrigger] = Field(
         default_factory=list, description="Each becomes an automation that runs this deployment (automations.NAME)."
@@ -302,6 +324,26 @@ class DeploymentSpec(Spec):
         self.parameter_openapi_schema = flow.parameter_schema
         return self
 
+    @field_validator("storage_block")
+    @classmethod
+    def _block_identity(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Blocks().check_name(value)
+            except ValueError as exc:
+                raise PydanticCustomError("storage_block", str(exc)) from None
+        return value
+
+    @field_validator("global_concurrency_limit")
+    @classmethod
+    def _one_concurrency_limit(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("concurrency_limit") is not None:
+            raise PydanticCustomError(
+                "one_concurrency_limit",
+                "a deployment has one limit: its own concurrency_limit or a shared global_concurrency_limit, not both",
+            )
+        return value
+
     @model_validator(mode="after")
     def _queue_needs_pool(self) -> DeploymentSpec:
         if self.work_queue and not self.work_pool:
@@ -338,12 +380,24 @@ class Deployments(ResourceKind):
         return []  # its triggers are checked as the automations they become, not twice
 
     def references(self, name: str, spec: DeploymentSpec) -> list[Address]:
-        if not spec.work_pool:
-            return []
-        refs = [Address("work_pools", spec.work_pool)]
-        if spec.work_queue and spec.work_queue != DEFAULT_QUEUE:
-            refs.append(Address("work_queues", f"{spec.work_pool}/{spec.work_queue}"))
+        refs = []
+        if spec.work_pool:
+            refs.append(Address("work_pools", spec.work_pool))
+            if spec.work_queue and spec.work_queue != DEFAULT_QUEUE:
+                refs.append(Address("work_queues", f"{spec.work_pool}/{spec.work_queue}"))
+        if spec.storage_block:
+            refs.append(Address("blocks", spec.storage_block))
+        if spec.global_concurrency_limit:
+            refs.append(Address("concurrency_limits", spec.global_concurrency_limit))
         return refs
+
+    def deleted_with(self, parent: Address) -> bool:
+        # The server deletes a deployment with its storage block (foreign key ON DELETE CASCADE). It
+        # would with its flow too, but a flow is never deleted while it has deployments (flows.py).
+        return parent.kind == "blocks"
+
+    def references_if_declared(self, name: str, spec: DeploymentSpec) -> list[Address]:
+        return [Address("flows", name.split("/", 1)[0])]  # an undeclared flow is made on demand
 
     def desired(self, name: str, spec: DeploymentSpec, defaults) -> dict[str, Any]:
         attributes = {
@@ -367,6 +421,8 @@ class Deployments(ResourceKind):
                 for key, s in zip(schedule_keys(spec.schedules), spec.schedules)
             },
         }
+        # Present only when set, so state written before these fields existed shows no change.
+        attributes.update(optional_references(spec.storage_block, spec.global_concurrency_limit))
         if spec._prefect_yaml:
             attributes = resolve_templates(attributes, defaults, f"{self.kind}.{name}")
         return attributes
@@ -406,17 +462,25 @@ class Deployments(ResourceKind):
         flow_ids = sorted({d["flow_id"] for d in deployments})
         flows = client.filter("/flows/filter", {"flows": {"id": {"any_": flow_ids}}}) if flow_ids else []
         flow_names = {flow["id"]: flow["name"] for flow in flows}
+        block_names = _block_names(client, {d["storage_document_id"] for d in deployments if d.get("storage_document_id")})
         found = []
         for deployment in deployments:
             name = f"{flow_names.get(deployment['flow_id'])}/{deployment['name']}"
             if wanted(name, names):
-                found.append(LiveObject(deployment["id"], name, live_attributes(deployment)))
+                attributes = live_attributes(deployment)
+                limit = deployment.get("global_concurrency_limit") or {}
+                shared = limit.get("name") if limit and not limit["name"].startswith(OWN_LIMIT_PREFIX) else None
+                attributes.update(optional_references(block_names.get(deployment.get("storage_document_id")), shared))
+                found.append(LiveObject(deployment["id"], name, attributes))
         return found
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
         flow, deployment = name.split("/", 1)
         flow_id = client.post("/flows/", {"name": flow})["id"]
-        obj_id = client.post("/deployments/", {"name": deployment, "flow_id": flow_id, **api_fields(attributes)})["id"]
+        body = {"name": deployment, "flow_id": flow_id, **api_fields(attributes), **_ids_of_references(attributes, ctx)}
+        if body.get("global_concurrency_limit_id"):
+            del body["concurrency_limit"]  # even null, it would make the server delete the shared limit
+        obj_id = client.post("/deployments/", body)["id"]
         # Through their own route: schedules given inline to POST /deployments/ lose max_scheduled_runs.
         for method, path, body in schedule_requests(obj_id, attributes["schedules"], []):
             client.request(method, path, json=body)
@@ -432,12 +496,57 @@ class Deployments(ResourceKind):
         # Pool and queue are always named again (together: a queue name alone names a queue outside
         # any pool), so the server looks up the queue's id afresh after either was replaced.
         body.update(work_pool_name=wanted["work_pool_name"], work_queue_name=wanted["work_queue_name"])
+        # Blocks and limits by their id of now, as they may have been replaced.
+        references = _ids_of_references(attributes, ctx)
+        body["storage_document_id"] = references["storage_document_id"]
+        shared, shared_before = attributes.get("global_concurrency_limit"), before.get("global_concurrency_limit")
+        if shared_before and shared_before != shared:
+            # Detached first: what follows would make the server delete or rewrite it.
+            client.patch(f"/deployments/{obj_id}", {"global_concurrency_limit_id": None})
+        if shared:
+            body.pop("concurrency_limit", None)  # never sent while a shared limit is attached
+            if before.get("concurrency_limit") is not None:
+                # The deployment's own limit is deleted before the shared one takes its place.
+                client.patch(f"/deployments/{obj_id}", {"concurrency_limit": None})
+            body["global_concurrency_limit_id"] = references["global_concurrency_limit_id"]
         client.patch(f"/deployments/{obj_id}", body)
         for method, path, schedule_body in requests:
             client.request(method, path, json=schedule_body)
 
     def delete(self, client, obj_id: str, name: str) -> None:
+        limit = client.get(f"/deployments/{obj_id}").get("global_concurrency_limit") or {}
+        if limit and not limit["name"].startswith(OWN_LIMIT_PREFIX):
+            # The server deletes the limit a deployment refers to with it: a shared one is detached first.
+            client.patch(f"/deployments/{obj_id}", {"global_concurrency_limit_id": None})
         client.delete(f"/deployments/{obj_id}")
+
+
+def optional_references(storage_block: str | None, global_concurrency_limit: str | None) -> dict[str, str]:
+    """The storage block and shared limit attributes, each only when set."""
+    named = {"storage_block": storage_block, "global_concurrency_limit": global_concurrency_limit}
+    return {key: value for key, value in named.items() if value is not None}
+
+
+def _ids_of_references(attributes: dict[str, Any], ctx: ApplyContext) -> dict[str, str | None]:
+    block, limit = attributes.get("storage_block"), attributes.get("global_concurrency_limit")
+    return {
+        "storage_document_id": ctx.id_of(Address("blocks", block)) if block else None,
+        "global_concurrency_limit_id": ctx.id_of(Address("concurrency_limits", limit)) if limit else None,
+    }
+
+
+def _block_names(client, ids: set[str]) -> dict[str, str]:
+    """TYPE_SLUG/NAME of each block document among `ids`, in one listing; an anonymous one (made by
+    Prefect's Python client) has no name and is shown by its id."""
+    if not ids:
+        return {}
+    body = {"block_documents": {"id": {"any_": sorted(ids)}, "is_anonymous": None}}
+    names = {
+        document["id"]: f"{document['block_type']['slug']}/{document['name']}"
+        if not document.get("is_anonymous") else f"(anonymous block {document['id']})"
+        for document in client.filter("/block_documents/filter", body)
+    }
+    return {block_id: names.get(block_id, f"(missing block {block_id})") for block_id in ids}
 
 
 def from_prefect_yaml(info: ValidationInfo) -> bool:
@@ -595,7 +704,7 @@ def live_attributes(deployment: dict[str, Any]) -> dict[str, Any]:
         "pull_steps": deployment.get("pull_steps") or [],
         "paused": deployment.get("paused", False),
         # The server keeps a deployment's own limit as a global limit named after it.
-        "concurrency_limit": limit.get("limit") if str(limit.get("name", "")).startswith("deployment:") else None,
+        "concurrency_limit": limit.get("limit") if str(limit.get("name", "")).startswith(OWN_LIMIT_PREFIX) else None,
         "concurrency_options": {
             "collision_strategy": options["collision_strategy"],
             "grace_period_seconds": options.get("grace_period_seconds"),

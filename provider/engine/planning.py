@@ -462,8 +462,9 @@ def _cascade_replacements(changes: dict[str, Change], catalog: Catalog) -> None:
     while cascading:  # a cascaded replacement may cascade further
         cascading = False
         for key, change in changes.items():
-            parents = [d for d in change.depends_on if d in replaced]
-            if parents and change.action in (Action.NO_OP, Action.UPDATE) and catalog[change.kind].deleted_with_parent:
+            kind = catalog[change.kind]
+            parents = [d for d in change.depends_on if d in replaced and kind.deleted_with(catalog.parse(d))]
+            if parents and change.action in (Action.NO_OP, Action.UPDATE):
                 changes[key] = replace(change, action=Action.REPLACE, action_reason=Reason.REPLACE_WITH_PARENT,
                                        reason=f"{parents[0]} is replaced, which deletes it on the server")
                 replaced.add(key)

@@ -1,5 +1,6 @@
 """Deployments against a real server: create, no-op, update in place, schedules reconciled by slug
-(ids kept), drift repaired, pull steps verbatim, triggers as automations and removal. A prefect.yaml
+(ids kept), drift repaired, pull steps verbatim, triggers as automations, a storage block and a
+shared global concurrency limit (which must outlive the deployment), and removal. A prefect.yaml
 as a configuration source is tests/e2e/test_prefect_yaml.py. Bad input (slug-less schedules and the
 like) is in tests/cases/bad_input/.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+import pytest
 
 from tests.conftest import assert_ok
 
@@ -226,4 +229,130 @@ deployments:
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in planned.stdout
     assert_ok(workspace.apply())
     assert api.get(f"automations/{first['id']}").json()["trigger"]["expect"] == ["external.model.published"]
+    assert_ok(workspace.plan(), 0)
+
+
+# --- storage block and shared global concurrency limit ------------------------------------------
+
+
+def shared_config(prefix: str, *, deployment_fields: str | None = None) -> str:
+    fields = deployment_fields if deployment_fields is not None else (
+        f"storage_block: github-repository/{prefix}-repo, global_concurrency_limit: {prefix}-shared"
+    )
+    text = f"""\
+blocks:
+  github-repository/{prefix}-repo: {{data: {{repository_url: "https://github.com/org/etl", reference: main}}}}
+  github-repository/{prefix}-other: {{data: {{repository_url: "https://github.com/org/other"}}}}
+concurrency_limits:
+  {prefix}-shared: {{limit: 3}}
+  {prefix}-other: {{limit: 10}}
+"""
+    if fields:
+        text += f"deployments:\n  {prefix}-etl/nightly: {{entrypoint: flows/etl.py:etl, {fields}}}\n"
+    return text
+
+
+def block_id(api, slug: str, name: str) -> str:
+    response = api.get(f"block_types/slug/{slug}/block_documents/name/{name}")
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def test_storage_block_and_shared_limit_by_id_read_back_by_name(workspace, prefix, api):
+    workspace.write("main.yaml", shared_config(prefix))
+    assert "Plan: 5 to add, 0 to change, 0 to destroy." in assert_ok(workspace.plan(), 2).stdout
+    assert_ok(workspace.apply())
+    shared = api.get(f"v2/concurrency_limits/{prefix}-shared").json()
+    created = deployment(api, f"{prefix}-etl", "nightly")
+    assert created["storage_document_id"] == block_id(api, "github-repository", f"{prefix}-repo")
+    assert created["global_concurrency_limit"]["id"] == shared["id"]
+    dependencies = workspace.state()["resources"][f"deployments.{prefix}-etl/nightly"]["dependencies"]
+    assert {f"blocks.github-repository/{prefix}-repo", f"concurrency_limits.{prefix}-shared"} <= set(dependencies)
+    assert_ok(workspace.plan(), 0)
+
+    other = block_id(api, "github-repository", f"{prefix}-other")
+    api.patch(f"deployments/{created['id']}", json={"storage_document_id": other, "global_concurrency_limit_id": None}).raise_for_status()
+    drift = squeezed(assert_ok(workspace.run("drift", str(workspace.directory)), 2).stdout)
+    assert f'~ storage_block = "github-repository/{prefix}-repo" -> "github-repository/{prefix}-other"' in drift
+    assert f'- global_concurrency_limit = "{prefix}-shared" -> null' in drift
+    assert_ok(workspace.apply())
+    repaired = deployment(api, f"{prefix}-etl", "nightly")
+    assert repaired["storage_document_id"] == created["storage_document_id"]
+    assert repaired["global_concurrency_limit"]["id"] == shared["id"]
+    assert_ok(workspace.plan(), 0)
+
+
+@pytest.mark.parametrize("way", ["own limit, then shared again", "another shared limit", "no limit", "deployment removed"])
+def test_a_shared_limit_outlives_the_deployment_leaving_it(way, workspace, prefix, api):
+    """The server deletes or rewrites the global limit a deployment refers to when the deployment
+    is deleted or sent `concurrency_limit`; the shared limit must survive all of these."""
+    workspace.write("main.yaml", shared_config(prefix))
+    assert_ok(workspace.apply())
+    shared = api.get(f"v2/concurrency_limits/{prefix}-shared").json()
+    deployment_id = deployment(api, f"{prefix}-etl", "nightly")["id"]
+
+    if way == "own limit, then shared again":
+        workspace.write("main.yaml", shared_config(prefix, deployment_fields="concurrency_limit: 2"))
+        assert_ok(workspace.apply())
+        own = deployment(api, f"{prefix}-etl", "nightly")["global_concurrency_limit"]
+        assert (own["name"], own["limit"]) == (f"deployment:{deployment_id}", 2)
+        assert_ok(workspace.plan(), 0)
+        workspace.write("main.yaml", shared_config(prefix))
+        assert_ok(workspace.apply())
+        assert deployment(api, f"{prefix}-etl", "nightly")["global_concurrency_limit"]["id"] == shared["id"]
+        assert api.get(f"v2/concurrency_limits/deployment:{deployment_id}").status_code == 404, "its own limit is gone"
+    elif way == "another shared limit":  # as the TF provider's acceptance test switches test1 -> test2
+        workspace.write("main.yaml", shared_config(prefix, deployment_fields=f"global_concurrency_limit: {prefix}-other"))
+        planned = squeezed(assert_ok(workspace.plan(), 2).stdout)
+        assert f'~ global_concurrency_limit = "{prefix}-shared" -> "{prefix}-other"' in planned
+        assert_ok(workspace.apply())
+        now = deployment(api, f"{prefix}-etl", "nightly")
+        assert (now["id"], now["global_concurrency_limit"]["name"]) == (deployment_id, f"{prefix}-other")
+    elif way == "no limit":
+        workspace.write("main.yaml", shared_config(prefix, deployment_fields="tags: [etl]"))
+        assert_ok(workspace.apply())
+        assert deployment(api, f"{prefix}-etl", "nightly")["global_concurrency_limit"] is None
+    else:
+        workspace.write("main.yaml", shared_config(prefix, deployment_fields=""))
+        assert_ok(workspace.apply())
+        assert api.get(f"deployments/name/{prefix}-etl/nightly").status_code == 404
+    after = api.get(f"v2/concurrency_limits/{prefix}-shared").json()
+    assert (after["id"], after["limit"]) == (shared["id"], 3)
+    assert_ok(workspace.plan(), 0)
+
+    workspace.write("main.yaml", "{}\n")
+    assert_ok(workspace.apply())
+    assert workspace.state()["resources"] == {}
+    assert api.get(f"v2/concurrency_limits/{prefix}-shared").status_code == 404
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ("storage_block: not-a-pair", "deployments.__P__-etl/nightly.storage_block: 'not-a-pair' is not of the form TYPE_SLUG/NAME"),
+    ("storage_block: github-repository/__P__-missing",
+     "deployments.__P__-etl/nightly: refers to blocks.github-repository/__P__-missing, which is not declared"),
+    ("global_concurrency_limit: __P__-missing",
+     "deployments.__P__-etl/nightly: refers to concurrency_limits.__P__-missing, which is not declared"),
+    ("concurrency_limit: 2, global_concurrency_limit: __P__-shared",
+     "deployments.__P__-etl/nightly.global_concurrency_limit: a deployment has one limit"),
+])
+def test_bad_references_name_file_line_and_field(fields, message, workspace, prefix, api):
+    workspace.write("main.yaml", shared_config(prefix, deployment_fields=fields.replace("__P__", prefix)))
+    for command in (["validate"], ["plan"], ["apply", "--auto-approve"]):
+        result = assert_ok(workspace.run(*command, str(workspace.directory)), 1)
+        assert f"main.yaml:8: {message.replace('__P__', prefix)}" in result.stderr
+        assert "Traceback" not in result.output
+    assert api.get(f"v2/concurrency_limits/{prefix}-shared").status_code == 404
+
+
+def test_a_replaced_storage_block_replaces_the_deployment_the_server_deletes_with_it(workspace, prefix, api):
+    workspace.write("main.yaml", shared_config(prefix, deployment_fields=f"storage_block: github-repository/{prefix}-repo"))
+    assert_ok(workspace.apply())
+    before = deployment(api, f"{prefix}-etl", "nightly")["id"]
+    replace = ("--replace", f"blocks.github-repository/{prefix}-repo")
+    planned = assert_ok(workspace.plan(*replace), 2)
+    assert f"(blocks.github-repository/{prefix}-repo is replaced, which deletes it on the server)" in planned.stdout
+    assert "Plan: 2 to add, 0 to change, 2 to destroy." in planned.stdout
+    assert_ok(workspace.apply(*replace))
+    after = deployment(api, f"{prefix}-etl", "nightly")
+    assert after["id"] != before and after["storage_document_id"] == block_id(api, "github-repository", f"{prefix}-repo")
     assert_ok(workspace.plan(), 0)

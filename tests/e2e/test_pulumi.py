@@ -47,6 +47,8 @@ MINIMAL = {
     "automations": {"name": "noop", "trigger": {"type": "event", "expect": ["x"]}, "actions": [{"type": "do-nothing"}]},
     "webhooks": {"name": "hook", "template": "{}"},
     "concurrency_limits": {"name": "warehouse", "limit": 1},
+    "flows": {"name": "etl", "tags": ["warehouse"]},
+    "task_run_concurrency_limits": {"name": "database", "concurrency_limit": 1},
 }
 
 
