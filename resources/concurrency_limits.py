@@ -36,7 +36,8 @@ class ConcurrencyLimits(ResourceKind):
         if name.startswith(SERVER_PREFIXES):
             raise ValueError(
                 "names starting with 'tag:' or 'deployment:' belong to the limits the server keeps "
-                "for task tags and deployments; set those on the tag or deployment"
+                "for task tags and deployments; declare a tag's limit as task_run_concurrency_limits.TAG, a "
+                "deployment's as its concurrency_limit"
             )
 
     def desired(self, name: str, spec: ConcurrencyLimitSpec, defaults) -> dict[str, Any]:

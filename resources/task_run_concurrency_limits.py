@@ -30,6 +30,7 @@ class TaskRunConcurrencyLimits(ResourceKind):
     kind = "task_run_concurrency_limits"
     spec = TaskRunConcurrencyLimitSpec
     identity = "TAG"
+    identity_inputs = ("tag",)  # as Terraform's prefect_task_run_concurrency_limit names it
 
     def check_name(self, name: str) -> None:
         if not name.strip():

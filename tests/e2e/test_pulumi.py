@@ -48,7 +48,7 @@ MINIMAL = {
     "webhooks": {"name": "hook", "template": "{}"},
     "concurrency_limits": {"name": "warehouse", "limit": 1},
     "flows": {"name": "etl", "tags": ["warehouse"]},
-    "task_run_concurrency_limits": {"name": "database", "concurrency_limit": 1},
+    "task_run_concurrency_limits": {"tag": "database", "concurrency_limit": 1},
 }
 
 
