@@ -49,7 +49,7 @@ def test_create_noop_tags_in_place_drift_and_delete(workspace, prefix, api):
 
     api.patch(f"flows/{created['id']}", json={"tags": ["by-hand"]}).raise_for_status()
     drift = assert_ok(workspace.run("drift", str(workspace.directory)), 2)
-    assert re.search(r'~ tags\s+= \["tf-test"\] -> \["by-hand"\]', drift.stdout)
+    assert re.search(r'~ tags\s+= \[\n\s+~ "tf-test" -> "by-hand"\n', drift.stdout), drift.stdout
     assert_ok(workspace.apply())
     assert flow(api, f"{prefix}-flow")["tags"] == ["tf-test"]
     assert_ok(workspace.plan(), 0)
