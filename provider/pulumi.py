@@ -245,7 +245,7 @@ class KindProvider(dynamic.ResourceProvider):
 
     def _create(self, client: PrefectClient, fields: dict[str, Any]) -> dynamic.CreateResult:
         session = self._session(client, fields, None)
-        existing = session.existing()
+        existing = session.existing(namesakes=bool(fields.get(ADOPT)))
         if existing and not fields.get(ADOPT):
             found = ", ".join(f"{address} (id {obj_id})" for address, obj_id in existing.items())
             raise ProviderError(
