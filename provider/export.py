@@ -305,11 +305,12 @@ def _program(declared: list[Declared], secrets: dict[str, str], files: dict[str,
         "Every resource has adopt=True: the first `pulumi up` takes the objects that exist into the",
         "stack, by name, without creating anything.",
     ]
-    if secrets:
-        lines += ["", "Secrets are read from these environment variables; set them before `pulumi up`:", ""]
-        width = max(map(len, secrets))
-        lines += [f"    {variable:<{width}}  {where}" for variable, where in sorted(secrets.items())]
     lines += ['"""', ""]
+    if secrets:
+        lines += ["# Secrets are read from these environment variables; set them before `pulumi up`:"]
+        width = max(map(len, secrets))
+        lines += [f"#   {variable:<{width}}  {_one_line(where)}" for variable, where in sorted(secrets.items())]
+        lines += [""]
     standard = [*(["import json"] if secrets or files else []), *(["import os"] if secrets else []),
                 *(["from pathlib import Path"] if files else [])]
     third_party = ["import pulumi"] if any("pulumi.ResourceOptions" in line for line in body) else []
@@ -324,6 +325,11 @@ def _program(declared: list[Declared], secrets: dict[str, str], files: dict[str,
             "        return json.load(file)",
         ]
     return "\n".join(lines + body) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """`text` fit for a comment: a name or key may hold any character, and a line break ends it."""
+    return re.sub(r"[\x00\r\n]", " ", text)
 
 
 def _declaration(resource: Declared, variables: dict[str, str]) -> list[str]:
