@@ -79,6 +79,8 @@ def test_the_program_adopts_every_object_and_changes_nothing(source: Workspace, 
             parameters: {full_refresh: false}
             schedules:
               - {slug: nightly, cron: "0 2 * * *", timezone: UTC}
+            triggers:     # an automation the deployment owns: exported as an automation of its own
+              - {name: after-upstream, expect: [prefect.flow-run.Completed]}
         automations:
           rerun-nightly:
             trigger: {type: event, expect: [prefect.flow-run.Failed]}
@@ -116,9 +118,9 @@ def test_the_program_adopts_every_object_and_changes_nothing(source: Workspace, 
             assert provider.diff(obj_id, outputs, inputs).changes is False, typ
             assert token not in repr(outputs)
 
-    assert len(mocks.created) == len(mocks.inputs) == len(resources) == 9
+    assert len(mocks.created) == len(mocks.inputs) == len(resources) == 10
     assert sorted(typ.rsplit(":", 1)[1] for typ, *_ in mocks.created) == sorted(
-        ["WorkPool"] * 3 + ["WorkQueue"] * 2 + ["Variable", "Block", "Deployment", "Automation"])
+        ["WorkPool"] * 3 + ["WorkQueue"] * 2 + ["Variable", "Block", "Deployment"] + ["Automation"] * 2)
     assert {obj_id for _, _, obj_id, _ in mocks.created} <= before, "every resource adopted an existing object"
     assert server_ids(api) == before, "nothing was created or deleted"
     deployment = api.post("deployments/filter", json={}).json()[0]
