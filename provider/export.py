@@ -215,9 +215,9 @@ def export_pulumi_program(client: PrefectClient, kinds: list[str]) -> Export:
                 _set(spec, path, _environment_read(variable, _get(obj.attributes, path)))
             result.files.update(files)
             identity = dict(zip(kind.identity_inputs, obj.name.split("/", len(kind.identity_inputs) - 1)))
-            name = _class_name(kind_name)
-            variable = _unique_identifier(f"{_snake(name)}_{obj.name}", taken)
-            declared.append(Declared(f"{kind_name}.{obj.name}", name, variable, {**identity, **spec}, dependencies))
+            variable = _unique_identifier(f"{kind_name.removesuffix('s')}_{obj.name}", taken)  # work_pool_etl
+            declared.append(Declared(f"{kind_name}.{obj.name}", _class_name(kind_name), variable, {**identity, **spec},
+                                     dependencies))
             result.counts[kind_name] = result.counts.get(kind_name, 0) + 1
     result.files["__main__.py"] = _program(_in_dependency_order(declared), result.secrets, result.files)
     result.files["Pulumi.yaml"] = PULUMI_YAML
@@ -246,10 +246,6 @@ def _environment_read(variable: str, value: Any) -> Code:
 def _class_name(kind_name: str) -> str:
     """work_pools -> WorkPool, as provider/pulumi.py names its classes (that module needs pulumi)."""
     return "".join(part.capitalize() for part in kind_name.removesuffix("s").split("_"))
-
-
-def _snake(class_name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
 def _unique_identifier(text: str, taken: set[str]) -> str:
