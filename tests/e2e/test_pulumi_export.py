@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pulumi
 import pytest
+from pulumi.runtime import MockResourceArgs, Mocks
 
 from provider.errors import ProviderError
-from provider.pulumi import KindResource, PROVIDERS
+from provider.pulumi import PROVIDERS, KindResource, Variable
 from provider.server import EmbeddedServer
 from tests.conftest import RetryingTransport, Workspace, all_objects, assert_ok
 from tests.pulumi_harness import mocked_pulumi
@@ -171,3 +172,22 @@ def test_adopting_an_automation_needs_its_name_to_be_unique(api: httpx.Client, o
     with pytest.raises(ProviderError, match=rf"automations.twice: several objects on the server have this name \(ids .*{second}"):
         PROVIDERS["automations"]().create(inputs)
     assert len(api.post("automations/filter", json={"automations": {"name": {"any_": ["twice"]}}}).json()) == 2
+
+
+class Recorded(Mocks):
+    """Pulumi's mocks taking every resource as declared, without a server: the program alone."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args):
+        raise NotImplementedError
+
+
+def test_a_program_of_a_large_workspace_declares_every_resource():
+    """Pulumi re-wraps pickle on each dynamic resource it serializes; a program of a thousand
+    resources must still declare them all (it failed with a RecursionError past ~300)."""
+    pulumi.runtime.set_mocks(Recorded(), project="prefect-workspace", stack="dev", preview=False)
+    variables = [Variable(f"v{i}", name=f"v_{i}", value=i, adopt=True) for i in range(1000)]
+    wait_for(variables)
+    assert len({id(v) for v in variables}) == 1000
