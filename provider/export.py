@@ -164,7 +164,7 @@ def _yaml(data: dict[str, Any]) -> str:
 
 # --- a Pulumi program ---------------------------------------------------------------------------
 
-INLINE_WIDTH = 80  # the longest value the program writes on one line; longer ones take a line an entry
+LINE_WIDTH = 100  # a value that does not fit on its line takes a line an entry
 PULUMI_YAML = """\
 name: prefect-workspace
 description: A Prefect workspace exported by `prefect-provider export --pulumi`
@@ -233,7 +233,7 @@ def _read_from_files(spec: Any, files: dict[str, str]) -> Any:
         return [_read_from_files(value, files) for value in spec]
     for path in files:
         if spec == f'${{file("{path}")}}':
-            return Code(f"from_json({_literal(path, 0)})")
+            return Code(f"from_json({json.dumps(path)})")
     return spec
 
 
@@ -344,16 +344,16 @@ def _declaration(resource: Declared, variables: dict[str, str]) -> list[str]:
         else:
             after.append(variable)
     arguments = [_literal(resource.address.split(".", 1)[1], 1)]
-    arguments += [f"{key}={_literal(value, 1)}" for key, value in inputs.items()]
+    arguments += [f"{key}={_literal(value, 1, len(key) + 1)}" for key, value in inputs.items()]
     arguments += ["adopt=True"]
     if after:
         arguments += [f"opts=pulumi.ResourceOptions(depends_on=[{', '.join(after)}])"]
     return [f"{resource.variable} = {resource.class_name}(", *(f"    {argument}," for argument in arguments), ")"]
 
 
-def _literal(value: Any, depth: int) -> str:
-    """`value` as Python source at indentation `depth`: on one line where it fits, otherwise one
-    entry a line with a trailing comma."""
+def _literal(value: Any, depth: int, before: int = 0) -> str:
+    """`value` as Python source at indentation `depth`, after `before` characters of its line: on
+    that line where it fits, otherwise one entry a line with a trailing comma."""
     if isinstance(value, Code):
         return str(value)
     if isinstance(value, str):
@@ -361,11 +361,13 @@ def _literal(value: Any, depth: int) -> str:
     if value is None or isinstance(value, (bool, int, float)):
         return repr(value)
     if isinstance(value, dict):
-        entries, opening, closing = [f"{_literal(k, depth + 1)}: {_literal(v, depth + 1)}" for k, v in value.items()], "{", "}"
+        keys = {key: _literal(key, depth + 1) for key in value}
+        entries = [f"{keys[k]}: {_literal(v, depth + 1, len(keys[k]) + 2)}" for k, v in value.items()]
+        opening, closing = "{", "}"
     else:
         entries, opening, closing = [_literal(item, depth + 1) for item in value], "[", "]"
     one_line = opening + ", ".join(entries) + closing
-    if "\n" not in one_line and len(one_line) <= INLINE_WIDTH:
+    if "\n" not in one_line and 4 * depth + before + len(one_line) + 1 <= LINE_WIDTH:
         return one_line
     pad = "    " * depth
     return opening + "\n" + "".join(f"{pad}    {entry},\n" for entry in entries) + pad + closing
