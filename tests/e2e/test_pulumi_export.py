@@ -8,6 +8,7 @@ created) and then diffs clean against its own outputs.
 from __future__ import annotations
 
 import ast
+import json
 import runpy
 import secrets
 from collections.abc import Iterator
@@ -122,8 +123,13 @@ def test_the_program_adopts_every_object_and_changes_nothing(source: Workspace, 
     assert len(mocks.created) == len(mocks.inputs) == len(resources) == 10
     assert sorted(typ.rsplit(":", 1)[1] for typ, *_ in mocks.created) == sorted(
         ["WorkPool"] * 3 + ["WorkQueue"] * 2 + ["Variable", "Block", "Deployment"] + ["Automation"] * 2)
-    assert {obj_id for _, _, obj_id, _ in mocks.created} <= before, "every resource adopted an existing object"
+    adopted = {f"{provider.kind_name}.{name}": obj_id for (_, provider, obj_id, _), name in zip(mocks.created, mocks.inputs)}
+    assert set(adopted.values()) <= before, "every resource adopted an existing object"
     assert server_ids(api) == before, "nothing was created or deleted"
+    yaml_export = tmp_path / "yaml"
+    assert_ok(source.run("export", "--out", str(yaml_export)))
+    state = json.loads((yaml_export / "prefect-provider.state.json").read_text())
+    assert adopted == {address: record["id"] for address, record in state["resources"].items()}, "the two exports agree"
     deployment = api.post("deployments/filter", json={}).json()[0]
     assert (deployment["work_pool_name"], deployment["work_queue_name"]) == ("etl", "high")
 
