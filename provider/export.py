@@ -58,8 +58,8 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
 
 
 def _listed(client: PrefectClient, kinds: list[str]) -> dict[str, list[tuple[LiveObject, dict[str, Any], list[str]]]]:
-    """Kind -> (object, spec, secret paths) of every exportable object, by name; the objects' ids
-    of other objects replaced by their names, as a configuration refers to them."""
+    """Kind -> (object, spec, secret paths) of every exportable object, by name; the ids of other
+    objects an object holds are replaced by their names, as a configuration refers to them."""
     with ThreadPoolExecutor(max_workers=min(8, len(kinds)) or 1) as pool:
         listed = dict(zip(kinds, pool.map(lambda kind: KINDS[kind].list(client, None), kinds)))
     exported = {kind: [obj for obj in objs if _exportable(kind, obj.name)] for kind, objs in listed.items()}
