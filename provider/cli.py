@@ -474,6 +474,7 @@ def import_(
 def export(
     kinds: Annotated[Optional[str], typer.Option("--kinds", help="Comma-separated kinds (default: all).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory to write the configuration and state to.")] = Path("export"),
+    pulumi: Annotated[bool, typer.Option("--pulumi", help="Write a Pulumi program adopting the objects instead.")] = False,
     api_url: ApiUrl = None,
 ) -> None:
     """Write the live workspace as configuration files, with a state that adopts them."""
@@ -481,7 +482,7 @@ def export(
 
     from provider.engine import cloud_refusal
     from provider.errors import ProviderError
-    from provider.export import export_workspace
+    from provider.export import export_pulumi_program, export_workspace
     from provider.state import STATE_FILE, LocalBackend
     from resources import KINDS
 
@@ -491,6 +492,8 @@ def export(
     if unknown:
         raise ProviderError(f"unknown kinds {', '.join(unknown)} (expected some of: {', '.join(exportable)})")
     backend = LocalBackend(out / STATE_FILE)
+    if pulumi and (out / "__main__.py").exists():
+        raise ProviderError(f"{out / '__main__.py'} already exists: export into a new directory")
     if backend.read() is not None:
         raise ProviderError(f"{backend.describe()} already exists: export into a new directory")
     with connect(api_url) as client:
@@ -499,22 +502,24 @@ def export(
             if kinds and cloud_only:
                 raise ProviderError(cloud_refusal(", ".join(cloud_only), client.connection))
             chosen = [k for k in chosen if k not in cloud_only]
-        result = export_workspace(client, chosen)
+        result = (export_pulumi_program if pulumi else export_workspace)(client, chosen)
     for relative, text in result.files.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    backend.write(result.state)
+    if not pulumi:
+        backend.write(result.state)
     table = Table("kind", "exported", title=f"Exported to {out}")
     for kind_name, count in result.counts.items():
         table.add_row(kind_name, str(count))
     console = _console()
     console.print(table)
     if result.secrets:
-        console.print("Secrets are written as ${env.NAME}; set these before planning:")
+        written = "read from the environment; set these before `pulumi up`" if pulumi else "written as ${env.NAME}; set these before planning"
+        console.print(f"Secrets are {_escape(written)}:")
         for variable, where in sorted(result.secrets.items()):
             console.print(f"  {variable}  ({_escape(where)})")
-    console.print(f"Check it with: prefect-provider plan {out}")
+    console.print(f"Preview it with: cd {out} && pulumi preview" if pulumi else f"Check it with: prefect-provider plan {out}")
 
 
 # --- show / state -----------------------------------------------------------------------------

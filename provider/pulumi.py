@@ -30,6 +30,7 @@ and opens its own client.
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -245,7 +246,7 @@ class KindProvider(dynamic.ResourceProvider):
 
     def _create(self, client: PrefectClient, fields: dict[str, Any]) -> dynamic.CreateResult:
         session = self._session(client, fields, None)
-        existing = session.existing()
+        existing = session.existing(namesakes=bool(fields.get(ADOPT)))
         if existing and not fields.get(ADOPT):
             found = ", ".join(f"{address} (id {obj_id})" for address, obj_id in existing.items())
             raise ProviderError(
@@ -401,7 +402,14 @@ class KindResource(dynamic.Resource):
         secret = sorted(set(fields) & secret_inputs(kind))
         fields.update({key: pulumi.Output.secret(fields[key]) for key in secret})
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=[*secret, *secret_outputs(kind)]))
-        super().__init__(self.provider_class(), resource_name, {**fields, **dict.fromkeys(OUTPUTS)}, opts)
+        # Pulumi's serialize_provider wraps pickle's _batch_setitems again on every call and never
+        # unwraps it: past about 300 dynamic resources in one program, pickling the next provider
+        # recurses too deep (RecursionError). Each resource puts the original back.
+        batch_setitems = pickle._Pickler._batch_setitems
+        try:
+            super().__init__(self.provider_class(), resource_name, {**fields, **dict.fromkeys(OUTPUTS)}, opts)
+        finally:
+            pickle._Pickler._batch_setitems = batch_setitems
 
 
 def secret_inputs(kind: ResourceKind) -> set[str]:

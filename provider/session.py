@@ -136,20 +136,29 @@ class Session:
 
     # --- adoption ----------------------------------------------------------------------------
 
-    def existing(self, addresses: Iterable[Address] | None = None) -> dict[Address, str]:
+    def existing(self, addresses: Iterable[Address] | None = None, namesakes: bool = False) -> dict[Address, str]:
         """Address -> id of declared objects (all, or `addresses`) that exist on the server but are
-        not in state: what a plan would refuse as unmanaged. Kinds that allow a name twice are left
-        out (a namesake is not this object), and so are objects the server owns."""
+        not in state: what a plan would refuse as unmanaged. Objects the server owns are left out,
+        and so are those of kinds that allow a name twice (a namesake is not this object) unless
+        `namesakes` asks for them (adopting by name): then the one object of the name, and an error
+        when there are several."""
         state = self.backend.read() or State()
         resources = self.config.resources if self.config else {}
         names: dict[str, set[str]] = {}
         for address in resources if addresses is None else addresses:
             kind = KINDS[address.kind]
-            if str(address) not in state.resources and kind.unique_names and not kind.server_owned(address.name):
+            if str(address) not in state.resources and (kind.unique_names or namesakes) and not kind.server_owned(address.name):
                 names.setdefault(address.kind, set()).add(address.name)
         with self.connect() as client:
             live = refresh(client, names, CATALOG)
-        return {CATALOG.address(kind, name): objects[0].id for kind, by_name in live.items() for name, objects in by_name.items()}
+        found = {}
+        for kind, by_name in live.items():
+            for name, objects in by_name.items():
+                if len(objects) > 1:
+                    ids = ", ".join(o.id for o in objects)
+                    raise ProviderError(f"{CATALOG.address(kind, name)}: several objects on the server have this name (ids {ids}): adopting cannot tell which")
+                found[CATALOG.address(kind, name)] = objects[0].id
+        return found
 
     def import_(self, address: Address, id_or_name: str, lock_timeout: float = 0.0) -> Record:
         """Take an existing object into state for its declared resource (as `prefect-provider import`)."""

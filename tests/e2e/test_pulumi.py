@@ -2,10 +2,8 @@
 
 Each kind's provider is called the way Pulumi's provider process calls it: deserialized with dill
 first, then check, create, read, diff, update and delete, with the results checked on the server.
-The example program runs under Pulumi's mocks, with a mock engine that does what the engine does
-with a dynamic resource on `pulumi up` (deserialize the provider from the resource's inputs, hand
-it the inputs without their secret wrapping, call check and create, mark secret inputs' outputs
-secret), so its resources really land on the server. Only the Pulumi CLI cannot run here.
+The example program runs under Pulumi's mocks, with the mock engine of tests/pulumi_harness.py, so
+its resources really land on the server. Only the Pulumi CLI cannot run here.
 """
 
 from __future__ import annotations
@@ -24,14 +22,13 @@ import pulumi
 import pytest
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime import Mocks, MockResourceArgs, rpc
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime import rpc
 
 from provider.errors import ProviderError
 from provider.pulumi import PROVIDERS, RESOURCES, KindProvider
 from resources import KINDS
 from tests.cloud_fake import CloudFake
+from tests.pulumi_harness import Engine, Monitor, mocked_pulumi
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pulumi"
 UNKNOWN = rpc.UNKNOWN  # what a preview passes for an input that is not known yet
@@ -444,65 +441,18 @@ def test_no_api_configured_names_the_pulumi_setting(monkeypatch: pytest.MonkeyPa
 # --- a program --------------------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """A value without Pulumi's secret wrapping, as the engine hands inputs to a dynamic provider."""
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-class Engine(Mocks):
-    """What the Pulumi engine does with a new dynamic resource on `pulumi up`."""
-
-    def __init__(self) -> None:
-        self.created: list[tuple[str, KindProvider, str, dict[str, Any]]] = []  # (type, provider, id, outputs)
-        self.inputs: dict[str, dict[str, Any]] = {}  # resource name -> inputs as the provider got them
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = _plain(args.inputs)
-        provider = dill.loads(base64.b64decode(inputs["__provider"]))
-        checked = provider.check({}, inputs)
-        assert checked.failures == [], checked.failures
-        result = provider.create(checked.inputs)
-        self.created.append((args.typ, provider, result.id, result.outs))
-        self.inputs[args.name] = inputs
-        secret = {key for key, value in args.inputs.items() if rpc.is_rpc_secret(value)}
-        return result.id, {key: rpc.wrap_rpc_secret(v) if key in secret else v for key, v in result.outs.items()}
-
-    def call(self, args):
-        raise NotImplementedError
-
-
-class Monitor(MockMonitor):
-    """The mock monitor, also recording each resource's additional secret outputs."""
-
-    def __init__(self, mocks: Mocks):
-        super().__init__(mocks)
-        self.secret_outputs: dict[str, list[str]] = {}
-
-    def RegisterResource(self, request):
-        self.secret_outputs[request.name] = list(request.additionalSecretOutputs)
-        return super().RegisterResource(request)
-
-
 @pytest.fixture
 def engine(api_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engine, Monitor, str]]:
     """Pulumi's runtime on mocks for stack PREFIX, the API given as stack config (no environment)."""
     monkeypatch.delenv("PREFECT_API_URL")
     token = f"ghp_{secrets.token_hex(10)}"
-    set_all_config({"prefect:apiUrl": api_url, "prefect-workspace:repoToken": token}, ["prefect-workspace:repoToken"])
-    mocks = Engine()
-    monitor = Monitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="prefect-workspace", stack=prefix, preview=False, monitor=monitor)
-    try:
-        yield mocks, monitor, token
-    finally:
-        for _, provider, obj_id, outputs in reversed(mocks.created):
-            provider.delete(obj_id, outputs)
-        set_all_config({})
+    config = {"prefect:apiUrl": api_url, "prefect-workspace:repoToken": token}
+    with mocked_pulumi("prefect-workspace", prefix, config, ["prefect-workspace:repoToken"]) as (mocks, monitor):
+        try:
+            yield mocks, monitor, token
+        finally:
+            for _, provider, obj_id, outputs in reversed(mocks.created):
+                provider.delete(obj_id, outputs)
 
 
 def test_the_example_program_creates_its_resources_through_the_providers(engine, api: httpx.Client, prefix: str):
