@@ -9,6 +9,7 @@ Only the Pulumi CLI cannot run here.
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +39,9 @@ class Engine(Mocks):
     def __init__(self) -> None:
         self.created: list[tuple[str, KindProvider, str, dict[str, Any]]] = []  # (type, provider, id, outputs)
         self.inputs: dict[str, dict[str, Any]] = {}  # resource name -> inputs as the provider got them
+        # (resource name, inputs) of each `created` entry, at the same index (names repeat across types)
+        self.named: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()  # resources are registered concurrently
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = plain(args.inputs)
@@ -45,8 +49,10 @@ class Engine(Mocks):
         checked = provider.check({}, inputs)
         assert checked.failures == [], checked.failures
         result = provider.create(checked.inputs)
-        self.created.append((args.typ, provider, result.id, result.outs))
-        self.inputs[args.name] = inputs
+        with self._lock:
+            self.created.append((args.typ, provider, result.id, result.outs))
+            self.named.append((args.name, inputs))
+            self.inputs[args.name] = inputs
         secret = {key for key, value in args.inputs.items() if rpc.is_rpc_secret(value)}
         return result.id, {key: rpc.wrap_rpc_secret(v) if key in secret else v for key, v in result.outs.items()}
 

@@ -28,7 +28,7 @@ from tests.pulumi_harness import mocked_pulumi
 
 # Where each kind's objects are listed, for the ids on the server before and after.
 LISTINGS = ["work_pools/filter", "work_queues/filter", "variables/filter", "block_documents/filter",
-            "deployments/filter", "automations/filter", "v2/concurrency_limits/filter"]
+            "flows/filter", "deployments/filter", "automations/filter", "v2/concurrency_limits/filter"]
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +116,14 @@ def test_the_program_adopts_every_object_and_changes_nothing(source: Workspace, 
         names = runpy.run_path(str(out / "__main__.py"))
         resources = [value for value in names.values() if isinstance(value, KindResource)]
         wait_for(resources)
-        for (typ, provider, obj_id, outputs), inputs in zip(mocks.created, mocks.inputs.values()):
+        for (typ, provider, obj_id, outputs), (_, inputs) in zip(mocks.created, mocks.named):
             assert provider.diff(obj_id, outputs, inputs).changes is False, typ
             assert token not in repr(outputs)
 
-    assert len(mocks.created) == len(mocks.inputs) == len(resources) == 10
+    assert len(mocks.created) == len(resources) == 11
     assert sorted(typ.rsplit(":", 1)[1] for typ, *_ in mocks.created) == sorted(
-        ["WorkPool"] * 3 + ["WorkQueue"] * 2 + ["Variable", "Block", "Deployment"] + ["Automation"] * 2)
-    adopted = {f"{provider.kind_name}.{name}": obj_id for (_, provider, obj_id, _), name in zip(mocks.created, mocks.inputs)}
+        ["WorkPool"] * 3 + ["WorkQueue"] * 2 + ["Variable", "Block", "Flow", "Deployment"] + ["Automation"] * 2)
+    adopted = {f"{provider.kind_name}.{name}": obj_id for (_, provider, obj_id, _), (name, _) in zip(mocks.created, mocks.named)}
     assert set(adopted.values()) <= before, "every resource adopted an existing object"
     assert server_ids(api) == before, "nothing was created or deleted"
     yaml_export = tmp_path / "yaml"
