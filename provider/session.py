@@ -1,5 +1,6 @@
 """The workflow every front end shares (the CLI, the Pulumi providers, tests): lock, read state,
-apply `moved`, plan, check a saved plan, restore its secrets, apply with a journaled writer.
+apply `moved`, read the data sources `${data...}` expressions need, plan, check a saved plan,
+restore its secrets, apply with a journaled writer.
 
 A session works on one configuration and one state backend, and opens a client to the Prefect API
 (`connect`) only while it reads or writes the workspace. It never prints: front ends render plans
@@ -33,12 +34,9 @@ from resources.base import Address, ServerDefaults
 if TYPE_CHECKING:
     from provider.client import PrefectClient
     from provider.config import Configuration
-    from provider.engine import Step
+    from provider.engine import Event
     from provider.plan import Plan
     from provider.state import Backend, LockInfo
-
-    # ("start" | "done" | "failed" | "skipped", step, error), or ("progress", step, a line about the step under way)
-    OnEvent = Callable[[str, Step, Exception | str | None], None]
 
 Mode = Literal["normal", "destroy", "refresh-only"]
 Connect = Callable[[], AbstractContextManager["PrefectClient"]]
@@ -93,7 +91,7 @@ class Session:
         self.state = state
         return plan
 
-    def apply(self, plan: Plan, parallelism: int = 10, on_event: OnEvent | None = None) -> ApplyResult:
+    def apply(self, plan: Plan, parallelism: int = 10, on_event: Event | None = None) -> ApplyResult:
         """Apply a plan made (or checked, `load_saved`) by this session; every completed step is
         persisted at once, and the plan's moves first."""
         if self.state is None:
