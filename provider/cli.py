@@ -431,12 +431,11 @@ def provision_infra(
 
     from provider.provision import infra_scope
 
-    config = load_config(directory, var, var_file)
-    whole = open_session(directory, config, api_url)
+    whole = open_session(directory, load_config(directory, var, var_file), api_url)
     locked = contextlib.nullcontext() if dry_run else whole.locked("provision-infra", parse_duration(lock_timeout))
     with locked:
         state = whole.backend.read()
-        scoped, targets = infra_scope(config, state, pool, destroy)
+        scoped, targets = infra_scope(whole.resolved_config(), state, pool, destroy)
         session = whole.with_config(scoped)
         result = session.plan(targets=targets, state=state)
         _show_plan(result, as_json=False)

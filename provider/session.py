@@ -57,6 +57,14 @@ class Session:
         which has read the state the other session writes."""
         return Session(config, self.backend, self.connect)
 
+    def resolved_config(self) -> Configuration | None:
+        """The configuration with its `${data...}` expressions evaluated (the data sources read now,
+        if any need to be), e.g. before taking part of it."""
+        if self.config is not None and self.config.deferred:
+            with self.connect() as client:
+                self._read_data(client)
+        return self.config
+
     def _read_data(self, client: PrefectClient) -> None:
         """Read the data sources `${data...}` expressions use, and the configuration again with them."""
         if self.config is not None and self.config.deferred:
