@@ -119,6 +119,8 @@ def test_drift_by_hand_is_shown_and_repaired_and_updates_happen_in_place(cloud_w
     repaired = assert_ok(cloud_workspace.apply())
     assert cloud.keys[ci["id"]] != old_key and cloud.keys[ci["id"]] in repaired.stdout
     assert dt.datetime.fromisoformat(ci["api_key"]["expiration"]) == NEXT_YEAR
+    recorded = cloud_workspace.state()["resources"][f"service_accounts.{prefix}-ci"]["attributes"]
+    assert recorded["api_key_id"] == ci["api_key"]["id"], "state records the new key"
     assert_ok(cloud_workspace.plan(), 0)
 
     # A deleted key is drift too.
