@@ -267,3 +267,10 @@ def test_bad_input_names_file_line_and_field(cloud_workspace, cloud, text, where
     result = assert_ok(cloud_workspace.plan(), 1)
     assert where in result.stderr and "Traceback" not in result.output
     assert cloud.bots == {} and cloud.teams == {}
+
+
+def test_an_unknown_account_role_fails_that_resource_and_creates_nothing(cloud_workspace, cloud, prefix):
+    cloud_workspace.write("main.yaml", f"service_accounts:\n  {prefix}-ci: {{account_role_name: Nope}}\n")
+    result = assert_ok(cloud_workspace.apply(), 1)
+    assert f"service_accounts.{prefix}-ci" in result.stderr and "no account role named 'Nope'" in result.stderr
+    assert "Traceback" not in result.output and cloud.bots == {}
