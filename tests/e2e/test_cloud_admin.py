@@ -274,3 +274,22 @@ def test_an_unknown_account_role_fails_that_resource_and_creates_nothing(cloud_w
     result = assert_ok(cloud_workspace.apply(), 1)
     assert f"service_accounts.{prefix}-ci" in result.stderr and "no account role named 'Nope'" in result.stderr
     assert "Traceback" not in result.output and cloud.bots == {}
+
+
+def test_service_accounts_and_teams_made_elsewhere_are_data_sources(cloud_workspace, cloud, by_hand, api, prefix):
+    by_hand.post("bots/", json={"name": f"{prefix}-ops", "account_role_id": cloud.roles["Admin"]}).raise_for_status()
+    by_hand.post("teams/", json={"name": f"{prefix}-sre", "description": "On call"}).raise_for_status()
+    cloud_workspace.write("main.yaml", f"""\
+data:
+  service_accounts:
+    {prefix}-ops: {{}}
+  teams:
+    {prefix}-sre: {{}}
+variables:
+  {prefix}_owner:
+    value: "${{data.teams.{prefix}-sre.description}} as ${{data.service_accounts.{prefix}-ops.account_role_name}}"
+""")
+    assert_ok(cloud_workspace.apply())
+    assert api.get(f"variables/name/{prefix}_owner").json()["value"] == "On call as Admin"
+    assert set(cloud_workspace.state()["resources"]) == {f"variables.{prefix}_owner"}, "data sources are not managed"
+    assert_ok(cloud_workspace.plan(), 0)
