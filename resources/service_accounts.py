@@ -35,6 +35,7 @@ class ServiceAccounts(ResourceKind):
     spec = ServiceAccountSpec
     cloud_only = True
     computed = frozenset({"api_key_id", "api_key_fingerprint"})
+    renamable = True  # keeping its id and its key
 
     def __init__(self) -> None:
         # Keys the server issued during this command, by service account id: kept in memory only,
@@ -85,6 +86,9 @@ class ServiceAccounts(ResourceKind):
             client.patch(client.account(f"/bots/{obj_id}"), body)
         if any(attributes[f] != before.get(f) for f in ("api_key_expiration", "api_key_status")):
             self.rotate(client, obj_id, attributes["api_key_expiration"])
+
+    def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        client.patch(client.account(f"/bots/{obj_id}"), {"name": new_name})
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(client.account(f"/bots/{obj_id}"))

@@ -19,6 +19,7 @@ class Teams(ResourceKind):
     kind = "teams"
     spec = TeamSpec
     cloud_only = True
+    renamable = True
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
         found = client.filter(client.account("/teams/filter"), name_filter("teams", names))
@@ -30,6 +31,9 @@ class Teams(ResourceKind):
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         client.put(client.account(f"/teams/{obj_id}"), {"name": name, **attributes})
+
+    def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
+        client.put(client.account(f"/teams/{obj_id}"), {"name": new_name, **attributes})
 
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(client.account(f"/teams/{obj_id}"))

@@ -293,3 +293,21 @@ variables:
     assert api.get(f"variables/name/{prefix}_owner").json()["value"] == "On call as Admin"
     assert set(cloud_workspace.state()["resources"]) == {f"variables.{prefix}_owner"}, "data sources are not managed"
     assert_ok(cloud_workspace.plan(), 0)
+
+
+def test_moved_entries_rename_in_place_keeping_ids_and_the_key(cloud_workspace, cloud, prefix):
+    cloud_workspace.write("main.yaml", admin_config(prefix))
+    assert_ok(cloud_workspace.apply())
+    ci, team = named(cloud.bots, f"{prefix}-ci"), named(cloud.teams, f"{prefix}-data")
+    key = cloud.keys[ci["id"]]
+    renamed = admin_config(prefix).replace(f"{prefix}-ci:", f"{prefix}-deployer:").replace(f"{prefix}-data:", f"{prefix}-platform:")
+    cloud_workspace.write("main.yaml", renamed + f"""\
+moved:
+  - {{from: service_accounts.{prefix}-ci, to: service_accounts.{prefix}-deployer}}
+  - {{from: teams.{prefix}-data, to: teams.{prefix}-platform}}
+""")
+    assert "Plan: 0 to add, 2 to change, 0 to destroy." in assert_ok(cloud_workspace.plan(), 2).stdout
+    assert "api_key =" not in assert_ok(cloud_workspace.apply()).stdout, "a rename issues no key"
+    assert named(cloud.bots, f"{prefix}-deployer")["id"] == ci["id"] and cloud.keys[ci["id"]] == key
+    assert named(cloud.teams, f"{prefix}-platform")["id"] == team["id"]
+    assert_ok(cloud_workspace.plan(), 0)
