@@ -123,7 +123,7 @@ def _status(key: dict[str, Any]) -> str:
     if not key.get("id"):
         return "missing"
     expiration = key.get("expiration")
-    if expiration and dt.datetime.fromisoformat(expiration) <= dt.datetime.now(dt.timezone.utc):
+    if expiration and _parsed(expiration) <= dt.datetime.now(dt.timezone.utc):
         return "expired"
     return ACTIVE
 
@@ -132,5 +132,11 @@ def _instant(value: dt.datetime | str | None) -> str | None:
     """One spelling of an instant, UTC to the second, so configured and live values compare equal."""
     if value is None:
         return None
-    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    when = _parsed(value) if isinstance(value, str) else value
     return when.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parsed(text: str) -> dt.datetime:
+    """A server timestamp; one without a time zone is UTC, as the server means it."""
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)

@@ -311,3 +311,16 @@ moved:
     assert named(cloud.bots, f"{prefix}-deployer")["id"] == ci["id"] and cloud.keys[ci["id"]] == key
     assert named(cloud.teams, f"{prefix}-platform")["id"] == team["id"]
     assert_ok(cloud_workspace.plan(), 0)
+
+
+def test_objects_deleted_by_hand_are_created_again(cloud_workspace, cloud, by_hand, prefix):
+    cloud_workspace.write("main.yaml", admin_config(prefix))
+    assert_ok(cloud_workspace.apply())
+    by_hand.delete(f"bots/{named(cloud.bots, f'{prefix}-etl')['id']}").raise_for_status()
+    by_hand.delete(f"teams/{named(cloud.teams, f'{prefix}-data')['id']}").raise_for_status()
+    planned = assert_ok(cloud_workspace.plan(), 2)
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in planned.stdout and "deleted outside prefect-provider" in planned.stdout
+    applied = assert_ok(cloud_workspace.apply())
+    assert cloud.keys[named(cloud.bots, f"{prefix}-etl")["id"]] in applied.stdout
+    assert named(cloud.teams, f"{prefix}-data")["description"] == "Runs the nightly ETL"
+    assert_ok(cloud_workspace.plan(), 0)
