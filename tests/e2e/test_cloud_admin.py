@@ -87,7 +87,10 @@ def test_apply_prints_each_key_once_stores_only_fingerprints_and_replans_empty(c
     replanned = assert_ok(cloud_workspace.plan(), 0)
     assert "No changes." in replanned.stdout
     as_json = assert_ok(cloud_workspace.run("plan", str(cloud_workspace.directory), "--json")).stdout
+    before = dict(cloud.requests)
     again = assert_ok(cloud_workspace.apply())
+    sent = {route: n - before.get(route, 0) for route, n in cloud.requests.items() if n != before.get(route, 0)}
+    assert sent == {"POST /bots/filter": 1, "POST /teams/filter": 1}, "a no-op apply reads each kind once, writes nothing"
     assert not any(key in text for key in cloud.keys.values() for text in (replanned.output, as_json, again.output))
     assert "api_key =" not in again.stdout, "a key is shown only by the apply that issued it"
 
