@@ -208,14 +208,14 @@ def test_a_key_without_permission_gets_403_and_nothing_is_written(cloud_workspac
 def test_the_cloud_fake_answers_bad_account_requests_as_cloud_does(cloud, by_hand):
     bot = by_hand.post("bots/", json={"name": "robot"}).json()
     cases = [
-        (httpx.post, f"{cloud.root}/api/accounts/{cloud.account}/teams/filter", None, {}, 401),
-        (by_hand.post, "bots/", None, {"json": {"name": "robot"}}, 409),
-        (by_hand.post, "bots/", None, {"json": {"name": "x", "api_key_expiration": "tomorrow"}}, 422),
-        (by_hand.post, "teams/", None, {"json": {"description": "no name"}}, 422),
-        (by_hand.get, f"bots/{bot['id']}x", None, {}, 404),
-        (by_hand.patch, f"bots/{bot['id']}", None, {"json": {"account_role_id": "nope"}}, 422),
+        (httpx.post, f"{cloud.root}/api/accounts/{cloud.account}/teams/filter", {}, 401),
+        (by_hand.post, "bots/", {"json": {"name": "robot"}}, 409),
+        (by_hand.post, "bots/", {"json": {"name": "x", "api_key_expiration": "tomorrow"}}, 422),
+        (by_hand.post, "teams/", {"json": {"description": "no name"}}, 422),
+        (by_hand.get, f"bots/{bot['id']}x", {}, 404),
+        (by_hand.patch, f"bots/{bot['id']}", {"json": {"account_role_id": "nope"}}, 422),
     ]
-    for send, url, _, kwargs, status in cases:
+    for send, url, kwargs, status in cases:
         assert send(url, **kwargs).status_code == status, url
     read_only = {"Authorization": f"Bearer {cloud.read_only_key}"}
     assert httpx.post(f"{by_hand.base_url}teams/", json={"name": "t"}, headers=read_only).status_code == 403
