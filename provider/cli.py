@@ -33,6 +33,8 @@ webhooks_app = typer.Typer(help="Prefect Cloud webhooks managed by the configura
 app.add_typer(state_app, name="state")
 app.add_typer(server_app, name="server")
 app.add_typer(webhooks_app, name="webhooks")
+service_accounts_app = typer.Typer(help="Prefect Cloud service accounts managed by the configuration.", no_args_is_help=True)
+app.add_typer(service_accounts_app, name="service-accounts")
 
 # --- shared options ---------------------------------------------------------------------------
 
@@ -699,6 +701,41 @@ def webhooks_rotate(
 
     _edit_state(directory, lock_timeout, edit)
     typer.echo(f"Rotated {address}: its endpoint is now {rotated['endpoint']}")
+
+
+@service_accounts_app.command("rotate")
+@handle_errors
+def service_accounts_rotate(
+    name: Annotated[str, typer.Argument(help="The service account's name, as in service_accounts.NAME.")],
+    directory: DirArg = Path("."),
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
+    lock_timeout: LockTimeout = "0s",
+    api_url: ApiUrl = None,
+) -> None:
+    """Issue a managed service account a new API key (e.g. after a leak); the old key stops working at once."""
+    from provider.engine import cloud_refusal
+    from provider.errors import PlanError, StateError
+    from resources import KINDS
+
+    address = f"service_accounts.{name}"
+    kind = KINDS["service_accounts"]
+    _confirm(auto_approve, f"Rotate the API key of {address}? The current key stops working at once.")
+    shown: dict[str, Any] = {}
+
+    def edit(state: State) -> None:
+        record = state.resources.get(address)
+        if record is None:
+            raise StateError(f"{address} is not in state")
+        with connect(api_url) as client:
+            if not client.connection.is_cloud:
+                raise PlanError(cloud_refusal("service_accounts", client.connection))
+            computed = kind.rotate(client, record.id, record.attributes.get("api_key_expiration"))
+        record.attributes = {**record.attributes, **computed, "api_key_status": "active"}
+        shown.update(kind.outputs(name, record.id, record.attributes))  # the key, printed once and never stored
+
+    _edit_state(directory, lock_timeout, edit)
+    typer.echo(f"Rotated the API key of {address} (the old key no longer works). The new key, shown only now:\n"
+               f"{shown['api_key']}")
 
 
 # --- the embedded server ----------------------------------------------------------------------

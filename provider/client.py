@@ -46,6 +46,12 @@ class Connection:
         return "/accounts/" in self.api_url and "/workspaces/" in self.api_url
 
     @property
+    def account_url(self) -> str:
+        """The account a Cloud workspace URL belongs to (`…/api/accounts/ID`): where account-scoped
+        objects (service accounts, teams) live."""
+        return self.api_url[: self.api_url.index("/workspaces/")]
+
+    @property
     def display_url(self) -> str:
         """The URL without a password it may carry."""
         return URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", self.api_url)
@@ -163,6 +169,10 @@ class PrefectClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
+    def account(self, path: str) -> str:
+        """The URL of `path` under the account rather than the workspace (Cloud only); any verb takes it."""
+        return f"{self.connection.account_url.rstrip('/')}/{path.lstrip('/')}"
+
     def filter(self, path: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every object a `POST .../filter` endpoint returns, PAGE_SIZE at a time."""
         return list(self.iter_filter(path, body))
@@ -180,7 +190,9 @@ class PrefectClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         path = path.lstrip("/")
-        url = f"{self.connection.display_url.rstrip('/')}/{path}"
+        # An absolute URL (an account path, `account()`) is sent as it is; httpx joins others to the workspace URL.
+        absolute = path.startswith(("http://", "https://"))
+        url = URL_USERINFO.sub(r"\g<scheme>\g<user>:***@", path) if absolute else f"{self.connection.display_url.rstrip('/')}/{path}"
         for attempt in range(1, self.max_attempts + 1):
             with self._count_lock:
                 self.counter.count(method, "/" + path)

@@ -10,7 +10,9 @@ from resources.concurrency_limits import ConcurrencyLimits
 from resources.deployments import Deployments
 from resources.flows import Flows
 from resources.infra import Infra
+from resources.service_accounts import ServiceAccounts
 from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
+from resources.teams import Teams
 from resources.variables import Variables
 from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
@@ -18,7 +20,8 @@ from resources.work_queues import WorkQueues
 from resources.worker_metadata import WorkerMetadata
 
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
-                   Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata()])
+                   Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
+                   ServiceAccounts(), Teams()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

@@ -1,8 +1,12 @@
-"""A stand-in for Prefect Cloud on loopback: its workspace URL shape, bearer API keys and webhooks.
+"""A stand-in for Prefect Cloud on loopback: its workspace URL shape, bearer API keys, webhooks, and
+the account's service accounts and teams.
 
 Prefect Cloud cannot run here. This fake serves what only Cloud has, in Cloud's JSON shapes:
 `/api/accounts/{account}/workspaces/{workspace}/webhooks/...` (create, filter, read, replace,
-patch, delete, rotate), with state in memory; every other route of the workspace is forwarded,
+patch, delete, rotate) and, under the account, `/api/accounts/{account}/bots/...` (service accounts
+with their API keys: create, filter, read, patch, delete, rotate_api_key), `/teams/...` (create,
+filter, read, replace, delete) and `/account_roles/filter`, with state in memory, 409 for a
+duplicate name and 422 for a bad body; every other route of the workspace is forwarded,
 with the workspace prefix stripped, to the real open-source Prefect server. Every request must
 carry `Authorization: Bearer <key>` (401 otherwise), as Cloud requires; a read-only key may read
 but gets 403 on writes, like a key whose role lacks the permission.
@@ -33,6 +37,10 @@ class CloudFake:
         self.account = str(uuid.uuid4())
         self.workspace = str(uuid.uuid4())
         self.webhooks: dict[str, dict[str, Any]] = {}
+        self.roles = {name: str(uuid.uuid4()) for name in ("Owner", "Admin", "Member")}
+        self.bots: dict[str, dict[str, Any]] = {}  # as listed: the key's id, name, created, expiration
+        self.keys: dict[str, str] = {}  # the key of each service account, by its id (Cloud shows it once)
+        self.teams: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()  # "METHOD /route" (workspace prefix stripped, ids as {id})
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -109,6 +117,96 @@ class CloudFake:
         offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 200)
         return found[offset : offset + limit]
 
+    # --- the account: service accounts (bots), teams and account roles --------------------------
+
+    def _account_route(self, method: str, route: str, body: Any) -> tuple[int, Any]:
+        parts = route.strip("/").split("/")
+        collection = {"bots": self.bots, "teams": self.teams}.get(parts[0])
+        if parts == ["account_roles", "filter"] and method == "POST":
+            names = (((body or {}).get("account_roles") or {}).get("name") or {}).get("any_")
+            return 200, [{"id": i, "name": n} for n, i in self.roles.items() if names is None or n in names]
+        if collection is None:
+            return 404, {"detail": "Not Found"}
+        if method == "POST" and len(parts) == 1:
+            return self._create_bot(body) if parts[0] == "bots" else self._create_team(body)
+        if method == "POST" and parts[1:] == ["filter"]:
+            names = (((body or {}).get(parts[0] if parts[0] == "teams" else "service_accounts") or {}).get("name") or {}).get("any_")
+            found = [o for o in sorted(collection.values(), key=lambda o: o["created"]) if names is None or o["name"] in names]
+            offset, limit = int((body or {}).get("offset") or 0), int((body or {}).get("limit") or 200)
+            return 200, found[offset : offset + limit]
+        found = collection.get(parts[1]) if len(parts) > 1 else None
+        if found is None:
+            return 404, {"detail": f"{'Bot' if parts[0] == 'bots' else 'Team'} not found."}
+        if parts[0] == "bots" and parts[2:] == ["rotate_api_key"] and method == "POST":
+            problem = _invalid_fields(body, {"api_key_expiration": _is_instant_or_none}, required=())
+            if problem:
+                return 422, {"detail": problem}
+            self._issue_key(found, (body or {}).get("api_key_expiration"))
+            return 201, {**found, "api_key": {**found["api_key"], "key": self.keys[found["id"]]}}
+        if len(parts) != 2:
+            return 404, {"detail": "Not Found"}
+        if method == "GET":
+            return 200, found
+        if method == "DELETE":
+            del collection[found["id"]]
+            return 204, None
+        if parts[0] == "bots" and method == "PATCH":
+            problem = _invalid_fields(body, {"name": _is_name, "account_role_id": self._is_role}, required=())
+            if problem:
+                return 422, {"detail": problem}
+            if self._taken(self.bots, body.get("name"), found["id"]):
+                return 409, {"detail": "A service account with this name already exists."}
+            role = {v: k for k, v in self.roles.items()}.get(body.get("account_role_id"), found["account_role_name"])
+            found.update(name=body.get("name", found["name"]), account_role_name=role, updated=_now())
+            return 204, None
+        if parts[0] == "teams" and method == "PUT":
+            problem = _invalid_fields(body, {"name": _is_name, "description": _is_str_or_none}, required=("name",))
+            if problem:
+                return 422, {"detail": problem}
+            if self._taken(self.teams, body["name"], found["id"]):
+                return 409, {"detail": "A team with this name already exists."}
+            found.update(name=body["name"], description=body.get("description"), updated=_now())
+            return 200, found
+        return 405, {"detail": "Method Not Allowed"}
+
+    def _create_bot(self, body: Any) -> tuple[int, Any]:
+        problem = _invalid_fields(body, {"name": _is_name, "account_role_id": self._is_role,
+                                         "api_key_expiration": _is_instant_or_none}, required=("name",))
+        if problem:
+            return 422, {"detail": problem}
+        if self._taken(self.bots, body["name"]):
+            return 409, {"detail": "A service account with this name already exists."}
+        now = _now()
+        role = {v: k for k, v in self.roles.items()}.get(body.get("account_role_id"), "Member")
+        bot = {"id": str(uuid.uuid4()), "name": body["name"], "account_id": self.account, "account_role_name": role,
+               "created": now, "updated": now}
+        self._issue_key(bot, body.get("api_key_expiration"))
+        self.bots[bot["id"]] = bot
+        return 201, {**bot, "api_key": {**bot["api_key"], "key": self.keys[bot["id"]]}}
+
+    def _issue_key(self, bot: dict[str, Any], expiration: str | None) -> None:
+        self.keys[bot["id"]] = f"pnb_{secrets.token_urlsafe(27)}"
+        bot["api_key"] = {"id": str(uuid.uuid4()), "name": f"{bot['name']}-key", "created": _now(), "expiration": expiration}
+
+    def _create_team(self, body: Any) -> tuple[int, Any]:
+        problem = _invalid_fields(body, {"name": _is_name, "description": _is_str_or_none}, required=("name",))
+        if problem:
+            return 422, {"detail": problem}
+        if self._taken(self.teams, body["name"]):
+            return 409, {"detail": "A team with this name already exists."}
+        now = _now()
+        team = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description"),
+                "created": now, "updated": now}
+        self.teams[team["id"]] = team
+        return 201, team
+
+    def _is_role(self, value: Any) -> bool:
+        return value is None or value in self.roles.values()
+
+    @staticmethod
+    def _taken(collection: dict[str, dict[str, Any]], name: str | None, own_id: str | None = None) -> bool:
+        return name is not None and any(o["name"] == name and o["id"] != own_id for o in collection.values())
+
     # --- HTTP ------------------------------------------------------------------------------------
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -132,10 +230,12 @@ class CloudFake:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                prefix = f"/api/accounts/{fake.account}/workspaces/{fake.workspace}"
-                if not self.path.startswith(prefix + "/"):
+                account = f"/api/accounts/{fake.account}"
+                prefix = f"{account}/workspaces/{fake.workspace}"
+                on_account = self.path.startswith(account + "/") and not self.path.startswith(account + "/workspaces/")
+                if not self.path.startswith(prefix + "/") and not on_account:
                     return self._answer(404, {"detail": "Workspace not found."})
-                route = self.path.removeprefix(prefix)
+                route = self.path.removeprefix(account if on_account else prefix)
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 if key not in (fake.api_key, fake.read_only_key):
                     return self._answer(401, {"detail": "Invalid authentication credentials"})
@@ -144,13 +244,14 @@ class CloudFake:
                     return self._answer(403, {"detail": "Forbidden: the role of this key lacks the permission"})
                 with fake._lock:
                     fake.requests[f"{self.command} {_generic(route)}"] += 1
-                if route.startswith("/webhooks/") or route == "/webhooks":
+                if on_account or route.startswith("/webhooks/") or route == "/webhooks":
                     try:
                         body = json.loads(raw) if raw else None
                     except ValueError:
                         return self._answer(400, {"detail": "invalid JSON"})
+                    serve = fake._account_route if on_account else fake._webhook_route
                     with fake._lock:
-                        status, answer = fake._webhook_route(self.command, route.split("?")[0], body)
+                        status, answer = serve(self.command, route.split("?")[0], body)
                     return self._answer(status, answer)
                 self._forward(route, raw)
 
@@ -182,6 +283,37 @@ def _invalid(body: Any, required: tuple[str, ...]) -> str | None:
     if "enabled" in body and not isinstance(body["enabled"], bool):
         return "body.enabled: value is not a valid boolean"
     return None
+
+
+def _invalid_fields(body: Any, checks: dict[str, Any], required: tuple[str, ...]) -> str | None:
+    """A 422 detail for a bad account-object body, as FastAPI would give one, or None."""
+    if not isinstance(body, dict):
+        return "body: a JSON object is required"
+    missing = [f for f in required if f not in body]
+    if missing:
+        return f"body.{missing[0]}: field required"
+    for field, check in checks.items():
+        if field in body and not check(body[field]):
+            return f"body.{field}: invalid value"
+    unknown = sorted(set(body) - set(checks) - {"limit", "offset"})
+    return f"body.{unknown[0]}: extra fields not permitted" if unknown else None
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_str_or_none(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_instant_or_none(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except (TypeError, ValueError):
+        return False
 
 
 def _generic(route: str) -> str:

@@ -235,6 +235,9 @@ class _Runner:
         ctx.ids[change.address] = obj_id
         after = change.after
         filled = [f for f in (*kind.computed, *kind.server_filled) if after.get(f) == KNOWN_AFTER_APPLY]
+        if step.operation == "update":
+            # An update can change what the server computes (e.g. a service account's rotated key): read it again.
+            filled += [f for f in kind.computed if f not in filled]
         if filled:
             # The server filled these in when it made the object (e.g. a webhook's endpoint): read them for state.
             written = next((o for o in kind.list(client, {change.name}) if o.id == obj_id), None)

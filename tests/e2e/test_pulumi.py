@@ -46,6 +46,8 @@ MINIMAL = {
     "concurrency_limits": {"name": "warehouse", "limit": 1},
     "flows": {"name": "etl", "tags": ["warehouse"]},
     "task_run_concurrency_limits": {"tag": "database", "concurrency_limit": 1},
+    "service_accounts": {"name": "ci"},
+    "teams": {"name": "data"},
 }
 
 
