@@ -1,8 +1,8 @@
 """Benchmarks against the physical limit and against `prefect deploy`:
-`python tests/benchmarks/bench.py [--db sqlite,postgres] [--objects N] [--markdown]`.
+`python tests/benchmarks/bench.py [--db sqlite,postgres] [--objects N] [--workers N] [--markdown]`.
 
 For each database, starts the pinned local Prefect server in a temporary directory on SQLite or on
-a throwaway PostgreSQL cluster (tests/pg.py; one API worker), its scheduler service off so runs it
+a throwaway PostgreSQL cluster (tests/pg.py; one API worker, or `--workers N` with Redis), its scheduler service off so runs it
 would schedule for the benchmark's deployments do not compete for the database, builds a
 workspace of about N objects (work pools with queues, variables, blocks with secrets and `$ref`s,
 deployments with schedules and pull steps) and measures in one run:
@@ -471,6 +471,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--db", default="sqlite", help="comma-separated: sqlite, postgres (one table each)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="API worker processes of the PostgreSQL server (several use a throwaway Redis; needs prefect-redis)")
     parser.add_argument("--markdown", action="store_true", help="print the tables for docs/performance.md")
     parser.add_argument("--bare-listing", metavar="API_URL", help=argparse.SUPPRESS)  # the bare script, run as a process
     args = parser.parse_args()
@@ -491,9 +493,12 @@ def main() -> None:
     for database in databases:
         with tempfile.TemporaryDirectory() as tmp:
             # The scheduler would fill the database with runs of the benchmark's schedules meanwhile.
-            with prefect_server(Path(tmp) / "server", database, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false") as api:
+            workers = args.workers if database == "postgres" else 1
+            with prefect_server(Path(tmp) / "server", database, workers,
+                                PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false") as api:
                 rows, kinds = run(Path(tmp), api, args.objects, database)
-        on = {"sqlite": "SQLite", "postgres": "PostgreSQL (one API worker, fsync off)"}[database]
+        on = {"sqlite": "SQLite", "postgres": f"PostgreSQL ({workers} API worker{'s' if workers > 1 else ''}"
+              f"{', Redis messaging' if workers > 1 else ''}, fsync off)"}[database]
         machine = (f"{platform.machine()}, {os.cpu_count()} cores shared with other work ({machine_load()}), "
                    f"Python {platform.python_version()}, prefect 3.8.8 server on {on} on the same machine")
         print_table(rows, f"{args.objects} objects ({kinds})", machine, args.markdown)
