@@ -15,9 +15,11 @@ database through PREFECT_API_DATABASE_CONNECTION_URL (asyncpg comes with prefect
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -120,7 +122,6 @@ def redis_server() -> Iterator[int]:
 
 
 def _accepts(port: int) -> bool:
-    import socket
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
@@ -147,6 +148,8 @@ def prefect_server(data_dir: Path, database: str = "sqlite", workers: int = 1, *
         raise ValueError(f"unknown test database {database!r}: use one of {', '.join(DATABASES)}")
     if workers > 1 and database != "postgres":
         raise ValueError("several API workers need PostgreSQL (Prefect refuses them on SQLite)")
+    if workers > 1 and importlib.util.find_spec("prefect_redis") is None:
+        raise RuntimeError("several API workers need the prefect-redis package: pip install prefect-redis==0.3.0")
     with contextlib.ExitStack() as stack:
         if database == "postgres":
             settings = {"PREFECT_API_DATABASE_CONNECTION_URL": stack.enter_context(postgres_cluster()), **settings}

@@ -1,10 +1,12 @@
 """The PostgreSQL test harness (tests/pg.py): a cluster that answers on loopback while it runs and
-leaves no process and no directory behind; the server fixture refuses a database it does not know."""
+leaves no process and no directory behind; the server fixture refuses a database it does not know;
+the Redis beside a server with several API workers answers while it runs and stops with it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from pathlib import Path
 
 import asyncpg
@@ -43,3 +45,19 @@ def test_cluster_serves_on_loopback_then_leaves_nothing_behind() -> None:
 def test_unknown_database_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown test database 'mysql'"), pg.prefect_server(tmp_path, "mysql"):
         pass
+
+
+def test_several_workers_are_refused_on_sqlite(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="several API workers need PostgreSQL"), pg.prefect_server(tmp_path, "sqlite", 2):
+        pass
+
+
+@pytest.mark.skipif(not Path(pg.REDIS_SERVER).exists(), reason="redis-server is not installed (apt-get install redis-server)")
+def test_redis_serves_on_loopback_then_stops() -> None:
+    with pg.redis_server() as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"PING\r\n")
+            assert connection.recv(64) == b"+PONG\r\n"
+        assert pg.redis_settings(port)["PREFECT_REDIS_MESSAGING_PORT"] == str(port)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
