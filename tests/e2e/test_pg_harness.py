@@ -1,15 +1,18 @@
 """The PostgreSQL test harness (tests/pg.py): a cluster that answers on loopback while it runs and
 leaves no process and no directory behind; the server fixture refuses a database it does not know;
-the Redis beside a server with several API workers answers while it runs and stops with it."""
+the Redis beside a server with several API workers answers while it runs and stops with it, and
+such a server (two workers on PostgreSQL) serves writes and stops."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import socket
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from tests import pg
@@ -61,3 +64,15 @@ def test_redis_serves_on_loopback_then_stops() -> None:
         assert pg.redis_settings(port)["PREFECT_REDIS_MESSAGING_PORT"] == str(port)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+@pytest.mark.skipif(not Path(pg.REDIS_SERVER).exists() or importlib.util.find_spec("prefect_redis") is None,
+                    reason="several API workers need redis-server (apt) and prefect-redis (pip)")
+def test_server_with_two_workers_serves_writes_and_stops(tmp_path: Path) -> None:
+    with pg.prefect_server(tmp_path, "postgres", 2, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false") as api:
+        created = httpx.post(f"{api}/variables/", json={"name": "two-workers", "value": 1}, timeout=30)
+        assert created.status_code == 201, created.text
+        assert httpx.get(f"{api}/variables/name/two-workers", timeout=30).json()["value"] == 1
+        assert "Starting server with 2 worker processes" in (tmp_path / "server-workers.log").read_text()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{api}/health", timeout=5)
