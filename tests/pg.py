@@ -182,7 +182,8 @@ def _multi_worker_server(data_dir: Path, workers: int, port: int, settings: dict
         deadline = time.monotonic() + START_TIMEOUT
         while not healthy(api_url):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server --workers {workers} did not start; see {data_dir / 'server-workers.log'}")
+                log = data_dir / "server-workers.log"
+                raise RuntimeError(f"prefect server --workers {workers} did not start; see {log}")
             time.sleep(0.3)
         yield api_url
     finally:

@@ -2,9 +2,9 @@
 `python tests/benchmarks/bench.py [--db sqlite,postgres] [--objects N] [--workers N] [--markdown]`.
 
 For each database, starts the pinned local Prefect server in a temporary directory on SQLite or on
-a throwaway PostgreSQL cluster (tests/pg.py; one API worker, or `--workers N` with Redis), its scheduler service off so runs it
-would schedule for the benchmark's deployments do not compete for the database, builds a
-workspace of about N objects (work pools with queues, variables, blocks with secrets and `$ref`s,
+a throwaway PostgreSQL cluster (tests/pg.py; one API worker, or `--workers N` with Redis), its
+scheduler service off so runs it would schedule for the benchmark's deployments do not compete
+for the database, builds a workspace of about N objects (work pools with queues, variables, blocks with secrets and `$ref`s,
 deployments with schedules and pull steps) and measures in one run:
 
 - apply from empty, against a bare loop of the same create calls (a sample of BASELINE_SAMPLE
@@ -297,7 +297,8 @@ def start_up_times(args: list[str], env: dict[str, str], repeat: int = 20) -> tu
     Measured as an installed package runs, from bytecode: with PYTHONDONTWRITEBYTECODE set (as in
     some development shells) every start compiles the CLI module from source, 15-50 ms more here."""
     env = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)  # writes the bytecode
+    # The first run writes the bytecode.
+    subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     walls, cpus = [], []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -477,7 +478,8 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--db", default="sqlite", help="comma-separated: sqlite, postgres (one table each)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="API worker processes of the PostgreSQL server (several use a throwaway Redis; needs prefect-redis)")
+                        help="API worker processes of the PostgreSQL server "
+                             "(several use a throwaway Redis; needs prefect-redis)")
     parser.add_argument("--markdown", action="store_true", help="print the tables for docs/performance.md")
     parser.add_argument("--bare-listing", metavar="API_URL", help=argparse.SUPPRESS)  # the bare script, run as a process
     args = parser.parse_args()
