@@ -1,5 +1,10 @@
 """Test support: a Prefect server on SQLite or on a throwaway PostgreSQL cluster.
 
+With `workers` > 1 the server runs that many API processes (`prefect server start --workers N`), as
+production servers on PostgreSQL do; Prefect allows that only with Redis for messaging and leases,
+so a throwaway `redis-server` (Debian's) runs beside it on a loopback port and the server uses the
+`prefect-redis` package.
+
 The cluster uses Debian's PostgreSQL binaries (`/usr/lib/postgresql/*/bin`), runs as the `postgres`
 system user on a free loopback port with fsync off, lives in a temporary directory that user owns,
 and is stopped by its postmaster's process id (fast shutdown) and removed afterwards. No system
@@ -10,9 +15,11 @@ database through PREFECT_API_DATABASE_CONNECTION_URL (asyncpg comes with prefect
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -20,11 +27,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
-from provider.server import EmbeddedServer, free_port
+from provider.server import EmbeddedServer, _signal_group, free_port, healthy, prefect_executable
 
 DATABASES = ("sqlite", "postgres")
 POSTGRES_USER = "postgres"
 START_TIMEOUT = 60.0
+REDIS_SERVER = "/usr/bin/redis-server"
 
 
 def postgres_bin() -> Path:
@@ -94,16 +102,94 @@ def _stop_postmaster(data: Path, process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def prefect_server(data_dir: Path, database: str = "sqlite", **settings: str) -> Iterator[str]:
+def redis_server() -> Iterator[int]:
+    """A throwaway Redis on a free loopback port, nothing persisted; yields its port, stops it by pid."""
+    if not Path(REDIS_SERVER).exists():
+        raise RuntimeError(f"{REDIS_SERVER} not found: apt-get install redis-server")
+    port = free_port()
+    process = subprocess.Popen([REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {port}")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def redis_settings(port: int) -> dict[str, str]:
+    """Server settings for several API workers: messaging, ordering and leases in Redis."""
+    return {
+        "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_HOST": "127.0.0.1",
+        "PREFECT_REDIS_MESSAGING_PORT": str(port),
+        "PREFECT_REDIS_MESSAGING_DB": "0",
+    }
+
+
+@contextlib.contextmanager
+def prefect_server(data_dir: Path, database: str = "sqlite", workers: int = 1, **settings: str) -> Iterator[str]:
     """A Prefect server with its data under `data_dir`, on `database` (sqlite or postgres), with
-    extra server `settings` as environment variables; yields its API URL, stops it by pid."""
+    `workers` API processes (postgres only) and extra server `settings` as environment variables;
+    yields its API URL, stops it by pid."""
     if database not in DATABASES:
         raise ValueError(f"unknown test database {database!r}: use one of {', '.join(DATABASES)}")
+    if workers > 1 and database != "postgres":
+        raise ValueError("several API workers need PostgreSQL (Prefect refuses them on SQLite)")
+    if workers > 1 and importlib.util.find_spec("prefect_redis") is None:
+        raise RuntimeError("several API workers need the prefect-redis package: pip install prefect-redis==0.3.0")
     with contextlib.ExitStack() as stack:
         if database == "postgres":
             settings = {"PREFECT_API_DATABASE_CONNECTION_URL": stack.enter_context(postgres_cluster()), **settings}
+        if workers > 1:
+            settings = {**redis_settings(stack.enter_context(redis_server())), **settings}
         server = EmbeddedServer(data_dir)
         with mock.patch.dict(os.environ, settings):  # the server process inherits them; this process is unchanged
             info = server.start()
         stack.callback(server.stop)
-        yield info.api_url
+        if workers > 1:
+            # The first, single-worker start created the schema and the system block types (several
+            # workers starting on an empty database race to create them and the server exits).
+            server.stop()
+            yield stack.enter_context(_multi_worker_server(data_dir, workers, info.port, settings))
+        else:
+            yield info.api_url
+
+
+@contextlib.contextmanager
+def _multi_worker_server(data_dir: Path, workers: int, port: int, settings: dict[str, str]) -> Iterator[str]:
+    env = {**os.environ, **settings, "PREFECT_HOME": str(data_dir / "home"), "PREFECT_SERVER_API_HOST": "127.0.0.1",
+           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": ""}
+    api_url = f"http://127.0.0.1:{port}/api"
+    with open(data_dir / "server-workers.log", "ab") as log:
+        process = subprocess.Popen([prefect_executable(), "server", "start", "--workers", str(workers)], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=data_dir)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not healthy(api_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = data_dir / "server-workers.log"
+                raise RuntimeError(f"prefect server --workers {workers} did not start; see {log}")
+            time.sleep(0.3)
+        yield api_url
+    finally:
+        _signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait(10)
