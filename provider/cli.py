@@ -681,26 +681,10 @@ def webhooks_rotate(
     api_url: ApiUrl = None,
 ) -> None:
     """Give a managed webhook a new endpoint URL (e.g. after a leak); the old one stops working at once."""
-    from provider.engine import cloud_refusal
-    from provider.errors import PlanError, StateError
-    from resources import KINDS
-
     address = f"webhooks.{name}"
     _confirm(auto_approve, f"Rotate the endpoint of {address}? The current URL stops working at once.")
-    rotated: dict[str, Any] = {}
-
-    def edit(state: State) -> None:
-        record = state.resources.get(address)
-        if record is None:
-            raise StateError(f"{address} is not in state")
-        with connect(api_url) as client:
-            if not client.connection.is_cloud:
-                raise PlanError(cloud_refusal("webhooks", client.connection))
-            record.attributes = {**record.attributes, **KINDS["webhooks"].rotate(client, record.id)}
-        rotated.update(record.attributes)
-
-    _edit_state(directory, lock_timeout, edit)
-    typer.echo(f"Rotated {address}: its endpoint is now {rotated['endpoint']}")
+    outputs = _rotate(address, directory, lock_timeout, api_url)
+    typer.echo(f"Rotated {address}: its endpoint is now {outputs['endpoint']}")
 
 
 @service_accounts_app.command("rotate")
@@ -713,14 +697,22 @@ def service_accounts_rotate(
     api_url: ApiUrl = None,
 ) -> None:
     """Issue a managed service account a new API key (e.g. after a leak); the old key stops working at once."""
+    address = f"service_accounts.{name}"
+    _confirm(auto_approve, f"Rotate the API key of {address}? The current key stops working at once.")
+    outputs = _rotate(address, directory, lock_timeout, api_url)  # the key, printed once and never stored
+    typer.echo(f"Rotated the API key of {address} (the old key no longer works). The new key, shown only now:\n"
+               f"{outputs['api_key']}")
+
+
+def _rotate(address: str, directory: Path, lock_timeout: str, api_url: str | None) -> dict[str, Any]:
+    """Under the state lock: rotate the credential of a managed Cloud object (the kind's `rotate`),
+    record what changes with it; the object's outputs after it."""
     from provider.engine import cloud_refusal
     from provider.errors import PlanError, StateError
-    from resources import KINDS
+    from resources import CATALOG
 
-    address = f"service_accounts.{name}"
-    kind = KINDS["service_accounts"]
-    _confirm(auto_approve, f"Rotate the API key of {address}? The current key stops working at once.")
-    shown: dict[str, Any] = {}
+    kind = CATALOG[CATALOG.parse(address).kind]
+    outputs: dict[str, Any] = {}
 
     def edit(state: State) -> None:
         record = state.resources.get(address)
@@ -728,14 +720,12 @@ def service_accounts_rotate(
             raise StateError(f"{address} is not in state")
         with connect(api_url) as client:
             if not client.connection.is_cloud:
-                raise PlanError(cloud_refusal("service_accounts", client.connection))
-            computed = kind.rotate(client, record.id, record.attributes.get("api_key_expiration"))
-        record.attributes = {**record.attributes, **computed, "api_key_status": "active"}
-        shown.update(kind.outputs(name, record.id, record.attributes))  # the key, printed once and never stored
+                raise PlanError(cloud_refusal(kind.kind, client.connection))
+            record.attributes = {**record.attributes, **kind.rotate(client, record.id, record.attributes)}
+        outputs.update(kind.outputs(record.name, record.id, record.attributes))
 
     _edit_state(directory, lock_timeout, edit)
-    typer.echo(f"Rotated the API key of {address} (the old key no longer works). The new key, shown only now:\n"
-               f"{shown['api_key']}")
+    return outputs
 
 
 # --- the embedded server ----------------------------------------------------------------------

@@ -85,7 +85,7 @@ class ServiceAccounts(ResourceKind):
             body = {"name": name, "account_role_id": _role_id(client, attributes["account_role_name"])}
             client.patch(client.account(f"/bots/{obj_id}"), body)
         if any(attributes[f] != before.get(f) for f in ("api_key_expiration", "api_key_status")):
-            self.rotate(client, obj_id, attributes["api_key_expiration"])
+            self.rotate(client, obj_id, attributes)
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
         client.patch(client.account(f"/bots/{obj_id}"), {"name": new_name})
@@ -93,11 +93,13 @@ class ServiceAccounts(ResourceKind):
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(client.account(f"/bots/{obj_id}"))
 
-    def rotate(self, client, obj_id: str, expiration: str | None) -> dict[str, Any]:
-        """Issue the account a new API key (the old one stops working); its new computed attributes."""
-        bot = client.post(client.account(f"/bots/{obj_id}/rotate_api_key"), {"api_key_expiration": expiration})
+    def rotate(self, client, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Issue the account a new API key (the old one stops working; the expiration stays as
+        `attributes` say); the attributes that change with it."""
+        bot = client.post(client.account(f"/bots/{obj_id}/rotate_api_key"),
+                          {"api_key_expiration": attributes.get("api_key_expiration")})
         self._issued[obj_id] = bot["api_key"]
-        return {key: value for key, value in self._attributes(bot).items() if key in self.computed}
+        return {**{key: value for key, value in self._attributes(bot).items() if key in self.computed}, "api_key_status": "active"}
 
     def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """The key, once: only right after the apply that issued it (it is never stored)."""

@@ -81,8 +81,8 @@ class Webhooks(ResourceKind):
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(f"/webhooks/{obj_id}")
 
-    def rotate(self, client, obj_id: str) -> dict[str, Any]:
-        """Give the webhook a new slug (the old endpoint stops working); its new computed attributes."""
+    def rotate(self, client, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Give the webhook a new slug (the old endpoint stops working); the attributes that change with it."""
         hook = client.post(f"/webhooks/{obj_id}/rotate")
         return {"endpoint": endpoint(client.connection.api_url, hook["slug"])}
 
