@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,7 @@ from typer.testing import CliRunner
 from provider.cli import app
 from provider.server import free_port
 from tests import pg
+from tests.cloud_fake import CloudFake
 
 TEST_DB = os.environ.get("PREFECT_PROVIDER_TEST_DB", "sqlite")
 
@@ -196,3 +198,17 @@ def all_objects(api: httpx.Client, path: str) -> list[dict[str, Any]]:
 def assert_ok(result: Result, code: int = 0) -> Result:
     assert result.exit_code == code, f"exit {result.exit_code} (wanted {code})\n{result.output}"
     return result
+
+
+@pytest.fixture
+def cloud(api_url: str) -> Iterator[CloudFake]:
+    """The loopback Prefect Cloud fake (tests/cloud_fake.py) in front of the session's server."""
+    with CloudFake(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as fake:
+        yield fake
+
+
+@pytest.fixture
+def cloud_workspace(workspace, cloud):
+    """The workspace, pointed at the Cloud fake's workspace URL with the right API key."""
+    workspace.env.update(PREFECT_API_URL=cloud.api_url, PREFECT_API_KEY=cloud.api_key)
+    return workspace

@@ -20,19 +20,6 @@ JINJA = '{"event": "model.refreshed", "resource": {"prefect.resource.id": "model
 
 
 @pytest.fixture
-def cloud(api_url: str) -> Iterator[CloudFake]:
-    with CloudFake(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as fake:
-        yield fake
-
-
-@pytest.fixture
-def cloud_workspace(workspace, cloud):
-    """The workspace, pointed at the Cloud fake's workspace URL with the right API key."""
-    workspace.env.update(PREFECT_API_URL=cloud.api_url, PREFECT_API_KEY=cloud.api_key)
-    return workspace
-
-
-@pytest.fixture
 def by_hand(cloud) -> Iterator[httpx.Client]:
     """Changes made outside prefect-provider, as from the Cloud UI."""
     headers = {"Authorization": f"Bearer {cloud.api_key}"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import secrets
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,22 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.cloud_fake import CloudFake
 from tests.conftest import assert_ok
 
 NEXT_YEAR = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=365)).replace(microsecond=0)
-
-
-@pytest.fixture
-def cloud(api_url: str) -> Iterator[CloudFake]:
-    with CloudFake(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as fake:
-        yield fake
-
-
-@pytest.fixture
-def cloud_workspace(workspace, cloud):
-    workspace.env.update(PREFECT_API_URL=cloud.api_url, PREFECT_API_KEY=cloud.api_key)
-    return workspace
 
 
 @pytest.fixture
