@@ -35,13 +35,10 @@ class Export:
 
 def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
     result = Export()
-    listed = _listed(client, kinds)
-    exported = _addresses(listed)
-    for kind_name, objects in listed.items():
+    for kind_name, objects in _listed(client, kinds).items():
         kind = KINDS[kind_name]
         specs: dict[str, Any] = {}
-        for obj, spec, paths in objects:
-            dependencies = _dependencies(kind_name, obj.name, spec, exported)
+        for obj, spec, paths, dependencies in objects:
             externalized, files = kind.externalize(obj.name, spec)
             spec = _escaped(externalized, spec)
             for path in paths:
@@ -59,27 +56,25 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
     return result
 
 
-def _listed(client: PrefectClient, kinds: list[str]) -> dict[str, list[tuple[LiveObject, dict[str, Any], list[str]]]]:
-    """Kind -> (object, spec, secret paths) of every exportable object, by name; the ids of other
-    objects an object holds are replaced by their names, as a configuration refers to them."""
+def _listed(client: PrefectClient, kinds: list[str]) -> dict[str, list[tuple[LiveObject, dict[str, Any], list[str], list[str]]]]:
+    """Kind -> (object, spec, secret paths, dependencies) of every exportable object, by name; the ids
+    of other objects an object holds are replaced by their names, as a configuration refers to them."""
     with ThreadPoolExecutor(max_workers=min(8, len(kinds)) or 1) as pool:
         listed = dict(zip(kinds, pool.map(lambda kind: KINDS[kind].list(client, None), kinds)))
     exported = {kind: [obj for obj in objs if _exportable(kind, obj.name)] for kind, objs in listed.items()}
     addresses = {obj.id: CATALOG.address(kind, obj.name) for kind, objs in exported.items() for obj in objs}
+    exported_addresses = {str(address) for address in addresses.values()}
     defaults = ServerDefaults(client)
-    result: dict[str, list[tuple[LiveObject, dict[str, Any], list[str]]]] = {}
+    result: dict[str, list[tuple[LiveObject, dict[str, Any], list[str], list[str]]]] = {}
     for kind_name, objects in exported.items():
         kind = KINDS[kind_name]
         result[kind_name] = []
         for obj in sorted(objects, key=lambda o: o.name):
             kind.name_references(obj, addresses)
             paths = kind.sensitive_paths(obj.name, obj.attributes, defaults)
-            result[kind_name].append((obj, kind.to_spec(obj.name, copy.deepcopy(obj.attributes)), paths))
+            spec = kind.to_spec(obj.name, copy.deepcopy(obj.attributes))
+            result[kind_name].append((obj, spec, paths, _dependencies(kind_name, obj.name, spec, exported_addresses)))
     return result
-
-
-def _addresses(listed: dict[str, list[tuple[LiveObject, dict[str, Any], list[str]]]]) -> set[str]:
-    return {str(CATALOG.address(kind, obj.name)) for kind, objects in listed.items() for obj, _, _ in objects}
 
 
 def _secret_variable(kind_name: str, obj: LiveObject, path: str, secrets: dict[str, str]) -> str:
@@ -212,12 +207,9 @@ def export_pulumi_program(client: PrefectClient, kinds: list[str]) -> Export:
     result = Export()
     declared: list[Declared] = []
     taken: set[str] = set()
-    listed = _listed(client, kinds)
-    exported = _addresses(listed)
-    for kind_name, objects in listed.items():
+    for kind_name, objects in _listed(client, kinds).items():
         kind = KINDS[kind_name]
-        for obj, spec, paths in objects:
-            dependencies = _dependencies(kind_name, obj.name, spec, exported)
+        for obj, spec, paths, dependencies in objects:
             spec, files = kind.externalize(obj.name, spec)
             spec = _read_from_files(spec, files)
             for path in paths:
