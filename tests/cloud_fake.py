@@ -5,7 +5,8 @@ Prefect Cloud cannot run here. This fake serves what only Cloud has, in Cloud's 
 `/api/accounts/{account}/workspaces/{workspace}/webhooks/...` (create, filter, read, replace,
 patch, delete, rotate) and, under the account, `/api/accounts/{account}/bots/...` (service accounts
 with their API keys: create, filter, read, patch, delete, rotate_api_key), `/teams/...` (create,
-filter, read, replace, delete) and `/account_roles/filter`, with state in memory, 409 for a
+filter, read, replace, delete), `/account_roles/filter` and `/account_memberships/filter` (three
+seeded members, `add_member` for more), with state in memory, 409 for a
 duplicate name and 422 for a bad body; every other route of the workspace is forwarded,
 with the workspace prefix stripped, to the real open-source Prefect server. Every request must
 carry `Authorization: Bearer <key>` (401 otherwise), as Cloud requires; a read-only key may read
@@ -21,10 +22,23 @@ import secrets
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+
+@dataclass(frozen=True)
+class Scope:
+    """What a request addresses: the account, one of its workspaces, or the API root (`/api/users/...`)."""
+
+    level: str  # "account", "workspace" or "api"
+    prefix: str  # the path up to the route, e.g. /api/accounts/ID/workspaces/ID
+    workspace: str | None = None  # its id, at the workspace level
+
+
+Area = Callable[["CloudFake", Scope, str, list[str], Any], "tuple[int, Any] | None"]
 
 WEBHOOK_FIELDS = ("name", "description", "template", "enabled", "service_account_id")
 
@@ -41,10 +55,46 @@ class CloudFake:
         self.bots: dict[str, dict[str, Any]] = {}  # as listed: the key's id, name, created, expiration
         self.keys: dict[str, str] = {}  # the key of each service account, by its id (Cloud shows it once)
         self.teams: dict[str, dict[str, Any]] = {}
+        # The account's members (people who signed up; no API creates them), by membership id.
+        self.members: dict[str, dict[str, Any]] = {}
+        for first, last in MEMBERS:
+            self.add_member(first, last)
         self.requests: Counter[str] = Counter()  # "METHOD /route" (workspace prefix stripped, ids as {id})
+        # Each workspace of the account, by id: the workspace of `api_url` and any created since.
+        # Routes only Cloud has are served per workspace; every other route of any of them is
+        # forwarded to the one upstream open-source server.
+        self.workspaces: dict[str, dict[str, Any]] = {self.workspace: {"id": self.workspace, "name": "Default", "handle": "default"}}
+        # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
+        # (status, body), or None when the route is not theirs.
+        self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route]
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def add_member(self, first: str, last: str, role: str = "Member") -> dict[str, Any]:
+        """A person joining the account, as Cloud's account memberships list them."""
+        member = {"id": str(uuid.uuid4()), "actor_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
+                  "first_name": first, "last_name": last, "handle": f"{first}-{last}".lower(),
+                  "email": f"{first}.{last}@example.com".lower(), "account_role_name": role,
+                  "account_role_id": self.roles[role], "last_login": None}
+        self.members[member["id"]] = member
+        return member
+
+    def _scope(self, path: str) -> tuple[Scope | None, str]:
+        """Where a request path points (the account, one of its workspaces, or the API root, as
+        `/api/users/...` is) and the route under it; (None, path) for an unknown account or workspace."""
+        account = f"/api/accounts/{self.account}"
+        if path.startswith(account + "/workspaces/"):
+            workspace, _, rest = path.removeprefix(account + "/workspaces/").partition("/")
+            if rest or path.endswith("/"):
+                if workspace not in self.workspaces:
+                    return (None, path) if _is_uuid(workspace) else (Scope("account", account), path.removeprefix(account))
+                return Scope("workspace", f"{account}/workspaces/{workspace}", workspace), "/" + rest
+        if path.startswith(account + "/"):
+            return Scope("account", account), path.removeprefix(account)
+        if path.startswith("/api/accounts/"):
+            return None, path
+        return Scope("api", "/api"), path.removeprefix("/api")
 
     @property
     def root(self) -> str:
@@ -64,14 +114,15 @@ class CloudFake:
 
     # --- webhooks, as Prefect Cloud serves them ---------------------------------------------------
 
-    def _webhook_route(self, method: str, route: str, body: Any) -> tuple[int, Any]:
-        parts = route.strip("/").split("/")  # ["webhooks", ...]
+    def _webhook_route(self, scope: Scope, method: str, parts: list[str], body: Any) -> tuple[int, Any] | None:
+        if scope.level != "workspace" or parts[:1] != ["webhooks"]:
+            return None
         if method == "POST" and len(parts) == 1:
-            return self._create(body)
+            return self._create(scope, body)
         if method == "POST" and parts[1:] == ["filter"]:
-            return 200, self._filter(body or {})
+            return 200, self._filter(scope, body or {})
         hook = self.webhooks.get(parts[1]) if len(parts) > 1 else None
-        if hook is None:
+        if hook is None or hook["workspace"] != scope.workspace:
             return 404, {"detail": "Webhook not found."}
         if len(parts) == 3 and parts[2] == "rotate" and method == "POST":
             hook.update(slug=secrets.token_urlsafe(16), updated=_now())
@@ -92,7 +143,7 @@ class CloudFake:
             return 204, None
         return 405, {"detail": "Method Not Allowed"}
 
-    def _create(self, body: Any) -> tuple[int, Any]:
+    def _create(self, scope: Scope, body: Any) -> tuple[int, Any]:
         problem = _invalid(body, required=("name", "template"))
         if problem:
             return 422, {"detail": problem}
@@ -102,16 +153,16 @@ class CloudFake:
             **{f: body.get(f, _DEFAULTS.get(f)) for f in WEBHOOK_FIELDS},
             "slug": secrets.token_urlsafe(16),
             "account": self.account,
-            "workspace": self.workspace,
+            "workspace": scope.workspace,
             "created": now,
             "updated": now,
         }
         self.webhooks[hook["id"]] = hook
         return 201, hook
 
-    def _filter(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _filter(self, scope: Scope, body: dict[str, Any]) -> list[dict[str, Any]]:
         names = (((body.get("webhooks") or {}).get("name") or {}).get("any_"))
-        found = sorted(self.webhooks.values(), key=lambda h: h["created"])
+        found = sorted((h for h in self.webhooks.values() if h["workspace"] == scope.workspace), key=lambda h: h["created"])
         if names is not None:
             found = [h for h in found if h["name"] in names]
         offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 200)
@@ -119,14 +170,18 @@ class CloudFake:
 
     # --- the account: service accounts (bots), teams and account roles --------------------------
 
-    def _account_route(self, method: str, route: str, body: Any) -> tuple[int, Any]:
-        parts = route.strip("/").split("/")
+    def _account_route(self, scope: Scope, method: str, parts: list[str], body: Any) -> tuple[int, Any] | None:
+        if scope.level != "account" or not parts:
+            return None
         collection = {"bots": self.bots, "teams": self.teams}.get(parts[0])
+        if parts == ["account_memberships", "filter"] and method == "POST":
+            emails = (((body or {}).get("account_memberships") or {}).get("email") or {}).get("any_")
+            return 200, [m for m in self.members.values() if emails is None or m["email"] in emails]
         if parts == ["account_roles", "filter"] and method == "POST":
             names = (((body or {}).get("account_roles") or {}).get("name") or {}).get("any_")
             return 200, [{"id": i, "name": n} for n, i in self.roles.items() if names is None or n in names]
         if collection is None:
-            return 404, {"detail": "Not Found"}
+            return None
         if method == "POST" and len(parts) == 1:
             return self._create_bot(body) if parts[0] == "bots" else self._create_team(body)
         if method == "POST" and parts[1:] == ["filter"]:
@@ -178,7 +233,7 @@ class CloudFake:
             return 409, {"detail": "A service account with this name already exists."}
         now = _now()
         role = {v: k for k, v in self.roles.items()}.get(body.get("account_role_id"), "Member")
-        bot = {"id": str(uuid.uuid4()), "name": body["name"], "account_id": self.account, "account_role_name": role,
+        bot = {"id": str(uuid.uuid4()), "actor_id": str(uuid.uuid4()), "name": body["name"], "account_id": self.account, "account_role_name": role,
                "created": now, "updated": now}
         self._issue_key(bot, body.get("api_key_expiration"))
         self.bots[bot["id"]] = bot
@@ -230,12 +285,9 @@ class CloudFake:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                account = f"/api/accounts/{fake.account}"
-                prefix = f"{account}/workspaces/{fake.workspace}"
-                on_account = self.path.startswith(account + "/") and not self.path.startswith(account + "/workspaces/")
-                if not self.path.startswith(prefix + "/") and not on_account:
+                scope, route = fake._scope(self.path.split("?")[0])
+                if scope is None:
                     return self._answer(404, {"detail": "Workspace not found."})
-                route = self.path.removeprefix(account if on_account else prefix)
                 key = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 if key not in (fake.api_key, fake.read_only_key):
                     return self._answer(401, {"detail": "Invalid authentication credentials"})
@@ -244,16 +296,19 @@ class CloudFake:
                     return self._answer(403, {"detail": "Forbidden: the role of this key lacks the permission"})
                 with fake._lock:
                     fake.requests[f"{self.command} {_generic(route)}"] += 1
-                if on_account or route.startswith("/webhooks/") or route == "/webhooks":
-                    try:
-                        body = json.loads(raw) if raw else None
-                    except ValueError:
-                        return self._answer(400, {"detail": "invalid JSON"})
-                    serve = fake._account_route if on_account else fake._webhook_route
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    return self._answer(400, {"detail": "invalid JSON"})
+                parts = [p for p in route.split("/") if p]
+                for serve in fake.areas:
                     with fake._lock:
-                        status, answer = serve(self.command, route.split("?")[0], body)
-                    return self._answer(status, answer)
-                self._forward(route, raw)
+                        answer = serve(fake, scope, self.command, parts, body)
+                    if answer is not None:
+                        return self._answer(*answer)
+                if scope.level != "workspace":
+                    return self._answer(404, {"detail": "Not Found"})
+                self._forward(self.path.removeprefix(scope.prefix), raw)
 
             def _forward(self, route: str, raw: bytes) -> None:
                 headers = {k: v for k, v in self.headers.items()
@@ -267,6 +322,8 @@ class CloudFake:
 
         return Handler
 
+
+MEMBERS = (("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"))
 
 _DEFAULTS = {"description": "", "enabled": True, "service_account_id": None}
 
@@ -314,6 +371,14 @@ def _is_instant_or_none(value: Any) -> bool:
         return dt.datetime.fromisoformat(value).tzinfo is not None
     except (TypeError, ValueError):
         return False
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _generic(route: str) -> str:
