@@ -14,10 +14,9 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-import httpx
+from tests.loopback import LoopbackServer, QuietHandler, forward
 
 # ECS's answer while its service-linked role, made by the first CreateCluster of an account, is not usable yet.
 SERVICE_LINKED_ROLE_RACE = ("InvalidParameterException", 400,
@@ -44,39 +43,20 @@ class AwsFaultProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 action, protocol = proxy._action(self.headers, body)
                 rule = proxy._take(action)
                 if rule is not None:
                     status, content_type, content = proxy._error(rule, protocol)
-                    self._answer(status, {"Content-Type": content_type}, content)
+                    self.answer(status, {"Content-Type": content_type}, content)
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-                upstream = httpx.request(self.command, proxy.upstream + self.path, content=body, headers=headers, timeout=60)
-                kept = {k: v for k, v in upstream.headers.items()
-                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
-                self._answer(upstream.status_code, kept, upstream.content)
-
-            def _answer(self, status, headers, content):
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.answer(*forward(self.command, proxy.upstream + self.path, body, self.headers, timeout=60))
 
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackServer(Handler)
 
     def fail(self, action: str, error: tuple[str, int, str], times: int) -> None:
         """Answer the next `times` requests of `action` with `error` (code, HTTP status, message)."""
@@ -85,15 +65,14 @@ class AwsFaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def __enter__(self) -> AwsFaultProxy:
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     # --- inside -------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tests.fake_https import FakeHttpsServer, Request, Response
+from tests.fake_https import Request, Response, https_server
 
 ARM_AUDIENCE, GRAPH_AUDIENCE = "https://management.azure.com", "https://graph.microsoft.com"
 LOCATIONS = {"eastus", "westeurope"}
@@ -96,7 +96,7 @@ class AzureFake:
         self.registration_polls = 2
         self._registering: dict[str, int] = {}  # namespace -> reads still answering Registering
         self._unreplicated: dict[str, int] = {}  # object or principal id -> lookups that still miss it
-        self.server = FakeHttpsServer(certificate, self._handle)
+        self.server = https_server(certificate, self._handle)
 
     def __enter__(self) -> AzureFake:
         self.server.start()

@@ -24,10 +24,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
+from tests.loopback import LoopbackServer, QuietHandler, forward
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -68,8 +68,7 @@ class CloudFake:
         # (status, body), or None when the route is not theirs.
         self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route]
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackServer(self._handler())
 
     def add_member(self, first: str, last: str, role: str = "Member") -> dict[str, Any]:
         """A person joining the account, as Cloud's account memberships list them."""
@@ -98,19 +97,18 @@ class CloudFake:
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     @property
     def api_url(self) -> str:
         return f"{self.root}/api/accounts/{self.account}/workspaces/{self.workspace}"
 
     def __enter__(self) -> CloudFake:
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     # --- webhooks, as Prefect Cloud serves them ---------------------------------------------------
 
@@ -264,27 +262,15 @@ class CloudFake:
 
     # --- HTTP ------------------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[QuietHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:  # quiet
-                pass
-
-            def _answer(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-                content = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                for key, value in (headers or {"Content-Type": "application/json"}).items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+        class Handler(QuietHandler):
+            def _answer(self, status: int, body: Any = None) -> None:
+                self.answer(status, {"Content-Type": "application/json"}, b"" if body is None else json.dumps(body).encode())
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 scope, route = fake._scope(self.path.split("?")[0])
                 if scope is None:
                     return self._answer(404, {"detail": "Workspace not found."})
@@ -308,15 +294,8 @@ class CloudFake:
                         return self._answer(*answer)
                 if scope.level != "workspace":
                     return self._answer(404, {"detail": "Not Found"})
-                self._forward(self.path.removeprefix(scope.prefix), raw)
-
-            def _forward(self, route: str, raw: bytes) -> None:
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length", "connection", "authorization")}
-                upstream = httpx.request(self.command, fake.upstream + route, content=raw or None, headers=headers, timeout=30)
-                passed = {k: v for k, v in upstream.headers.items()
-                          if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
-                self._answer(upstream.status_code, upstream.content, passed)
+                route = self.path.removeprefix(scope.prefix)
+                self.answer(*forward(self.command, fake.upstream + route, raw, self.headers, drop=frozenset({"authorization"})))
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

@@ -31,6 +31,7 @@ from provider.cli import app
 from provider.server import free_port
 from tests import pg
 from tests.cloud_fake import CloudFake
+from tests.loopback import RequestTrap
 
 TEST_DB = os.environ.get("PREFECT_PROVIDER_TEST_DB", "sqlite")
 
@@ -205,6 +206,15 @@ def cloud(api_url: str) -> Iterator[CloudFake]:
     """The loopback Prefect Cloud fake (tests/cloud_fake.py) in front of the session's server."""
     with CloudFake(api_url, api_key=f"pnu_{secrets.token_hex(12)}", read_only_key=f"pnu_{secrets.token_hex(12)}") as fake:
         yield fake
+
+
+@pytest.fixture
+def open_source_trap() -> Iterator[RequestTrap]:
+    """An API URL that is not a Cloud workspace URL and records every request sent to it: Cloud-only
+    resources must be refused before any of them."""
+    trap = RequestTrap()
+    with trap.server:
+        yield trap
 
 
 @pytest.fixture

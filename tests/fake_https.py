@@ -12,13 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
-import ssl
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import LoopbackServer, QuietHandler
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -73,49 +72,15 @@ class Request:
 Response = tuple[int, Any, dict[str, str]]
 
 
-class FakeHttpsServer:
+def https_server(certificate: tuple[Path, Path], handle: Callable[[Request], Response]) -> LoopbackServer:
     """A threaded HTTPS server on a free loopback port handing every request to `handle`."""
 
-    def __init__(self, certificate: tuple[Path, Path], handle: Callable[[Request], Response]):
-        handler_class = _handler(handle)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(str(certificate[0]), str(certificate[1]))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _handler(handle: Callable[[Request], Response]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(QuietHandler):
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(self.command, self.path, self.headers, self.rfile.read(length) if length else b"")
-            status, body, headers = handle(request)
+            status, body, headers = handle(Request(self.command, self.path, self.headers, self.read_body()))
             payload = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer(status, {"Content-Type": "application/json", **headers}, payload)
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
+    return LoopbackServer(Handler, certificate)

@@ -13,9 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
+from tests.loopback import LoopbackServer, QuietHandler, forward
 
 
 class FaultProxy:
@@ -30,15 +29,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = self.read_body()
                 is_write = self.command != "GET" and not self.path.rstrip("/").endswith(("/filter", "/count"))
                 fault = proxy._next_fault() if is_write else "ok"
                 proxy.seen[fault] += 1
@@ -51,8 +44,7 @@ class FaultProxy:
                 if fault in ("503", "429"):
                     self._answer(is_write, int(fault), {"Retry-After": "0"}, b"")
                     return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-                upstream = httpx.request(self.command, proxy.upstream + self.path.removeprefix("/api"), content=body, headers=headers, timeout=30)
+                answer = forward(self.command, proxy.upstream + self.path.removeprefix("/api"), body, self.headers)
                 if is_write:
                     time.sleep(proxy.write_delay)
                 if fault == "hang-after":
@@ -60,19 +52,12 @@ class FaultProxy:
                 if fault in ("drop-after", "hang-after"):
                     self._close(is_write)
                     return
-                kept = {k: v for k, v in upstream.headers.items()
-                        if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
-                self._answer(is_write, upstream.status_code, kept, upstream.content)
+                self._answer(is_write, *answer)
 
             def _answer(self, is_write, status, headers, content):
                 if is_write:
                     proxy._answered()  # before the client can have its answer and send the next write
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.answer(status, headers, content)
 
             def _close(self, is_write):
                 if is_write:
@@ -82,8 +67,7 @@ class FaultProxy:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackServer(Handler)
 
     def _arrived(self) -> None:
         with self._lock:
@@ -100,12 +84,11 @@ class FaultProxy:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api"
+        return f"{self.server.url}/api"
 
     def __enter__(self) -> FaultProxy:
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()

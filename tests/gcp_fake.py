@@ -40,7 +40,7 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tests.fake_https import FakeHttpsServer, Request, Response
+from tests.fake_https import Request, Response, https_server
 
 PROJECT_NUMBER = "123456789012"
 REGIONS = {"us-central1", "europe-west1"}
@@ -101,7 +101,7 @@ class GcpFake:
         self.concurrent_policy_changes = 0
         self.unpropagated_accounts = False
         self._unknown_to_policy: set[str] = set()
-        self.rest = FakeHttpsServer(certificate, self._handle)
+        self.rest = https_server(certificate, self._handle)
         self.grpc = self._grpc_server()
 
     # --- lifecycle and settings ---------------------------------------------------------------

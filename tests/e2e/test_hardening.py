@@ -16,13 +16,12 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import all_objects, assert_ok
+from tests.loopback import LoopbackServer, QuietHandler, forward
 
 ROOT = Path(__file__).parents[2]
 
@@ -36,50 +35,32 @@ class EchoingProxy:
         self.echoed = 0
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                body = self.read_body()
                 is_read = self.command == "GET" or self.path.rstrip("/").endswith(("/filter", "/count"))
                 if is_read:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-                    upstream = httpx.request(self.command, proxy.upstream + self.path.removeprefix("/api"),
-                                             content=body or None, headers=headers, timeout=30)
-                    self._answer(upstream.status_code, upstream.content, upstream.headers.get("content-type", ""))
+                    self.answer(*forward(self.command, proxy.upstream + self.path.removeprefix("/api"), body, self.headers))
                     return
                 proxy.echoed += 1
                 echo = b"upstream failed for request " + body + b" with headers " + "; ".join(
                     f"{k}: {v}" for k, v in self.headers.items()).encode() + b" " + b"x" * 20_000
-                self._answer(500, echo, "text/plain")
-
-            def _answer(self, status, content, content_type):
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
+                self.answer(500, {"Content-Type": "text/plain"}, echo)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackServer(Handler)
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self.server.server.server_address[1]
 
     def __enter__(self) -> EchoingProxy:
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 CREDENTIALS = {
@@ -127,15 +108,9 @@ def silent_after(upstream: str, writes: int):
     lock = threading.Lock()
     held: list = []
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
+    class Handler(QuietHandler):
         def _handle(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
+            body = self.read_body()
             is_write = self.command != "GET" and not self.path.rstrip("/").endswith(("/filter", "/count"))
             with lock:
                 silent = state.forwarded >= writes
@@ -147,26 +122,16 @@ def silent_after(upstream: str, writes: int):
                 held.append(self.connection)
                 time.sleep(600)  # never answers
                 return
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-            upstream = httpx.request(self.command, state.upstream + self.path.removeprefix("/api"), content=body,
-                                     headers=headers, timeout=30)
-            kept = {k: v for k, v in upstream.headers.items()
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding")}
-            self.send_response(upstream.status_code)
-            for key, value in kept.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(upstream.content)))
-            self.end_headers()
-            self.wfile.write(upstream.content)
+            self.answer(*forward(self.command, state.upstream + self.path.removeprefix("/api"), body, self.headers))
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
     state.upstream = upstream.rstrip("/")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.api_url = f"http://127.0.0.1:{server.server_address[1]}/api"
-    state.close = lambda: (server.shutdown(), server.server_close(), [c.close() for c in held])
+    server = LoopbackServer(Handler)
+    server.server.daemon_threads = True
+    server.start()
+    state.api_url = f"{server.url}/api"
+    state.close = lambda: (server.stop(), [c.close() for c in held])
     return state
 
 

@@ -98,7 +98,7 @@ def test_update_in_place_and_removal_deletes(workspace, prefix, api):
 
 def test_unmanaged_objects_are_never_touched(workspace, prefix, api):
     api.post("variables/", json={"name": f"{prefix}_unmanaged", "value": "keep me"}).raise_for_status()
-    api.post(f"work_pools/", json={"name": f"{prefix}-other", "type": "process"}).raise_for_status()
+    api.post("work_pools/", json={"name": f"{prefix}-other", "type": "process"}).raise_for_status()
     workspace.write("main.yaml", pool_config(prefix))
     assert_ok(workspace.apply())
     assert_ok(workspace.run("destroy", str(workspace.directory), "--auto-approve"))

@@ -158,7 +158,7 @@ def test_a_held_lease_is_renewed_and_an_abandoned_one_expires(workspace, prefix,
         first = s3(aws_env).head_object(Bucket=bucket, Key=key + ".lock")["ETag"]
         time.sleep(5)  # more than twice the lease: only renewal keeps it
         refused = assert_ok(workspace.apply(env=lease), 1)
-        assert f"is locked by" in refused.stderr and f"lock id {lock_id}" in refused.stderr
+        assert "is locked by" in refused.stderr and f"lock id {lock_id}" in refused.stderr
         assert s3(aws_env).head_object(Bucket=bucket, Key=key + ".lock")["ETag"] != first, "renewed"
         assert s3_json(aws_env, bucket, key + ".lock")["lease"] == 2
     finally:
@@ -223,7 +223,7 @@ def test_a_lock_held_in_another_pid_namespace_is_not_stolen(workspace, prefix, b
         assert not Path(f"/proc/{pid}").exists(), "the holder's pid exists nowhere in this namespace"
         time.sleep(3)  # past one lease: renewals keep it
         removed = assert_ok(workspace.run("state", "rm", f"variables.{prefix}_v0", directory, env=lease), 1)
-        assert f"is locked by" in removed.stderr and f"pid {pid}" in removed.stderr
+        assert "is locked by" in removed.stderr and f"pid {pid}" in removed.stderr
         workspace.write("vars.yaml", variables(prefix, 2))
         assert "is locked by" in assert_ok(workspace.apply(env=lease), 1).stderr
         assert s3_json(aws_env, bucket, key) == before
