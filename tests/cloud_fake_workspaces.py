@@ -150,8 +150,6 @@ def _roles(fake, method: str, parts: list[str], body: Any) -> tuple[int, Any]:
                     inherited_role_id=body.get("inherited_role_id"), updated=cloud._now())
         return 204, None
     if method == "DELETE":
-        if any(a["workspace_role_id"] == role["id"] for a in fake.workspace_access.values()):
-            return 409, {"detail": "This workspace role is granted to actors: remove their access first."}
         del fake.workspace_roles[role["id"]]
         return 204, None
     return 405, {"detail": "Method Not Allowed"}
