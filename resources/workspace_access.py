@@ -82,10 +82,9 @@ class WorkspaceAccess(ResourceKind):
     def list(self, client, names: set[str] | None) -> list[LiveObject]:
         """Every role held in the workspace, as one grant named after the role (for `export` and `data:`)."""
         holders = _holders(client)
-        roles = sorted({role for role in holders.values()} if names is None else names)
+        roles = sorted(set(holders.values()) if names is None else names & {role["name"] for role in all_roles(client)})
         workspace = connected_workspace(client)
-        return [LiveObject(f"{workspace}/{role}", role, _attributes(role, holders, None)) for role in roles
-                if names is not None or any(held == role for held in holders.values())]
+        return [LiveObject(f"{workspace}/{role}", role, _attributes(role, holders, None)) for role in roles]
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
         holders = _holders(client)
@@ -168,7 +167,12 @@ def _revoke(client, actors: dict[str, list[str]]) -> None:
         route, _, field, listed_as = ROUTES[kind]
         if not names:
             continue
-        ids = {known.id_of(kind, actor, kind, field=listed_as) for actor in names}
+        ids = set()
+        for actor in names:
+            try:
+                ids.add(known.id_of(kind, actor, kind, field=listed_as))
+            except FieldError:
+                pass  # gone from the account, and its grants with it
         # A team's grant is addressed by the team; the others by the grant's own id.
         targets = {grant["team_id"] if kind == "teams" else grant["id"]
                    for grant in client.filter(f"/{route}/filter") if grant[field] in ids}

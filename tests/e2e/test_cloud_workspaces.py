@@ -137,9 +137,10 @@ data:
     developer = named(cloud.workspace_roles, "Developer")["id"]
     assert named(cloud.teams, f"{prefix}-ids")["description"] == f"{developer} {cloud.roles['Admin']} default"
     assert_ok(cloud_workspace.plan(), 0)
-    for name, problem in (("Nope", "no such object on the server"),):
-        cloud_workspace.write("main.yaml", f"data:\n  account_roles: {{{name}: {{}}}}\n")
-        assert problem in assert_ok(cloud_workspace.plan(), 1).stderr
+    for kind in ("account_roles", "workspace_roles", "workspaces", "workspace_access"):
+        cloud_workspace.write("main.yaml", f"data:\n  {kind}: {{Nope: {{}}}}\n")
+        assert f"data.{kind}.Nope" in (refused := assert_ok(cloud_workspace.plan(), 1).stderr), refused
+        assert "no such object on the server" in refused
 
 
 def test_drift_by_hand_is_shown_and_repaired_and_changes_happen_in_place(cloud_workspace, cloud, by_hand, prefix):
