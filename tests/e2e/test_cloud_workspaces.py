@@ -342,3 +342,24 @@ def test_against_an_open_source_server_the_plan_is_refused_before_any_request(wo
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_moved_entries_rename_workspaces_and_roles_in_place(cloud_workspace, cloud, prefix):
+    cloud_workspace.write("main.yaml", config(prefix, data=False))
+    assert_ok(cloud_workspace.apply())
+    staging, role = named(cloud.workspaces, f"{prefix}-staging"), named(cloud.workspace_roles, f"{prefix}-deployer")
+    renamed = config(prefix, data=False).replace(f"{prefix}-staging:", f"{prefix}-preprod:").replace(f"{prefix}-deployer", f"{prefix}-shipper")
+    cloud_workspace.write("main.yaml", renamed + f"""\
+moved:
+  - {{from: workspaces.{prefix}-staging, to: workspaces.{prefix}-preprod}}
+  - {{from: workspace_roles.{prefix}-deployer, to: workspace_roles.{prefix}-shipper}}
+""")
+    assert "Plan: 0 to add, 3 to change, 0 to destroy." in assert_ok(cloud_workspace.plan(), 2).stdout
+    before = dict(cloud.requests)
+    assert_ok(cloud_workspace.apply())
+    assert writes(cloud, before) == {"PATCH /workspaces/{id}": 1, "PATCH /workspace_roles/{id}": 1,
+                                     "POST /user_access/": 1, "POST /bot_access/": 1, "PUT /team_access/": 1}
+    assert named(cloud.workspaces, f"{prefix}-preprod")["id"] == staging["id"]
+    assert named(cloud.workspace_roles, f"{prefix}-shipper")["id"] == role["id"]
+    assert set(grants(cloud).values()) == {f"{prefix}-shipper"}
+    assert_ok(cloud_workspace.plan(), 0)
