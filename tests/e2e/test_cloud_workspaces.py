@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests import cloud_fake_workspaces
+from tests.cloud_fake import ACCOUNT_ROLE_PERMISSIONS
 from tests.conftest import assert_ok
 
 ADA, GRACE, ALAN = "ada.lovelace@example.com", "grace.hopper@example.com", "alan.turing@example.com"
@@ -122,11 +123,16 @@ def test_apply_creates_everything_replans_empty_and_a_noop_apply_writes_nothing(
     assert writes(cloud, before) == {}, "a no-op apply sends no writes"
 
 
-def test_data_sources_read_built_in_roles_account_roles_and_workspaces(cloud_workspace, cloud, prefix):
+def test_data_sources_read_built_in_roles_account_roles_and_workspaces(cloud_workspace, cloud, api, prefix):
     cloud_workspace.write("main.yaml", f"""\
 teams:
   {prefix}-ids:
     description: "${{data.workspace_roles.Developer.id}} ${{data.account_roles.Admin.id}} ${{data.workspaces.Default.handle}}"
+variables:
+  {prefix}_admin_permissions:
+    value: "${{data.account_roles.Admin.permissions}}"
+  {prefix}_developer_scopes:
+    value: "${{data.workspace_roles.Developer.scopes}}"
 data:
   workspace_roles: {{Developer: {{}}}}
   account_roles: {{Admin: {{}}}}
@@ -136,6 +142,8 @@ data:
     cloud_fake_workspaces.install(cloud)
     developer = named(cloud.workspace_roles, "Developer")["id"]
     assert named(cloud.teams, f"{prefix}-ids")["description"] == f"{developer} {cloud.roles['Admin']} default"
+    assert api.get(f"variables/name/{prefix}_admin_permissions").json()["value"] == sorted(ACCOUNT_ROLE_PERMISSIONS["Admin"])
+    assert api.get(f"variables/name/{prefix}_developer_scopes").json()["value"] == sorted(cloud_fake_workspaces.BUILT_IN_ROLES["Developer"])
     assert_ok(cloud_workspace.plan(), 0)
     for kind in ("account_roles", "workspace_roles", "workspaces", "workspace_access"):
         cloud_workspace.write("main.yaml", f"data:\n  {kind}: {{Nope: {{}}}}\n")
