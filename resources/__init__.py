@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from resources.account_roles import AccountRoles
 from resources.automations import Automations
 from resources.block_types import BlockTypes
 from resources.base import Address, Catalog, ResourceKind
@@ -15,13 +16,16 @@ from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
 from resources.teams import Teams
 from resources.variables import Variables
 from resources.webhooks import Webhooks
+from resources.workspace_access import WorkspaceAccess
+from resources.workspace_roles import WorkspaceRoles
+from resources.workspaces import Workspaces
 from resources.work_pools import WorkPools
 from resources.work_queues import WorkQueues
 from resources.worker_metadata import WorkerMetadata
 
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
                    Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
-                   ServiceAccounts(), Teams()])
+                   ServiceAccounts(), Teams(), Workspaces(), WorkspaceRoles(), WorkspaceAccess(), AccountRoles()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

@@ -59,12 +59,13 @@ class Actors:
             self._found[kind] = self.client.filter(self.client.account(path))
         return self._found[kind]
 
-    def id_of(self, kind: str, name: str, *path: str | int) -> str:
-        """The id access lists hold for the actor `name` of `kind` (re-read once when unknown: it may
-        have been created earlier in this apply); a FieldError at `path` when the account has none."""
+    def id_of(self, kind: str, name: str, *path: str | int, field: str | None = None) -> str:
+        """The id access lists hold for the actor `name` of `kind` (or its `field`, e.g. a member's
+        `user_id`; re-read once when unknown: it may have been created earlier in this apply); a
+        FieldError at `path` when the account has none."""
         _, named_by, id_field = SOURCES[kind]
         for fresh in (False, True):
-            found = [actor[id_field] for actor in self._listed(kind, fresh) if actor[named_by] == name]
+            found = [actor[field or id_field] for actor in self._listed(kind, fresh) if actor[named_by] == name]
             if found:
                 return found[0]
         what = "member with the email" if kind == "users" else f"{kind[:-1].replace('_', ' ')} named"
@@ -77,9 +78,9 @@ class Actors:
             "team_ids": [self.id_of("teams", name, *path, "teams") for name in names["teams"]],
         }
 
-    def name_of(self, kind: str, actor_id: str) -> str | None:
+    def name_of(self, kind: str, actor_id: str, field: str | None = None) -> str | None:
         _, named_by, id_field = SOURCES[kind]
-        return next((actor[named_by] for actor in self._listed(kind) if actor[id_field] == actor_id), None)
+        return next((actor[named_by] for actor in self._listed(kind) if actor[field or id_field] == actor_id), None)
 
     def names(self, actor_ids: Iterable[str] = (), team_ids: Iterable[str] = ()) -> dict[str, list[str]]:
         """Normalized ActorNames for the ids a live object holds; an id no actor has any more is shown

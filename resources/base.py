@@ -302,6 +302,11 @@ class ResourceKind:
     def delete(self, client: PrefectClient, obj_id: str, name: str) -> None:
         raise NotImplementedError
 
+    def delete_known(self, client: PrefectClient, obj_id: str, name: str, before: dict[str, Any]) -> None:
+        """Delete an object the plan read as `before`: for kinds whose objects are not one server
+        object with an id (e.g. a workspace access grant, which is the grants of the actors it names)."""
+        self.delete(client, obj_id, name)
+
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """For `export`: the configuration spec that asks for these (live) attributes."""
         return {key: value for key, value in attributes.items() if value is not None and key not in self.computed}

@@ -29,6 +29,8 @@ from typing import Any
 from tests.loopback import LoopbackServer, QuietHandler, forward
 
 
+from tests import cloud_fake_workspaces
+
 @dataclass(frozen=True)
 class Scope:
     """What a request addresses: the account, one of its workspaces, or the API root (`/api/users/...`)."""
@@ -66,7 +68,7 @@ class CloudFake:
         self.workspaces: dict[str, dict[str, Any]] = {self.workspace: {"id": self.workspace, "name": "Default", "handle": "default"}}
         # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
         # (status, body), or None when the route is not theirs.
-        self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route]
+        self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route, cloud_fake_workspaces.serve]
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handler())
 
@@ -177,7 +179,8 @@ class CloudFake:
             return 200, [m for m in self.members.values() if emails is None or m["email"] in emails]
         if parts == ["account_roles", "filter"] and method == "POST":
             names = (((body or {}).get("account_roles") or {}).get("name") or {}).get("any_")
-            return 200, [{"id": i, "name": n} for n, i in self.roles.items() if names is None or n in names]
+            return 200, [{"id": i, "name": n, "permissions": ACCOUNT_ROLE_PERMISSIONS[n], "account_id": None, "is_system_role": True}
+                         for n, i in self.roles.items() if names is None or n in names]
         if collection is None:
             return None
         if method == "POST" and len(parts) == 1:
@@ -303,6 +306,10 @@ class CloudFake:
 
 
 MEMBERS = (("Ada", "Lovelace"), ("Grace", "Hopper"), ("Alan", "Turing"))
+# What each of Cloud's built-in account roles may do (a few of the real ones).
+ACCOUNT_ROLE_PERMISSIONS = {"Member": ["read:account", "read:workspaces"],
+                            "Admin": ["read:account", "read:workspaces", "update:account", "administrate:workspaces", "create:bots"],
+                            "Owner": ["read:account", "read:workspaces", "update:account", "administrate:workspaces", "create:bots", "delete:account"]}
 
 _DEFAULTS = {"description": "", "enabled": True, "service_account_id": None}
 

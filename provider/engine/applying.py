@@ -205,7 +205,7 @@ class _Runner:
         if step.operation == "delete":
             if not kind.server_owned(change.name):
                 try:
-                    kind.delete(client, change.id, change.name)
+                    kind.delete_known(client, change.id, change.name, change.before or {})
                 except NotFound:
                     pass  # already gone (e.g. deleted with its parent): the goal is reached
             if change.of_deposed or change.action == Action.CREATE_THEN_DELETE:

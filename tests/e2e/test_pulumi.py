@@ -48,6 +48,9 @@ MINIMAL = {
     "task_run_concurrency_limits": {"tag": "database", "concurrency_limit": 1},
     "service_accounts": {"name": "ci"},
     "teams": {"name": "data"},
+    "workspaces": {"name": "staging", "handle": "staging"},
+    "workspace_roles": {"name": "deployer", "scopes": ["run_deployments"]},
+    "workspace_access": {"name": "developers", "workspace_role": "Developer", "users": ["ada.lovelace@example.com"]},
 }
 
 
