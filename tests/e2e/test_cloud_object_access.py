@@ -263,7 +263,7 @@ object_access:
         ("  {p}-etl/nightly:\n    view: {{everyone: true}}\n",
          "main.yaml:12: object_access.{p}-etl/nightly", "expected the address of the object the list is for"),
         ("  deployments.{p}-etl/nightly:\n    view: {{groups: [x]}}\n",
-         "main.yaml:13: object_access.deployments.{p}-etl/nightly.view.groups", "xtra"),
+         "main.yaml:13: object_access.deployments.{p}-etl/nightly.view.groups", "unknown field"),
         ("  work_pools.{p}-other:\n    view: {{everyone: true}}\n",
          "main.yaml:12: object_access.work_pools.{p}-other", "refers to work_pools.{p}-other, which is not declared"),
     ],

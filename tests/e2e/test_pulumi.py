@@ -48,6 +48,7 @@ MINIMAL = {
     "task_run_concurrency_limits": {"tag": "database", "concurrency_limit": 1},
     "service_accounts": {"name": "ci"},
     "teams": {"name": "data"},
+    "object_access": {"name": "work_pools.pool", "view": {"everyone": True}},
 }
 
 
