@@ -298,3 +298,19 @@ def test_the_cloud_fake_answers_bad_access_requests_as_cloud_does(cloud_workspac
     assert access(by_hand, at["deployment"]) == {"manage": [("*", "*")], "run": [("*", "*")], "view": [("*", "*")]}
     read_only = {"Authorization": f"Bearer {cloud.read_only_key}"}
     assert httpx.put(f"{cloud.api_url}/{at['pool']}/access", json={"access_control": full}, headers=read_only).status_code == 403
+
+
+def test_a_team_deleted_by_hand_is_created_again_and_named_again_in_the_lists(cloud_workspace, cloud, by_hand, api, prefix):
+    cloud_workspace.write("main.yaml", access_config(prefix))
+    assert_ok(cloud_workspace.apply())
+    team = next(t for t in cloud.teams.values() if t["name"] == f"{prefix}-data")
+    with httpx.Client(base_url=f"{cloud.root}/api/accounts/{cloud.account}/", headers=by_hand.headers, timeout=30) as account:
+        account.delete(f"teams/{team['id']}").raise_for_status()
+
+    planned = assert_ok(cloud_workspace.plan(), 2)
+    assert "Plan: 1 to add, 2 to change, 0 to destroy." in planned.stdout, "the team, and the two lists naming it"
+    assert_ok(cloud_workspace.apply())
+    at = routes(api, prefix)
+    assert access(by_hand, at["deployment"])["manage"] == [("team", f"{prefix}-data")]
+    assert ("team", f"{prefix}-data") in access(by_hand, at["block"])["view"]
+    assert_ok(cloud_workspace.plan(), 0)
