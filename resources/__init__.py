@@ -11,6 +11,7 @@ from resources.concurrency_limits import ConcurrencyLimits
 from resources.deployments import Deployments
 from resources.flows import Flows
 from resources.infra import Infra
+from resources.object_access import ObjectAccess
 from resources.service_accounts import ServiceAccounts
 from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
 from resources.teams import Teams
@@ -25,7 +26,8 @@ from resources.worker_metadata import WorkerMetadata
 
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
                    Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
-                   ServiceAccounts(), Teams(), Workspaces(), WorkspaceRoles(), WorkspaceAccess(), AccountRoles()])
+                   ServiceAccounts(), Teams(), Workspaces(), WorkspaceRoles(), WorkspaceAccess(), AccountRoles(),
+                   ObjectAccess()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

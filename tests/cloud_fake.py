@@ -26,10 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests import cloud_fake_access, cloud_fake_workspaces
 from tests.loopback import LoopbackServer, QuietHandler, forward
 
-
-from tests import cloud_fake_workspaces
 
 @dataclass(frozen=True)
 class Scope:
@@ -68,7 +67,8 @@ class CloudFake:
         self.workspaces: dict[str, dict[str, Any]] = {self.workspace: {"id": self.workspace, "name": "Default", "handle": "default"}}
         # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
         # (status, body), or None when the route is not theirs.
-        self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route, cloud_fake_workspaces.serve]
+        self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route, cloud_fake_workspaces.serve,
+                                  cloud_fake_access.serve]
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handler())
 

@@ -51,6 +51,7 @@ MINIMAL = {
     "workspaces": {"name": "staging", "handle": "staging"},
     "workspace_roles": {"name": "deployer", "scopes": ["run_deployments"]},
     "workspace_access": {"name": "developers", "workspace_role": "Developer", "users": ["ada.lovelace@example.com"]},
+    "object_access": {"name": "work_pools.pool", "view": {"everyone": True}},
 }
 
 
