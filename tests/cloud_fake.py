@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from tests import cloud_fake_slas
+
 @dataclass(frozen=True)
 class Scope:
     """What a request addresses: the account, one of its workspaces, or the API root (`/api/users/...`)."""
@@ -67,6 +69,7 @@ class CloudFake:
         # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
         # (status, body), or None when the route is not theirs.
         self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route]
+        self.areas.append(cloud_fake_slas.serve)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
