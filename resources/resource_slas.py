@@ -19,13 +19,14 @@ one changed or deleted by hand is drift.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag, field_validator
 
 from provider.errors import NotFound
-from resources.base import Address, ApplyContext, Known, LiveObject, ResourceKind, Spec
+from resources.base import Address, ApplyContext, LiveObject, ResourceKind, Spec
 from resources.deployments import IDENTITY, Deployments
 from resources.names import check_object_name, split_pair
 
@@ -120,9 +121,19 @@ def normalized(sla: Sla) -> dict[str, Any]:
     return {key: value.total_seconds() if isinstance(value, timedelta) else value for key, value in fields.items()}
 
 
-def payload(deployment_id: str, slas: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The body of apply-resource-slas, as Prefect's client builds it: each SLA's fields, no `type`."""
-    return [{**{k: v for k, v in sla.items() if k != "type"}, "owner_resource": resource_id(deployment_id)} for sla in slas]
+def by_name(slas: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """SLAs as attributes: by name (Cloud's key for them, so plans show each SLA's own changes)."""
+    return {sla["name"]: {k: v for k, v in sla.items() if k != "name"} for sla in sorted(slas, key=lambda sla: sla["name"])}
+
+
+def as_list(slas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """SLAs as configured and sent: a list, each with its name, no `type` (its fields tell it)."""
+    return [{"name": name, **{k: v for k, v in sla.items() if k != "type"}} for name, sla in slas.items()]
+
+
+def payload(deployment_id: str, slas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The body of apply-resource-slas, as Prefect's client builds it (`owner_resource` included)."""
+    return [{**sla, "owner_resource": resource_id(deployment_id)} for sla in as_list(slas)]
 
 
 def resource_id(deployment_id: str) -> str:
@@ -147,7 +158,7 @@ class ResourceSlas(ResourceKind):
         return [Address("deployments", name)]  # undeclared, it must exist on the server
 
     def desired(self, name: str, spec: ResourceSlasSpec, defaults) -> dict[str, Any]:
-        return {"slas": sorted((normalized(sla) for sla in spec.slas), key=lambda sla: sla["name"])}
+        return {"slas": by_name(normalized(sla) for sla in spec.slas)}
 
     def same_object(self, obj: LiveObject, attributes: dict[str, Any]) -> bool:
         return True  # the SLAs of the deployment of this name, whichever its id (a replaced one's too)
@@ -160,7 +171,7 @@ class ResourceSlas(ResourceKind):
         found = []
         for deployment in Deployments().list(client, names):
             related = client.get(f"/automations/related-to/{resource_id(deployment.id)}")
-            slas = sorted((live_sla(a) for a in related if a.get("type") in DEFINING), key=lambda sla: sla["name"])
+            slas = by_name(live_sla(a) for a in related if a.get("type") in DEFINING)
             what = known.get(deployment.name)
             if not slas and not (what and what.id):
                 continue  # no SLAs and none recorded: nothing exists yet
@@ -185,7 +196,7 @@ class ResourceSlas(ResourceKind):
 
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """SLAs as written by hand: the type is told by the defining field."""
-        return {"slas": [{k: v for k, v in sla.items() if k != "type"} for sla in attributes["slas"]]}
+        return {"slas": as_list(attributes["slas"])}
 
     @staticmethod
     def _deployment_id(client, name: str, ctx: ApplyContext) -> str:
@@ -209,9 +220,10 @@ def live_sla(automation: dict[str, Any]) -> dict[str, Any]:
     return {f: automation.get(f) for f in fields}
 
 
-def as_configured(slas: list[dict[str, Any]], configured: dict[str, Any] | None) -> list[dict[str, Any]]:
+def as_configured(slas: dict[str, dict[str, Any]], configured: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """Live SLAs without the fields Cloud chose for the configured SLA of the same name (left unset there)."""
     if configured is None:
         return slas
-    by_name = {sla["name"]: sla for sla in configured.get("slas") or []}
-    return [{k: v for k, v in sla.items() if k not in LEFT_TO_CLOUD or k in by_name.get(sla["name"], sla)} for sla in slas]
+    wanted = configured.get("slas") or {}
+    return {name: {k: v for k, v in sla.items() if k not in LEFT_TO_CLOUD or k in wanted.get(name, sla)}
+            for name, sla in slas.items()}

@@ -106,7 +106,8 @@ def test_slas_apply_replan_empty_drift_update_and_delete(cloud_workspace, cloud,
         {"name": "late", "within": 90, "severity": "critical", "enabled": False},
     ]).raise_for_status()
     drift = assert_ok(cloud_workspace.run("drift", str(cloud_workspace.directory)), 2)
-    assert f"resource_slas.{prefix}-etl/nightly" in drift.stdout and "1200" in drift.stdout
+    assert f"~ resource_slas.{prefix}-etl/nightly" in drift.stdout
+    assert "~ duration = 600 -> 1200" in drift.stdout and "- fresh    = {" in drift.stdout, "each SLA's own change, by name"
     assert_ok(cloud_workspace.apply())
     assert set(slas_of(cloud, deployment)) == {"too-long", "stale", "late", "fresh"}
     assert slas_of(cloud, deployment)["too-long"]["duration"] == 600
