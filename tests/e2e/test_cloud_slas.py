@@ -254,3 +254,27 @@ def test_prefect_yaml_sla_sends_what_prefect_deploy_sends(cloud_workspace, cloud
     assert_ok(cloud_workspace.apply())
     assert slas_of(cloud, deployment) == {} and cloud.__dict__["sla_bodies"][f"prefect.deployment.{deployment}"] == []
     assert_ok(cloud_workspace.plan(), 0)
+
+
+def test_a_deployment_deleted_by_hand_takes_its_slas_and_apply_makes_both_again(cloud_workspace, cloud, api, prefix):
+    project(cloud_workspace, prefix)
+    assert_ok(cloud_workspace.apply())
+    first = deployment_id(api, f"{prefix}-etl/nightly")
+    api.delete(f"deployments/{first}").raise_for_status()
+    planned = assert_ok(cloud_workspace.plan(), 2)
+    assert f"# resource_slas.{prefix}-etl/nightly will be created" in planned.stdout
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in planned.stdout
+    assert_ok(cloud_workspace.apply())
+    second = deployment_id(api, f"{prefix}-etl/nightly")
+    assert second != first and set(slas_of(cloud, second)) == {"too-long", "stale", "late", "fresh"}
+    assert cloud_workspace.state()["resources"][f"resource_slas.{prefix}-etl/nightly"]["id"] == second
+    assert_ok(cloud_workspace.plan(), 0)
+
+
+def test_destroy_removes_the_slas_with_their_deployment(cloud_workspace, cloud, api, prefix):
+    project(cloud_workspace, prefix)
+    assert_ok(cloud_workspace.apply())
+    deployment = deployment_id(api, f"{prefix}-etl/nightly")
+    assert_ok(cloud_workspace.run("destroy", str(cloud_workspace.directory), "--auto-approve"))
+    assert api.get(f"deployments/{deployment}").status_code == 404
+    assert cloud_workspace.state()["resources"] == {}
