@@ -153,7 +153,7 @@ def test_the_fake_answers_404_and_422_as_cloud_does(cloud, api, by_hand, cloud_w
 
 @pytest.mark.parametrize("sla, line, field, message", [
     ("{name: too-long, type: time_to_complete, duration: 600}", 4, "slas[0]", "an SLA needs exactly one of duration"),
-    ("{name: too-long, duration: ten minutes}", 4, "slas[0].duration", "valid integer"),
+    ("{name: too-long, duration: ten minutes}", 4, "slas[0].duration", "Input should be a valid integer"),
     ("{name: too-long, stale_after: soon}", 4, "slas[0].stale_after", "valid timedelta"),
     ("{name: too-long, duration: 600, within: 60}", 4, "slas[0]", "an SLA needs exactly one of duration"),
     ("{name: too-long, duration: 600, colour: red}", 4, "slas[0].colour", "unknown field"),
@@ -278,3 +278,17 @@ def test_destroy_removes_the_slas_with_their_deployment(cloud_workspace, cloud, 
     assert_ok(cloud_workspace.run("destroy", str(cloud_workspace.directory), "--auto-approve"))
     assert api.get(f"deployments/{deployment}").status_code == 404
     assert cloud_workspace.state()["resources"] == {}
+
+
+@pytest.mark.parametrize("sla, line, field, message", [
+    ("\n      - {name: too-long, duration: ten}", 7, "resource_slas.{prefix}-etl/hourly.slas[0].duration", "Input should be a valid integer"),
+    ("\n      - {name: too-long, severity: high}", 7, "resource_slas.{prefix}-etl/hourly.slas[0]", "an SLA needs exactly one of"),
+    (" too-long", 6, "deployments[0].sla", "expected a list of SLAs"),
+])
+def test_a_bad_prefect_yaml_sla_names_its_line_and_nothing_is_applied(cloud_workspace, cloud, prefix, sla, line, field, message):
+    project(cloud_workspace, prefix, "")
+    cloud_workspace.write("prefect.yaml", PREFECT_YAML.format(prefix=prefix).split("    sla:")[0] + f"    sla:{sla}\n")
+    result = assert_ok(cloud_workspace.apply(), 1)
+    assert f"prefect.yaml:{line}: {field.format(prefix=prefix)}: {message}" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert sla_writes(cloud) == 0 and not cloud_workspace.state_path.exists()
