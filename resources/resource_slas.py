@@ -146,8 +146,8 @@ class ResourceSlas(ResourceKind):
     identity = IDENTITY
     identity_inputs = ("flow_name", "deployment_name")
     cloud_only = True
-    deleted_with_parent = True  # a deployment's SLAs go with it
-    refers_by_id = True  # applied to the deployment's id: a re-created deployment gets them anew
+    # A deployment's SLAs go with it: a replaced deployment gets them anew.
+    deleted_with_parent = True
 
     def check_name(self, name: str) -> None:
         flow, deployment = split_pair(name, IDENTITY)
@@ -185,8 +185,7 @@ class ResourceSlas(ResourceKind):
         return deployment_id
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
-        deployment_id = ctx.ids.get(f"deployments.{name}", obj_id)
-        client.post(f"/slas/apply-resource-slas/{resource_id(deployment_id)}", payload(deployment_id, attributes["slas"]))
+        client.post(f"/slas/apply-resource-slas/{resource_id(obj_id)}", payload(obj_id, attributes["slas"]))
 
     def delete(self, client, obj_id: str, name: str) -> None:
         try:
