@@ -292,3 +292,16 @@ def test_a_bad_prefect_yaml_sla_names_its_line_and_nothing_is_applied(cloud_work
     assert f"prefect.yaml:{line}: {field.format(prefix=prefix)}: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.output
     assert sla_writes(cloud) == 0 and not cloud_workspace.state_path.exists()
+
+
+def test_a_replaced_deployment_gets_its_slas_again(cloud_workspace, cloud, api, prefix):
+    project(cloud_workspace, prefix)
+    assert_ok(cloud_workspace.apply())
+    first = deployment_id(api, f"{prefix}-etl/nightly")
+    planned = assert_ok(cloud_workspace.plan("--replace", f"deployments.{prefix}-etl/nightly"), 2)
+    assert f"deployments.{prefix}-etl/nightly is replaced, which deletes it on the server" in planned.stdout
+    assert_ok(cloud_workspace.apply("--replace", f"deployments.{prefix}-etl/nightly"))
+    second = deployment_id(api, f"{prefix}-etl/nightly")
+    assert second != first and set(slas_of(cloud, second)) == {"too-long", "stale", "late", "fresh"}
+    assert cloud_workspace.state()["resources"][f"resource_slas.{prefix}-etl/nightly"]["id"] == second
+    assert_ok(cloud_workspace.plan(), 0)
