@@ -8,7 +8,8 @@ prefect deploy generates) becomes `pull_steps`; a legacy `schedule:` becomes a o
 `schedules:`; `concurrency_limit` may be a number or `{limit, collision_strategy,
 grace_period_seconds}`. YAML anchors and merge keys (the usual `definitions:` section) are
 resolved by the YAML loader. Keys prefect deploy ignores are left out with a note naming their
-line; an entry without a name is skipped, as prefect deploy skips it.
+line; an entry without a name is skipped, as prefect deploy skips it. A deployment's `sla:` list
+becomes its `resource_slas.FLOW/NAME` (Prefect Cloud only, as prefect deploy has it).
 
 Templates are resolved where prefect deploy resolves them, in its order: `{{ $ENV }}` and the
 outputs of build and push steps here, `{{ prefect.variables.* }}` and `{{ prefect.blocks.* }}` at
@@ -49,6 +50,8 @@ DEPLOYMENT_FIELDS = {
     "pull", "work_pool", "triggers", "sla",
 }
 WORK_POOL_FIELDS = {"name", "work_queue_name", "job_variables"}
+# The fields of an `sla:` item that prefect deploy reads (prefect/_experimental/sla/objects.py); it ignores others.
+SLA_FIELDS = {"name", "severity", "enabled", "duration", "stale_after", "within"}
 # prefect.yaml fields that become the spec field of the same name.
 SAME_NAME = ("entrypoint", "description", "version", "tags", "parameters", "enforce_parameter_schema", "paused", "triggers")
 # The fields of a deployment's `work_pool:` and the spec fields they become.
@@ -61,7 +64,6 @@ IGNORED_BECAUSE = {
 }
 # Fields prefect deploy reads that this tool does not manage, and why.
 NOT_MANAGED = {
-    "sla": "SLAs are not managed by prefect-provider",
     "version_type": "prefect-provider does not infer versions from git; the version is sent as it is",
 }
 SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
@@ -79,7 +81,7 @@ class PrefectYamlDeployment:
 
 @dataclass
 class PrefectYaml:
-    deployments: list[PrefectYamlDeployment]
+    deployments: list[PrefectYamlDeployment]  # with each one's SLAs (`resource_slas`) after it
     source: SourceMap  # lines of the spec fields, pointing into the prefect.yaml
     warnings: list[str] = field(default_factory=list)
     errors: list[ConfigError] = field(default_factory=list)
@@ -132,7 +134,7 @@ def read_prefect_yaml(
         entries = []
     # prefect deploy --all deploys a file's only entry as `prefect deploy` does one: unnamed, it is refused, not skipped.
     reader.single = len(entries) == 1
-    deployments = [d for index, entry in enumerate(entries) if (d := reader.deployment(index, entry))]
+    deployments = [found for index, entry in enumerate(entries) for found in reader.deployment_and_slas(index, entry)]
     return PrefectYaml(deployments, reader.source, reader.warnings(display), reader.errors)
 
 
@@ -166,8 +168,16 @@ class _Reader:
         self.notes: list[str] = []
         self.skipped_steps: dict[Address, list[str]] = {}  # ids (or functions) of build/push steps
         self.single = False  # the file's only deployment
+        self.templated_slas: dict[Address, Any] = {}  # each deployment's `sla:`, templated, until it is read
 
     # --- one deployment ---------------------------------------------------------------------
+
+    def deployment_and_slas(self, index: int, raw: Any) -> list[PrefectYamlDeployment]:
+        deployment = self.deployment(index, raw)
+        if deployment is None:
+            return []
+        slas = self.slas(deployment, ("deployments", index, "sla"))
+        return [deployment, *([slas] if slas else [])]
 
     def deployment(self, index: int, raw: Any) -> PrefectYamlDeployment | None:
         where: tuple[str | int, ...] = ("deployments", index)
@@ -229,10 +239,34 @@ class _Reader:
         if config.get("flow_name") and config["flow_name"] != flow_name:
             self.note((*where, "flow_name"), f"flow_name is ignored: prefect deploy names the flow {flow_name!r}, "
                       "as its code does")
+        self.templated_slas[entry.address] = config.get("sla")
         for key, reason in NOT_MANAGED.items():
             if config.get(key) is not None:
                 self.note((*where, key), f"{key} is ignored ({reason})")
         return PrefectYamlDeployment(entry.address, entry.spec, entry.target)
+
+    def slas(self, deployment: PrefectYamlDeployment, where: tuple[str | int, ...]) -> PrefectYamlDeployment | None:
+        """`sla:` as prefect deploy applies it after the deployment: the whole list (`[]` deletes
+        every SLA; no `sla:` leaves them alone), each item's fields as Prefect's SLA models read them."""
+        slas = self.templated_slas.pop(deployment.address, None)
+        if slas is None:
+            return None
+        address = Address("resource_slas", deployment.address.name)
+        target = (address.kind, address.name)
+        self.map(target, where)
+        self.map((*target, "slas"), where)
+        if not isinstance(slas, list):
+            self.errors.append(ConfigError("expected a list of SLAs", self.lines.locate(where), _dotted(where)))
+            return None
+        kept = []
+        for index, item in enumerate([] if slas == [[]] else slas):  # prefect deploy takes [[]] for []
+            if isinstance(item, dict):
+                for key in sorted(item.keys() - SLA_FIELDS):
+                    self.note((*where, index, key), f"{key} is not a field of Prefect's SLAs: prefect deploy ignores it, "
+                              "and so does prefect-provider")
+                item = {key: value for key, value in item.items() if key in SLA_FIELDS}
+            kept.append(item)
+        return PrefectYamlDeployment(address, {"slas": kept}, target)
 
     def known_fields(self, where: tuple[str | int, ...], raw: dict[str, Any]) -> dict[str, Any]:
         """The fields prefect deploy reads; a note for each other one (it ignores them)."""

@@ -12,6 +12,7 @@ from resources.deployments import Deployments
 from resources.flows import Flows
 from resources.infra import Infra
 from resources.object_access import ObjectAccess
+from resources.resource_slas import ResourceSlas
 from resources.service_accounts import ServiceAccounts
 from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
 from resources.teams import Teams
@@ -27,7 +28,7 @@ from resources.worker_metadata import WorkerMetadata
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
                    Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
                    ServiceAccounts(), Teams(), Workspaces(), WorkspaceRoles(), WorkspaceAccess(), AccountRoles(),
-                   ObjectAccess()])
+                   ObjectAccess(), ResourceSlas()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]
