@@ -52,6 +52,7 @@ MINIMAL = {
     "workspace_roles": {"name": "deployer", "scopes": ["run_deployments"]},
     "workspace_access": {"name": "developers", "workspace_role": "Developer", "users": ["ada.lovelace@example.com"]},
     "object_access": {"name": "work_pools.pool", "view": {"everyone": True}},
+    "resource_slas": {"flow_name": "etl", "deployment_name": "nightly", "slas": [{"name": "slow", "duration": 600}]},
 }
 
 
