@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from resources.account_members import AccountMembers
 from resources.automations import Automations
 from resources.block_types import BlockTypes
 from resources.base import Address, Catalog, ResourceKind
@@ -13,6 +14,7 @@ from resources.infra import Infra
 from resources.service_accounts import ServiceAccounts
 from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
 from resources.teams import Teams
+from resources.user_api_keys import UserApiKeys
 from resources.variables import Variables
 from resources.webhooks import Webhooks
 from resources.work_pools import WorkPools
@@ -21,7 +23,7 @@ from resources.worker_metadata import WorkerMetadata
 
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
                    Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
-                   ServiceAccounts(), Teams()])
+                   ServiceAccounts(), Teams(), UserApiKeys(), AccountMembers()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

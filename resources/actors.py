@@ -59,12 +59,20 @@ class Actors:
             self._found[kind] = self.client.filter(self.client.account(path))
         return self._found[kind]
 
+    def listed(self, kind: str) -> list[dict[str, Any]]:
+        """Every actor of `kind` as the account lists it."""
+        return self._listed(kind)
+
     def id_of(self, kind: str, name: str, *path: str | int) -> str:
-        """The id access lists hold for the actor `name` of `kind` (re-read once when unknown: it may
+        """The id access lists hold for the actor `name` of `kind`; a FieldError at `path` when the account has none."""
+        return self.find(kind, name, *path)[SOURCES[kind][2]]
+
+    def find(self, kind: str, name: str, *path: str | int) -> dict[str, Any]:
+        """The actor `name` of `kind` as the account lists it (re-read once when unknown: it may
         have been created earlier in this apply); a FieldError at `path` when the account has none."""
-        _, named_by, id_field = SOURCES[kind]
+        _, named_by, _ = SOURCES[kind]
         for fresh in (False, True):
-            found = [actor[id_field] for actor in self._listed(kind, fresh) if actor[named_by] == name]
+            found = [actor for actor in self._listed(kind, fresh) if actor[named_by] == name]
             if found:
                 return found[0]
         what = "member with the email" if kind == "users" else f"{kind[:-1].replace('_', ' ')} named"

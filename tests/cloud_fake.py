@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from tests import cloud_fake_members
+
 @dataclass(frozen=True)
 class Scope:
     """What a request addresses: the account, one of its workspaces, or the API root (`/api/users/...`)."""
@@ -66,7 +68,7 @@ class CloudFake:
         self.workspaces: dict[str, dict[str, Any]] = {self.workspace: {"id": self.workspace, "name": "Default", "handle": "default"}}
         # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
         # (status, body), or None when the route is not theirs.
-        self.areas: list[Area] = [CloudFake._webhook_route, CloudFake._account_route]
+        self.areas: list[Area] = [cloud_fake_members.serve, CloudFake._webhook_route, CloudFake._account_route]
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
