@@ -72,7 +72,12 @@ class Teams(ResourceKind):
         found = self.list(client, names)
         for team in found:
             seen = known.get(team.name) or Known()
-            if any((attributes or {}).get("members") is not None for attributes in (seen.desired, seen.recorded)):
+            recorded = (seen.recorded or {}).get("members")
+            if seen.desired is not None and seen.desired.get("members") is None:
+                if recorded is not None:
+                    # No longer managed: not read, so what state last recorded stays and is no drift.
+                    team.attributes["members"] = recorded
+            elif (seen.desired or {}).get("members") is not None or recorded is not None:
                 team.attributes["members"] = _members(client, team.id)
         return found
 
