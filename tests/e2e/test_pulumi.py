@@ -48,6 +48,7 @@ MINIMAL = {
     "task_run_concurrency_limits": {"tag": "database", "concurrency_limit": 1},
     "service_accounts": {"name": "ci"},
     "teams": {"name": "data"},
+    "user_api_keys": {"name": "laptop", "user": "ada.lovelace@example.com"},
 }
 
 
