@@ -275,6 +275,8 @@ data:
     {ADA}: {{}}
 user_api_keys:
   {prefix}-laptop: {{user: {ADA}}}
+variables:
+  {prefix}_owner: {{value: "${{data.account_members.{ADA}.handle}}"}}
 """)
         for command in (workspace.plan, workspace.apply):
             result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
