@@ -82,16 +82,17 @@ class Teams(ResourceKind):
         return found
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
+        members = _wanted_members(client, attributes["members"]) if attributes.get("members") else None  # before any write
         team_id = client.post(client.account("/teams/"), {"name": name, "description": attributes["description"]})["id"]
-        if attributes.get("members"):
-            _set_members(client, team_id, attributes["members"])
+        if members:
+            _set_members(client, team_id, members)
         return team_id
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         if attributes["description"] != before.get("description"):
             client.put(client.account(f"/teams/{obj_id}"), {"name": name, "description": attributes["description"]})
         if attributes.get("members") is not None and attributes["members"] != before.get("members"):
-            _set_members(client, obj_id, attributes["members"])
+            _set_members(client, obj_id, _wanted_members(client, attributes["members"]))
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
         client.put(client.account(f"/teams/{obj_id}"), {"name": new_name, "description": attributes["description"]})
@@ -121,16 +122,21 @@ def _members(client, team_id: str) -> dict[str, list[str]]:
     return {kind: sorted(names) for kind, names in found.items()}
 
 
-def _set_members(client, team_id: str, members: dict[str, list[str]]) -> None:
-    """Add who is missing (one PUT) and remove who is extra (one DELETE each), by actor id as Cloud holds them."""
+def _wanted_members(client, members: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """The members as Cloud holds them, by actor id: {"member_id", "member_type"} as PUT adds each
+    (a person by user id, a service account by its own id); a FieldError for one the account lacks."""
     actors = actors_of(client)
-    wanted_ids: dict[str, dict[str, Any]] = {}  # actor id -> the member as PUT adds it
+    wanted_ids = {}
     for kind, member_type in MEMBER_TYPES.items():
         for name in members[kind]:
             actor = actors.find(kind, name, "members", kind)
-            # Cloud adds a person by user id and a service account by its own id; it lists both by actor id.
-            member_id = actor["user_id"] if kind == "users" else actor["id"]
-            wanted_ids[actor["actor_id"]] = {"member_id": member_id, "member_type": member_type}
+            wanted_ids[actor["actor_id"]] = {"member_id": actor["user_id"] if kind == "users" else actor["id"],
+                                             "member_type": member_type}
+    return wanted_ids
+
+
+def _set_members(client, team_id: str, wanted_ids: dict[str, dict[str, Any]]) -> None:
+    """Add who is missing (one PUT) and remove who is extra (one DELETE each)."""
     current = {membership["id"] for membership in _memberships(client, team_id)}
     missing = [member for actor_id, member in wanted_ids.items() if actor_id not in current]
     if missing:
