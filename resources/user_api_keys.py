@@ -60,7 +60,7 @@ class UserApiKeys(ResourceKind):
                     keys = [client.get(client.api_root(f"/users/{user_id}/api_keys/{key_id}"))]
                 except NotFound:
                     continue  # deleted by hand (or with its user): re-created
-            else:  # not in state (import by name): the configured user's keys with this name
+            else:  # not in state (a new key, or an import by name): the configured user's keys with this name
                 user_id = _user_id(client, (seen.desired or {}).get("user"))
                 keys = [key for key in _keys(client, user_id) if key["name"] == name] if user_id else []
             recorded = seen.recorded or {}
