@@ -89,10 +89,12 @@ class Teams(ResourceKind):
         return team_id
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
+        members = attributes.get("members")
+        wanted_ids = _wanted_members(client, members) if members is not None and members != before.get("members") else None
         if attributes["description"] != before.get("description"):
             client.put(client.account(f"/teams/{obj_id}"), {"name": name, "description": attributes["description"]})
-        if attributes.get("members") is not None and attributes["members"] != before.get("members"):
-            _set_members(client, obj_id, _wanted_members(client, attributes["members"]))
+        if wanted_ids is not None:
+            _set_members(client, obj_id, wanted_ids)
 
     def rename(self, client, obj_id: str, new_name: str, attributes: dict[str, Any], ctx: ApplyContext) -> None:
         client.put(client.account(f"/teams/{obj_id}"), {"name": new_name, "description": attributes["description"]})
