@@ -52,6 +52,11 @@ class Connection:
         return self.api_url[: self.api_url.index("/workspaces/")]
 
     @property
+    def api_root_url(self) -> str:
+        """The API root of a Cloud workspace URL (`…/api`): where per-user objects (a user's API keys) live."""
+        return self.api_url[: self.api_url.index("/accounts/")]
+
+    @property
     def display_url(self) -> str:
         """The URL without a password it may carry."""
         return URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", self.api_url)
@@ -172,6 +177,10 @@ class PrefectClient:
     def account(self, path: str) -> str:
         """The URL of `path` under the account rather than the workspace (Cloud only); any verb takes it."""
         return f"{self.connection.account_url.rstrip('/')}/{path.lstrip('/')}"
+
+    def api_root(self, path: str) -> str:
+        """The URL of `path` at the API root, above every account (Cloud only, e.g. `/users/ID/api_keys`)."""
+        return f"{self.connection.api_root_url.rstrip('/')}/{path.lstrip('/')}"
 
     def filter(self, path: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every object a `POST .../filter` endpoint returns, PAGE_SIZE at a time."""

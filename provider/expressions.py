@@ -95,6 +95,11 @@ class Evaluator:
             raise ExpressionError(f"name an attribute of data.{kind}.{name}, e.g. ${{data.{kind}.{name}.id}} (in ${{{expression}}})")
         if self.data is None:
             return PendingData(f"${{{expression}}}")
+        parts = path.lstrip(".").split(".")
+        for taken in range(len(parts) - 1, 0, -1):  # a name with dots (an email): the longest declared one
+            if f"{kind}.{'.'.join([name, *parts[:taken]])}" in self.data:
+                name, path = ".".join([name, *parts[:taken]]), "." + ".".join(parts[taken:])
+                break
         value = self.data.get(f"{kind}.{name}")
         if value is None:
             raise ExpressionError(f"data.{kind}.{name} is not declared: add `data: {{{kind}: {{{name}: {{}}}}}}` "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from resources.account_members import AccountMembers
 from resources.account_roles import AccountRoles
 from resources.automations import Automations
 from resources.block_types import BlockTypes
@@ -16,6 +17,7 @@ from resources.resource_slas import ResourceSlas
 from resources.service_accounts import ServiceAccounts
 from resources.task_run_concurrency_limits import TaskRunConcurrencyLimits
 from resources.teams import Teams
+from resources.user_api_keys import UserApiKeys
 from resources.variables import Variables
 from resources.webhooks import Webhooks
 from resources.workspace_access import WorkspaceAccess
@@ -28,7 +30,8 @@ from resources.worker_metadata import WorkerMetadata
 CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(), Flows(), Deployments(), Automations(),
                    Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
                    ServiceAccounts(), Teams(), Workspaces(), WorkspaceRoles(), WorkspaceAccess(), AccountRoles(),
-                   ObjectAccess(), ResourceSlas()])
+                   ObjectAccess(), ResourceSlas(),
+                   UserApiKeys(), AccountMembers()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

@@ -53,7 +53,8 @@ class Actors:
         self.client = client
         self._found: dict[str, list[dict[str, Any]]] = {}
 
-    def _listed(self, kind: str, fresh: bool = False) -> list[dict[str, Any]]:
+    def listed(self, kind: str, fresh: bool = False) -> list[dict[str, Any]]:
+        """Every actor of `kind` as the account lists it (read once per command, or again when `fresh`)."""
         if fresh or kind not in self._found:
             path, _, _ = SOURCES[kind]
             self._found[kind] = self.client.filter(self.client.account(path))
@@ -61,11 +62,15 @@ class Actors:
 
     def id_of(self, kind: str, name: str, *path: str | int, field: str | None = None) -> str:
         """The id access lists hold for the actor `name` of `kind` (or its `field`, e.g. a member's
-        `user_id`; re-read once when unknown: it may have been created earlier in this apply); a
-        FieldError at `path` when the account has none."""
-        _, named_by, id_field = SOURCES[kind]
+        `user_id`); a FieldError at `path` when the account has none."""
+        return self.find(kind, name, *path)[field or SOURCES[kind][2]]
+
+    def find(self, kind: str, name: str, *path: str | int) -> dict[str, Any]:
+        """The actor `name` of `kind` as the account lists it (re-read once when unknown: it may
+        have been created earlier in this apply); a FieldError at `path` when the account has none."""
+        _, named_by, _ = SOURCES[kind]
         for fresh in (False, True):
-            found = [actor[field or id_field] for actor in self._listed(kind, fresh) if actor[named_by] == name]
+            found = [actor for actor in self.listed(kind, fresh) if actor[named_by] == name]
             if found:
                 return found[0]
         what = "member with the email" if kind == "users" else f"{kind[:-1].replace('_', ' ')} named"
@@ -80,7 +85,7 @@ class Actors:
 
     def name_of(self, kind: str, actor_id: str, field: str | None = None) -> str | None:
         _, named_by, id_field = SOURCES[kind]
-        return next((actor[named_by] for actor in self._listed(kind) if actor[field or id_field] == actor_id), None)
+        return next((actor[named_by] for actor in self.listed(kind) if actor[field or id_field] == actor_id), None)
 
     def names(self, actor_ids: Iterable[str] = (), team_ids: Iterable[str] = ()) -> dict[str, list[str]]:
         """Normalized ActorNames for the ids a live object holds; an id no actor has any more is shown

@@ -390,6 +390,7 @@ def _data_ids(data: Iterable[DataSource], live: dict[str, dict[str, list[LiveObj
 def read_data(client: PrefectClient, config: Configuration, catalog: Catalog = CATALOG) -> dict[str, dict[str, Any]]:
     """What each data source reads, for `${data.KIND.NAME.ATTRIBUTE}` ("KIND.NAME" -> attributes as
     plans show them, secrets as fingerprints, with `id` and `name`); a plan error for any not found."""
+    check_cloud_features(config.resources, State(), client.connection, catalog, config.data.values())  # before any read
     names: dict[str, set[str]] = {}
     for address in config.data:
         names.setdefault(address.kind, set()).add(address.name)

@@ -53,6 +53,7 @@ MINIMAL = {
     "workspace_access": {"name": "developers", "workspace_role": "Developer", "users": ["ada.lovelace@example.com"]},
     "object_access": {"name": "work_pools.pool", "view": {"everyone": True}},
     "resource_slas": {"flow_name": "etl", "deployment_name": "nightly", "slas": [{"name": "slow", "duration": 600}]},
+    "user_api_keys": {"name": "laptop", "user": "ada.lovelace@example.com"},
 }
 
 
