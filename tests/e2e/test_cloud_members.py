@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from tests import cloud_fake_members
 from tests.conftest import assert_ok
-from tests.e2e.test_cloud_admin import _Counting, named
+from tests.e2e.test_cloud_admin import named
 
 ADA, GRACE, ALAN = "ada.lovelace@example.com", "grace.hopper@example.com", "alan.turing@example.com"
 NEXT_YEAR = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=365)).replace(microsecond=0)
@@ -263,13 +261,10 @@ def test_bad_input_names_file_line_and_field_and_applies_nothing(cloud_workspace
     assert not cloud_workspace.state_path.exists() or "untouched" not in cloud_workspace.state_path.read_text()
 
 
-def test_against_an_open_source_server_members_keys_and_account_members_are_refused_before_any_request(workspace, prefix):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Counting.seen = []
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api"
-        workspace.write("main.yaml", f"""\
+def test_against_an_open_source_server_members_keys_and_account_members_are_refused_before_any_request(
+        workspace, prefix, open_source_trap):
+    url = open_source_trap.api_url
+    workspace.write("main.yaml", f"""\
 data:
   account_members:
     {ADA}: {{}}
@@ -278,19 +273,16 @@ user_api_keys:
 variables:
   {prefix}_owner: {{value: "${{data.account_members.{ADA}.handle}}"}}
 """)
-        for command in (workspace.plan, workspace.apply):
-            result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
-            assert f"main.yaml:3: data.account_members.{ADA}: account_members are a Prefect Cloud feature" in result.stderr
-            assert f"main.yaml:5: user_api_keys.{prefix}-laptop: user_api_keys are a Prefect Cloud feature" in result.stderr
-            assert "Traceback" not in result.output
-        imported = assert_ok(workspace.run("import", f"user_api_keys.{prefix}-laptop", "x", str(workspace.directory),
-                                           env={"PREFECT_API_URL": url}), 1)
-        assert "Prefect Cloud feature" in imported.stderr
-        assert _Counting.seen == [], "no request was sent"
-        assert not workspace.state_path.exists()
-    finally:
-        server.shutdown()
-        server.server_close()
+    for command in (workspace.plan, workspace.apply):
+        result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
+        assert f"main.yaml:3: data.account_members.{ADA}: account_members are a Prefect Cloud feature" in result.stderr
+        assert f"main.yaml:5: user_api_keys.{prefix}-laptop: user_api_keys are a Prefect Cloud feature" in result.stderr
+        assert "Traceback" not in result.output
+    imported = assert_ok(workspace.run("import", f"user_api_keys.{prefix}-laptop", "x", str(workspace.directory),
+                                       env={"PREFECT_API_URL": url}), 1)
+    assert "Prefect Cloud feature" in imported.stderr
+    assert open_source_trap.seen == [], "no request was sent"
+    assert not workspace.state_path.exists()
 
 
 def test_the_cloud_fake_answers_bad_member_and_key_requests_as_cloud_does(cloud, by_hand):

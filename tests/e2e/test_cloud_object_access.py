@@ -6,9 +6,7 @@ the objects themselves live on the real open-source server behind it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -212,43 +210,22 @@ data:
     assert_ok(cloud_workspace.plan(), 0)
 
 
-class _Counting(BaseHTTPRequestHandler):
-    seen: list[str] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.seen.append(self.path)
-        self.send_response(500)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
-
-
-def test_against_an_open_source_server_the_plan_is_refused_before_any_request(workspace, prefix):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api"
-        workspace.write("main.yaml", f"""\
+def test_against_an_open_source_server_the_plan_is_refused_before_any_request(workspace, prefix, open_source_trap):
+    url = open_source_trap.api_url
+    workspace.write("main.yaml", f"""\
 data:
   work_pools: {{{prefix}-pool: {{}}}}
 object_access:
   work_pools.{prefix}-pool:
     view: {{users: [{ADA}]}}
 """)
-        for command in (workspace.plan, workspace.apply):
-            result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
-            assert (f"main.yaml:4: object_access.work_pools.{prefix}-pool: object_access are a Prefect Cloud feature, "
-                    f"and {url} is not a Prefect Cloud workspace") in result.stderr
-            assert "Traceback" not in result.output
-        assert _Counting.seen == [], "no request was sent"
-        assert not workspace.state_path.exists()
-    finally:
-        server.shutdown()
-        server.server_close()
+    for command in (workspace.plan, workspace.apply):
+        result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
+        assert (f"main.yaml:4: object_access.work_pools.{prefix}-pool: object_access are a Prefect Cloud feature, "
+                f"and {url} is not a Prefect Cloud workspace") in result.stderr
+        assert "Traceback" not in result.output
+    assert open_source_trap.seen == [], "no request was sent"
+    assert not workspace.state_path.exists()
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -317,39 +315,18 @@ def test_the_cloud_fake_answers_bad_workspace_requests_as_cloud_does(cloud, by_h
                       headers={"Authorization": f"Bearer {cloud.api_key}"}).json() == []
 
 
-class _Counting(BaseHTTPRequestHandler):
-    seen: list[str] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.seen.append(self.path)
-        self.send_response(500)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_POST = do_PATCH = do_PUT = do_DELETE = do_GET
-
-
-def test_against_an_open_source_server_the_plan_is_refused_before_any_request(workspace, prefix):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/api"
-        workspace.write("main.yaml", "workspaces:" + config(prefix).split("workspaces:", 1)[1])
-        for command in (workspace.plan, workspace.apply):
-            result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
-            for line, kind, name in ((2, "workspaces", f"{prefix}-staging"), (6, "workspace_roles", f"{prefix}-deployer"),
-                                     (11, "workspace_access", "deployers")):
-                assert f"main.yaml:{line}: {kind}.{name}: {kind} are a Prefect Cloud feature" in result.stderr, result.stderr
-            assert "account_roles are a Prefect Cloud feature" in result.stderr
-            assert "Traceback" not in result.output
-        assert _Counting.seen == [], "no request was sent"
-        assert not workspace.state_path.exists()
-    finally:
-        server.shutdown()
-        server.server_close()
+def test_against_an_open_source_server_the_plan_is_refused_before_any_request(workspace, prefix, open_source_trap):
+    url = open_source_trap.api_url
+    workspace.write("main.yaml", "workspaces:" + config(prefix).split("workspaces:", 1)[1])
+    for command in (workspace.plan, workspace.apply):
+        result = assert_ok(command(env={"PREFECT_API_URL": url}), 1)
+        for line, kind, name in ((2, "workspaces", f"{prefix}-staging"), (6, "workspace_roles", f"{prefix}-deployer"),
+                                 (11, "workspace_access", "deployers")):
+            assert f"main.yaml:{line}: {kind}.{name}: {kind} are a Prefect Cloud feature" in result.stderr, result.stderr
+        assert "account_roles are a Prefect Cloud feature" in result.stderr
+        assert "Traceback" not in result.output
+    assert open_source_trap.seen == [], "no request was sent"
+    assert not workspace.state_path.exists()
 
 
 def test_moved_entries_rename_workspaces_and_roles_in_place(cloud_workspace, cloud, prefix):
