@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from resources.base import Address, FieldError
+from resources.base import Address, FieldError, ServerDefaults
 
 if TYPE_CHECKING:
     from provider.client import PrefectClient
@@ -38,6 +38,24 @@ class ActorNames(BaseModel):
 
     def normalized(self) -> dict[str, list[str]]:
         return {kind: sorted(set(getattr(self, kind))) for kind in SOURCES}
+
+    def check(self, defaults: ServerDefaults, *path: str | int) -> None:
+        """At plan time, a FieldError at `path`.KIND.INDEX for a person who is not a member of the
+        account, or a service account or team neither declared in the configuration nor in the
+        account; nothing offline (no client)."""
+        if defaults.client is None:
+            return
+        actors = actors_of(defaults.client)
+        for kind in SOURCES:
+            for index, name in enumerate(getattr(self, kind)):
+                if kind != "users" and str(Address(kind, name)) in defaults.declared:
+                    continue  # created first, by this configuration
+                try:
+                    actors.find(kind, name, *path, kind, index)
+                except FieldError as missing:
+                    if kind == "users":
+                        raise
+                    raise FieldError(f"{missing}, and the configuration declares none", *missing.path) from None
 
     def references(self) -> Iterable[Address]:
         """The service accounts and teams named, which must exist first when the configuration declares them."""

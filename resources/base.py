@@ -395,6 +395,9 @@ class ServerDefaults:
         # Attribute paths that took their value from a secret on the server, by address (filled by
         # `desired`, read by `sensitive_paths`, so live attributes are concealed at the same paths).
         self.secret_paths: dict[str, list[str]] = {}
+        # The addresses the configuration declares (set by the engine before any desired attributes
+        # are computed): what a reference may name before it exists on the server.
+        self.declared: set[str] = set()
 
     def base_job_template(self, pool_type: str) -> dict[str, Any]:
         """The server's default base job template for a work pool type (`{}` when it has none).

@@ -12,8 +12,9 @@ back by `GET .../access` as `{"manage_actors": [{id, name, email, type}], ...}`.
 and view only; deployments and work pools also run. The configuration names people by email and
 service accounts and teams by name (resources/actors.py), never by id.
 
-The object, and every team and service account named, is a reference: declared in the
-configuration (and so written first) or read as data, so one that does not exist stops the plan.
+The object is a reference: declared in the configuration (and so written first) or read as data.
+Teams and service accounts named are written first when the configuration declares them, and
+must be in the account otherwise; people must be members: the plan checks both.
 Deleting the resource restores Cloud's default, as Terraform's delete does: every member of the
 workspace may manage, run and view, and no team is named.
 """
@@ -90,8 +91,12 @@ class ObjectAccess(ResourceKind):
 
     def references(self, name: str, spec: ObjectAccessSpec) -> list[Address]:
         kind_name, _, object_name = split(name)
-        levels = [level for level in (spec.manage, spec.run, spec.view) if level is not None]
-        return [Address(kind_name, object_name), *(address for level in levels for address in level.references())]
+        return [Address(kind_name, object_name)]
+
+    def references_if_declared(self, name: str, spec: ObjectAccessSpec) -> Iterable[Address]:
+        for level in (spec.manage, spec.run, spec.view):
+            if level is not None:
+                yield from level.references()
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -100,12 +105,8 @@ class ObjectAccess(ResourceKind):
         if spec.run is not None and "run" not in target.levels:
             raise FieldError(f"{kind_name} have no run access in Prefect Cloud, only manage and view", "run")
         levels = {level: (getattr(spec, level) or AccessLevel()) for level in target.levels}
-        if defaults.client is not None:
-            # People cannot be declared (they join the account themselves): an unknown email is bad input.
-            actors = actors_of(defaults.client)
-            for level, names in levels.items():
-                for index, email in enumerate(names.users):
-                    actors.id_of("users", email, level, "users", index)
+        for level, names in levels.items():
+            names.check(defaults, level)
         return {level: names.normalized() for level, names in levels.items()}
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:

@@ -54,9 +54,7 @@ class Teams(ResourceKind):
         members = None
         if spec.members is not None:
             members = {kind: names for kind, names in spec.members.normalized().items() if kind in MEMBER_TYPES}
-            if defaults.client is not None:  # people must be in the account already (no API adds them)
-                for index, email in enumerate(spec.members.users):
-                    actors_of(defaults.client).find("users", email, "members", "users", index)
+            spec.members.check(defaults, "members")
         return {"description": spec.description, "members": members}
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:

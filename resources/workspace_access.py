@@ -74,9 +74,7 @@ class WorkspaceAccess(ResourceKind):
                 if others:
                     raise FieldError(f"{actor!r} is also granted a role by workspace_access.{others[0]}: "
                                      "an actor holds one role per workspace", kind, getattr(spec, kind).index(actor))
-        if defaults.client is not None:  # people cannot be created by a configuration: each must be a member now
-            for index, email in enumerate(spec.users):
-                actors_of(defaults.client).id_of("users", email, "users", index)
+        spec.check(defaults)
         return {"workspace_role": spec.workspace_role, **spec.normalized()}
 
     def list(self, client, names: set[str] | None) -> list[LiveObject]:

@@ -65,6 +65,7 @@ def desired_attributes(resources: dict[Address, Resource], defaults: ServerDefau
     """The desired attributes of `resources` (of those at the addresses `only`, when given)."""
     desired = Desired()
     errors: list[ConfigError] = []
+    defaults.declared = {str(address) for address in resources}
     for address, resource in resources.items():  # every one: what one declares, another may need
         catalog[address.kind].declare(address.name, resource.spec, defaults)
     for address, resource in resources.items():

@@ -310,8 +310,9 @@ def test_the_cloud_fake_answers_bad_member_and_key_requests_as_cloud_does(cloud,
     assert httpx.post(f"{by_hand.base_url}users/{ada['user_id']}/api_keys", json={"name": "k"}, headers=read_only).status_code == 403
 
 
-def test_an_unknown_service_account_fails_that_team_before_it_is_created(cloud_workspace, cloud, prefix):
+def test_an_unknown_service_account_is_an_error_of_the_plan(cloud_workspace, cloud, prefix):
     cloud_workspace.write("main.yaml", f"teams:\n  {prefix}-data:\n    members: {{users: [{ADA}], service_accounts: [ghost]}}\n")
     result = assert_ok(cloud_workspace.apply(), 1)
-    assert f"teams.{prefix}-data" in result.stderr and "the account has no service account named 'ghost'" in result.stderr
+    assert (f"main.yaml:3: teams.{prefix}-data.members.service_accounts[0]: the account has no service account "
+            "named 'ghost', and the configuration declares none") in result.stderr
     assert "Traceback" not in result.output and cloud.teams == {}

@@ -240,6 +240,8 @@ def test_the_connected_workspace_is_never_deleted_and_built_in_roles_are_not_dec
          "main.yaml:6: workspace_access.x.users[1]", "no member with the email 'nobody@example.com'"),
         (f"workspace_access:\n  x:\n    workspace_role: Viewer\n    users: [{ADA}]\n  y:\n    workspace_role: Runner\n    users: [{ADA}]\n",
          "workspace_access.y.users[0]", "an actor holds one role per workspace"),
+        ("workspace_access:\n  x:\n    workspace_role: Viewer\n    teams: [ghosts]\n", "main.yaml:4: workspace_access.x.teams[0]",
+         "no team named 'ghosts', and the configuration declares none"),
         ("workspace_roles:\n  Developer:\n    scopes: [see_flows]\n", "main.yaml:2: workspace_roles.Developer", "built-in workspace roles"),
         ("workspace_roles:\n  r:\n    inherited_role: Nope\n", "main.yaml:3: workspace_roles.r.inherited_role", "no workspace role named 'Nope'"),
         ("workspaces:\n  w:\n    description: no handle\n", "main.yaml:2: workspaces.w.handle", "required field is missing"),
