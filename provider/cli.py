@@ -488,7 +488,7 @@ def export(
     from resources import KINDS
 
     exportable = [k for k, kind in KINDS.items() if not kind.data_only]
-    chosen = [k.strip() for k in kinds.split(",")] if kinds else exportable
+    chosen = [k.strip() for k in kinds.split(",")] if kinds else [k for k in exportable if KINDS[k].exported_by_default]
     unknown = [k for k in chosen if k not in exportable]
     if unknown:
         raise ProviderError(f"unknown kinds {', '.join(unknown)} (expected some of: {', '.join(exportable)})")

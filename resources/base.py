@@ -169,6 +169,9 @@ class ResourceKind:
     nested_under: ClassVar[str | None] = None
     # True for what can only be read (`data:`), never declared as a resource (e.g. worker metadata).
     data_only: ClassVar[bool] = False
+    # False for objects that belong to a person rather than to the workspace or account (a user's
+    # own API keys): `export` writes them only when asked for by `--kinds`.
+    exported_by_default: ClassVar[bool] = True
 
     @property
     def declarable(self) -> bool:

@@ -11,17 +11,14 @@ key, as does a changed expiration.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import AwareDatetime, Field
 
 from provider.secrets import fingerprint
+from resources.api_keys import ACTIVE, instant, key_status
 from resources.base import ApplyContext, FieldError, Known, LiveObject, ResourceKind, Spec, name_filter, wanted
-
-ACTIVE = "active"
-
 
 class ServiceAccountSpec(Spec):
     account_role_name: str = Field(default="Member", description="The account role: Member, Admin, Owner or a custom role.")
@@ -45,7 +42,7 @@ class ServiceAccounts(ResourceKind):
     def desired(self, name: str, spec: ServiceAccountSpec, defaults) -> dict[str, Any]:
         return {
             "account_role_name": spec.account_role_name,
-            "api_key_expiration": _instant(spec.api_key_expiration),
+            "api_key_expiration": instant(spec.api_key_expiration),
             "api_key_status": ACTIVE,
         }
 
@@ -66,8 +63,8 @@ class ServiceAccounts(ResourceKind):
         issued = self._issued.get(bot["id"])
         return {
             "account_role_name": bot.get("account_role_name"),
-            "api_key_expiration": _instant(key.get("expiration")),
-            "api_key_status": _status(key),
+            "api_key_expiration": instant(key.get("expiration")),
+            "api_key_status": key_status(key),
             "api_key_id": key.get("id"),
             "api_key_fingerprint": fingerprint(issued["id"], issued["key"]) if issued and issued["id"] == key.get("id") else None,
         }
@@ -99,7 +96,7 @@ class ServiceAccounts(ResourceKind):
         bot = client.post(client.account(f"/bots/{obj_id}/rotate_api_key"),
                           {"api_key_expiration": attributes.get("api_key_expiration")})
         self._issued[obj_id] = bot["api_key"]
-        return {**{key: value for key, value in self._attributes(bot).items() if key in self.computed}, "api_key_status": "active"}
+        return {**{key: value for key, value in self._attributes(bot).items() if key in self.computed}, "api_key_status": ACTIVE}
 
     def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
         """The key, once: only right after the apply that issued it (it is never stored)."""
@@ -119,26 +116,3 @@ def _role_id(client, role_name: str) -> str:
     if not found:
         raise FieldError(f"no account role named {role_name!r} in this account", "account_role_name")
     return found[0]
-
-
-def _status(key: dict[str, Any]) -> str:
-    if not key.get("id"):
-        return "missing"
-    expiration = key.get("expiration")
-    if expiration and _parsed(expiration) <= dt.datetime.now(dt.timezone.utc):
-        return "expired"
-    return ACTIVE
-
-
-def _instant(value: dt.datetime | str | None) -> str | None:
-    """One spelling of an instant, UTC to the second, so configured and live values compare equal."""
-    if value is None:
-        return None
-    when = _parsed(value) if isinstance(value, str) else value
-    return when.astimezone(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _parsed(text: str) -> dt.datetime:
-    """A server timestamp; one without a time zone is UTC, as the server means it."""
-    when = dt.datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)

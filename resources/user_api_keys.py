@@ -21,8 +21,8 @@ from pydantic import AwareDatetime, Field
 from provider.errors import NotFound
 from provider.secrets import fingerprint
 from resources.actors import actors_of
+from resources.api_keys import ACTIVE, instant, key_status
 from resources.base import ApplyContext, FieldError, Known, LiveObject, ResourceKind, Spec, wanted
-from resources.service_accounts import ACTIVE, _instant, _status
 
 
 class UserApiKeySpec(Spec):
@@ -36,6 +36,7 @@ class UserApiKeys(ResourceKind):
     kind = "user_api_keys"
     spec = UserApiKeySpec
     cloud_only = True
+    exported_by_default = False  # people's own keys: listing another member's may be refused
     computed = frozenset({"key_fingerprint"})
     # Cloud cannot change a key: another user or expiration, or an expired key, takes a new one.
     replace_fields = frozenset({"user", "expiration", "key_status"})
@@ -48,7 +49,7 @@ class UserApiKeys(ResourceKind):
     def desired(self, name: str, spec: UserApiKeySpec, defaults) -> dict[str, Any]:
         if defaults.client is not None:  # the person must be in the account (no API adds people)
             actors_of(defaults.client).find("users", spec.user, "user")
-        return {"user": spec.user, "expiration": _instant(spec.expiration), "key_status": ACTIVE}
+        return {"user": spec.user, "expiration": instant(spec.expiration), "key_status": ACTIVE}
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
         found = []
@@ -85,8 +86,8 @@ class UserApiKeys(ResourceKind):
         email = next((m["email"] for m in actors_of(client).listed("users") if m["user_id"] == user_id), f"unknown:{user_id}")
         return LiveObject(obj_id, key["name"], {
             "user": email,
-            "expiration": _instant(key.get("expiration")),
-            "key_status": _status(key),
+            "expiration": instant(key.get("expiration")),
+            "key_status": key_status(key),
             "key_fingerprint": fingerprint(key["id"], issued["key"]) if issued else None,
         })
 

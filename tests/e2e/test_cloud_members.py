@@ -191,6 +191,12 @@ def test_import_and_export_round_trip_user_api_keys_and_teams_with_members(cloud
     assert f"{prefix}-ci:" in exported and f"user: {GRACE}" in exported and "expiration:" in exported
     assert f"- {prefix}-bot" in exported and f"- {GRACE}" in exported
     assert key["key"] not in exported and other["key"] not in exported and "fingerprint" not in exported
+    everything = cloud_workspace.directory.parent / "everything"
+    assert_ok(cloud_workspace.run("export", "--kinds", "teams,service_accounts,workspaces", "--out", str(everything)))
+    by_default = cloud_workspace.directory.parent / "by-default"
+    assert_ok(cloud_workspace.run("export", "--out", str(by_default)))
+    assert not (by_default / "user_api_keys.yaml").exists(), "people's own keys are exported only when asked for"
+    assert (by_default / "teams.yaml").read_text() == (everything / "teams.yaml").read_text()
 
     cloud_workspace.write("main.yaml", f"""\
 user_api_keys:
