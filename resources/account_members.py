@@ -12,18 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from resources.base import LiveObject, ResourceKind, Spec, wanted
+from resources.base import LiveObject, NoOptions, ResourceKind, wanted
 
 FIELDS = ("email", "handle", "first_name", "last_name", "account_role_name", "account_role_id", "user_id", "actor_id")
 
 
-class AccountMemberSpec(Spec):
-    """A data source takes no options."""
-
-
 class AccountMembers(ResourceKind):
     kind = "account_members"
-    spec = AccountMemberSpec
+    spec = NoOptions
     identity = "EMAIL"
     data_only = True
     cloud_only = True

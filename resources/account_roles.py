@@ -9,16 +9,12 @@ custom one) with its id and permissions, as Cloud lists them:
 
 from __future__ import annotations
 
-from resources.base import LiveObject, ResourceKind, Spec, name_filter, wanted
-
-
-class AccountRoleSpec(Spec):
-    """A data source takes no options."""
+from resources.base import LiveObject, NoOptions, ResourceKind, name_filter, wanted
 
 
 class AccountRoles(ResourceKind):
     kind = "account_roles"
-    spec = AccountRoleSpec
+    spec = NoOptions
     cloud_only = True
     data_only = True
 

@@ -60,6 +60,10 @@ class Spec(BaseModel):
     lifecycle: Lifecycle = Field(default_factory=Lifecycle, description="Terraform-style lifecycle rules.")
 
 
+class NoOptions(Spec):
+    """The spec of a data source that takes no options (e.g. worker metadata): named, nothing else."""
+
+
 @dataclass
 class LiveObject:
     """An object as read from the server: its id and its normalized attributes."""

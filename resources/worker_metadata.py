@@ -12,16 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from resources.base import LiveObject, ResourceKind, Spec, wanted
-
-
-class WorkerMetadataSpec(Spec):
-    """A data source takes no options."""
+from resources.base import LiveObject, NoOptions, ResourceKind, wanted
 
 
 class WorkerMetadata(ResourceKind):
     kind = "worker_metadata"
-    spec = WorkerMetadataSpec
+    spec = NoOptions
     identity = "WORKER_TYPE"
     data_only = True
 
