@@ -713,18 +713,20 @@ def _rotate(address: str, directory: Path, lock_timeout: str, api_url: str | Non
 
     kind = CATALOG[CATALOG.parse(address).kind]
     outputs: dict[str, Any] = {}
+    session = _state_session(directory, api_url)  # in the workspace its `workspace:` names, if it does
 
     def edit(state: State) -> None:
         record = state.resources.get(address)
         if record is None:
             raise StateError(f"{address} is not in state")
-        with connect(api_url) as client:
+        with session.connect() as client:
             if not client.connection.is_cloud:
                 raise PlanError(cloud_refusal(kind.kind, client.connection))
+            session.check_workspace(state, client)
             record.attributes = {**record.attributes, **kind.rotate(client, record.id, record.attributes)}
         outputs.update(kind.outputs(record.name, record.id, record.attributes))
 
-    _edit_state(directory, lock_timeout, edit)
+    session.edit_state("state edit", parse_duration(lock_timeout), edit)
     return outputs
 
 
