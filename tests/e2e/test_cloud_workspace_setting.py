@@ -93,6 +93,12 @@ def test_each_configuration_works_in_the_workspace_it_names(two_workspaces, clou
         assert "No changes." in assert_ok(config.plan(), 0).stdout
         assert "No changes." in assert_ok(config.run("drift", str(config.directory)), 0).stdout
 
+    # Commands on one managed object go to its workspace too.
+    slugs = {h["workspace"]: h["slug"] for h in cloud.webhooks.values()}
+    assert_ok(staging.run("webhooks", "rotate", "alerts", str(staging.directory), "--auto-approve"))
+    rotated = {h["workspace"]: h["slug"] for h in cloud.webhooks.values()}
+    assert rotated[ids["staging"]] != slugs[ids["staging"]] and rotated[ids["prod"]] == slugs[ids["prod"]]
+
 
 def test_a_state_applied_to_one_workspace_is_refused_in_another(two_workspaces, cloud, prefix):
     staging, _ = two_workspaces
@@ -175,3 +181,25 @@ def test_a_bad_setting_names_file_and_line(workspace, files, error):
     result = assert_ok(workspace.run("validate", str(workspace.directory)), 1)
     assert error in result.stderr
     assert "Traceback" not in result.output
+
+
+
+def test_export_writes_a_configuration_of_the_named_workspace(two_workspaces, cloud, tmp_path, prefix):
+    staging, _ = two_workspaces
+    assert_ok(staging.apply())
+    staging_id = workspace_id(cloud, f"{prefix}-staging")
+    [hook] = [h["id"] for h in cloud.webhooks.values() if h["workspace"] == staging_id]
+
+    def export(handle: str) -> Workspace:
+        out = Workspace(tmp_path / f"export-{handle}", staging.api_url, tmp_path / "prefect-home")
+        out.env = dict(staging.env)
+        assert_ok(out.run("export", "--kinds", "webhooks", "--workspace", handle, "--out", str(out.directory)))
+        return out
+
+    assert not (export(f"{prefix}-prod").directory / "webhooks.yaml").exists(), "production has no webhook"
+    exported = export(f"{prefix}-staging")
+    assert (exported.directory / "workspace.yaml").read_text() == f'workspace: "{prefix}-staging"\n'
+    assert "alerts:" in (exported.directory / "webhooks.yaml").read_text()
+    state = exported.state()
+    assert (state["workspace"], state["resources"]["webhooks.alerts"]["id"]) == (staging_id, hook)
+    assert "No changes." in assert_ok(exported.plan(), 0).stdout
