@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from provider.connection import workspace_client
 from provider.engine import (
     ApplyResult,
     PlanOptions,
@@ -26,7 +27,6 @@ from provider.engine import (
     read_data,
     refresh,
 )
-from provider.connection import workspace_client
 from provider.errors import ProviderError, StateError
 from provider.state import Record, State, StateWriter
 from resources import CATALOG, KINDS
