@@ -476,16 +476,25 @@ def export(
     kinds: Annotated[Optional[str], typer.Option("--kinds", help="Comma-separated kinds (default: all).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Directory to write the configuration and state to.")] = Path("export"),
     pulumi: Annotated[bool, typer.Option("--pulumi", help="Write a Pulumi program adopting the objects instead.")] = False,
+    workspace: Annotated[Optional[str], typer.Option("--workspace", help="Export this Prefect Cloud workspace (by handle) of the API URL's account; the configuration gets `workspace: HANDLE`.")] = None,
     api_url: ApiUrl = None,
 ) -> None:
     """Write the live workspace as configuration files, with a state that adopts them."""
+    import contextlib
+
     from rich.table import Table
 
+    from provider.config import WorkspaceSetting
+    from provider.connection import workspace_client
     from provider.engine import cloud_refusal
-    from provider.errors import ProviderError
+    from provider.errors import Location, ProviderError
     from provider.export import export_pulumi_program, export_workspace
     from provider.state import STATE_FILE, LocalBackend
     from resources import KINDS
+    from resources.workspaces import connected_workspace
+
+    if pulumi and workspace:
+        raise ProviderError("--workspace: a Pulumi program talks to the workspace of its API URL; export with that URL instead")
 
     exportable = [k for k, kind in KINDS.items() if not kind.data_only]
     chosen = [k.strip() for k in kinds.split(",")] if kinds else [k for k in exportable if KINDS[k].exported_by_default]
@@ -497,13 +506,18 @@ def export(
         raise ProviderError(f"{out / '__main__.py'} already exists: export into a new directory")
     if backend.read() is not None:
         raise ProviderError(f"{backend.describe()} already exists: export into a new directory")
-    with connect(api_url) as client:
+    with connect(api_url) as client, contextlib.ExitStack() as stack:
+        if workspace:  # as a configuration's `workspace:` setting is resolved
+            client = stack.enter_context(workspace_client(client, WorkspaceSetting(workspace, Location("--workspace")), None))
         if not client.connection.is_cloud:
             cloud_only = [k for k in chosen if KINDS[k].cloud_only]
             if kinds and cloud_only:
                 raise ProviderError(cloud_refusal(", ".join(cloud_only), client.connection))
             chosen = [k for k in chosen if k not in cloud_only]
         result = (export_pulumi_program if pulumi else export_workspace)(client, chosen)
+        if workspace:
+            result.files["workspace.yaml"] = f"workspace: {json.dumps(workspace)}\n"
+            result.state.workspace = connected_workspace(client)
     for relative, text in result.files.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -713,18 +727,20 @@ def _rotate(address: str, directory: Path, lock_timeout: str, api_url: str | Non
 
     kind = CATALOG[CATALOG.parse(address).kind]
     outputs: dict[str, Any] = {}
+    session = _state_session(directory, api_url)  # in the workspace its `workspace:` names, if it does
 
     def edit(state: State) -> None:
         record = state.resources.get(address)
         if record is None:
             raise StateError(f"{address} is not in state")
-        with connect(api_url) as client:
+        with session.connect() as client:
             if not client.connection.is_cloud:
                 raise PlanError(cloud_refusal(kind.kind, client.connection))
+            session.check_workspace(state, client)
             record.attributes = {**record.attributes, **kind.rotate(client, record.id, record.attributes)}
         outputs.update(kind.outputs(record.name, record.id, record.attributes))
 
-    _edit_state(directory, lock_timeout, edit)
+    session.edit_state("state edit", parse_duration(lock_timeout), edit)
     return outputs
 
 

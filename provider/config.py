@@ -18,7 +18,7 @@ from provider.yamlsource import SourceMap, _dotted, load_yaml
 from resources import CATALOG, KINDS
 from resources.base import Address, Spec
 
-SETTINGS_KEYS = ("data", "backend", "prefect_yaml", "step_outputs", "moved")
+SETTINGS_KEYS = ("data", "backend", "prefect_yaml", "step_outputs", "moved", "workspace")
 
 
 class Moved(BaseModel):
@@ -75,6 +75,15 @@ class DataSource:
         return f"{self} ({self.location}): {what}"
 
 
+@dataclass(frozen=True)
+class WorkspaceSetting:
+    """`workspace: HANDLE`: the configuration's workspace-scoped objects live in the workspace of this
+    handle, in the account of the API URL (resolved by the session, provider/connection.py)."""
+
+    handle: str
+    location: Location
+
+
 @dataclass
 class Configuration:
     directory: Path
@@ -88,6 +97,7 @@ class Configuration:
     deferred: dict[Address, Location] = field(default_factory=dict)
     # Reads the files again, given what the data sources read (set by load_configuration).
     reload: Callable[[Mapping[str, Mapping[str, Any]]], Configuration] | None = field(default=None, repr=False)
+    workspace: WorkspaceSetting | None = None
 
     def with_data(self, values: Mapping[str, Mapping[str, Any]]) -> Configuration:
         """This configuration read again, its `${data.KIND.NAME.ATTRIBUTE}` expressions taking `values`."""
@@ -149,6 +159,7 @@ def load_configuration(
     errors: list[ConfigError] = []
     resources: dict[Address, Resource] = {}
     backend: dict[str, Any] | None = None
+    workspace: WorkspaceSetting | None = None
     moved: list[Moved] = []
     data_sources: dict[Address, DataSource] = {}
     outputs: dict[str, dict[str, Any]] = {}
@@ -172,6 +183,14 @@ def load_configuration(
                 if backend is not None:
                     errors.append(ConfigError("backend is configured twice", where, "backend"))
                 backend = body if isinstance(body, dict) else None
+                continue
+            if key == "workspace":
+                if workspace is not None:
+                    errors.append(ConfigError(f"workspace is configured twice; first at {workspace.location}", where, "workspace"))
+                elif not isinstance(body, str) or not body.strip():
+                    errors.append(ConfigError("expected a workspace handle, e.g. `workspace: staging`", where, "workspace"))
+                else:
+                    workspace = WorkspaceSetting(body, where)
                 continue
             if key == "prefect_yaml":
                 prefect_yamls += _prefect_yaml_paths(body, path.parent, source, errors)
@@ -225,7 +244,7 @@ def load_configuration(
         raise ConfigErrors(errors)
     reload = functools.partial(load_configuration, directory, variables, step_outputs, flow_python)
     return Configuration(directory, resources, backend, warnings, moved, data_sources, deferred,
-                         lambda values: reload(data_values=values))
+                         lambda values: reload(data_values=values), workspace)
 
 
 def declared_configuration(directory: Path, specs: Mapping[Address, Spec], source: SourceMap) -> Configuration:

@@ -27,6 +27,7 @@ def configuration_schema() -> dict[str, Any]:
     fields["data"] = (Optional[data], None)  # noqa: UP007  (objects read, never managed)
     fields["moved"] = (Optional[list[Moved]], None)  # noqa: UP007
     fields["backend"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007
+    fields["workspace"] = (Optional[str], None)  # noqa: UP007  (a Cloud workspace's handle)
     fields["prefect_yaml"] = (Optional[list[str]], None)  # noqa: UP007
     fields["step_outputs"] = (Optional[dict[str, dict[str, Any]]], None)  # noqa: UP007  (prefect.yaml build/push steps)
     model = create_model("PrefectProviderConfiguration", **fields)

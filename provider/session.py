@@ -9,11 +9,12 @@ and results and report progress through `on_event`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from provider.connection import workspace_client
 from provider.engine import (
     ApplyResult,
     PlanOptions,
@@ -30,6 +31,7 @@ from provider.errors import ProviderError, StateError
 from provider.state import Record, State, StateWriter
 from resources import CATALOG, KINDS
 from resources.base import Address, ServerDefaults
+from resources.workspaces import connected_workspace
 
 if TYPE_CHECKING:
     from provider.client import PrefectClient
@@ -48,14 +50,44 @@ class Session:
     def __init__(self, config: Configuration | None, backend: Backend, connect: Connect):
         self.config = config
         self.backend = backend
-        self.connect = connect
+        self._connect_to_api_url = connect
         # The state the last plan was made against (moves applied in memory); `apply` writes it.
         self.state: State | None = None
 
     def with_config(self, config: Configuration) -> Session:
         """A session on another configuration (e.g. one pool's infrastructure) with this backend,
         which has read the state the other session writes."""
-        return Session(config, self.backend, self.connect)
+        return Session(config, self.backend, self._connect_to_api_url)
+
+    @contextmanager
+    def connect(self) -> Iterator[PrefectClient]:
+        """A client to the configuration's workspace: the API URL's, or the one its `workspace:`
+        setting names in the account of the API URL."""
+        setting = self.config.workspace if self.config else None
+        with self._connect_to_api_url() as client:
+            if setting is None:
+                yield client
+                return
+            declared = next((r.location for a, r in self.config.resources.items()
+                             if a.kind == "workspaces" and r.spec.handle == setting.handle), None)
+            with workspace_client(client, setting, declared) as chosen:
+                yield chosen
+
+    def check_workspace(self, state: State, client: PrefectClient) -> None:
+        """Refuse a state applied to another Cloud workspace than the one `client` talks to (it
+        would plan to create everything again there); with `workspace:`, record the one it is."""
+        talking_to = connected_workspace(client) if client.connection.is_cloud else None
+        if state.workspace and state.workspace != talking_to:
+            setting = self.config.workspace if self.config else None
+            how = f"`workspace: {setting.handle}` ({setting.location}) resolves to" if setting else "the API URL points into"
+            raise StateError(
+                f"the state {self.backend.describe()} manages the objects of Cloud workspace {state.workspace}, and "
+                f"{how} {'workspace ' + talking_to if talking_to else 'no Cloud workspace'} "
+                f"({client.connection.display_url}): refusing to work in another workspace than the state's. "
+                "Point the configuration at the state's workspace, or give this workspace its own configuration and state"
+            )
+        if self.config is not None and self.config.workspace is not None:
+            state.workspace = talking_to
 
     def resolved_config(self) -> Configuration | None:
         """The configuration with its `${data...}` expressions evaluated (the data sources read now,
@@ -90,12 +122,15 @@ class Session:
         state = state or State()
         moved = apply_moves(self.config, state)
         with self.connect() as client:
+            self.check_workspace(state, client)
             if mode != "destroy":
                 self._read_data(client)
             options = PlanOptions(mode, list(targets), list(replace), moved)
             plan = make_plan(self.config, state, client, options, new_state=new_state)
         plan.moved = {new: f"{new.split('.', 1)[0]}.{old}" for new, old in moved.items()}
         plan.warnings += [f"{old} has moved to {new}" for new, old in plan.moved.items()]
+        if self.config is not None and self.config.workspace is not None:
+            plan.warnings.insert(0, f"workspace {self.config.workspace.handle!r} ({client.connection.display_url})")
         self.state = state
         return plan
 
@@ -104,10 +139,11 @@ class Session:
         persisted at once, and the plan's moves first."""
         if self.state is None:
             raise ProviderError("apply needs a plan made or checked by this session")
-        writer = StateWriter(self.backend, self.state)
-        for new, old in plan.moved.items():
-            writer.move(old, new)  # already renamed in memory (a no-op there); this makes it durable
         with self.connect() as client:
+            self.check_workspace(self.state, client)
+            writer = StateWriter(self.backend, self.state)
+            for new, old in plan.moved.items():
+                writer.move(old, new)  # already renamed in memory (a no-op there); this makes it durable
             return apply_plan(plan, client, writer, parallelism=parallelism, on_event=on_event)
 
     def load_saved(self, saved: Plan, source: Path) -> Plan:
@@ -172,6 +208,7 @@ class Session:
         with self.locked("import", lock_timeout):
             state = self.backend.read() or State()
             with self.connect() as client:
+                self.check_workspace(state, client)
                 self._read_data(client)
                 record = import_object(self.config, state, client, address, id_or_name)
             state.resources[str(address)] = record

@@ -57,12 +57,16 @@ class State:
     # Creates that were started but not recorded as done (the process may have died in between):
     # an object found under such an address is adopted by the next plan, not created twice.
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The id of the Cloud workspace a configuration with `workspace:` was applied to: a run that
+    # resolves to another workspace is refused rather than planning to create everything there.
+    workspace: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "serial": self.serial,
             "lineage": self.lineage,
+            **({"workspace": self.workspace} if self.workspace else {}),
             "resources": {address: asdict(self.resources[address]) for address in sorted(self.resources)},
             "pending": dict(sorted(self.pending.items())),
         }
@@ -103,6 +107,7 @@ class _StateFile(_Strict):
     version: int
     serial: int = Field(ge=0)
     lineage: str = Field(min_length=1)
+    workspace: str | None = None
     resources: dict[str, Record] = Field(default_factory=dict)
     pending: dict[str, _Pending] = Field(default_factory=dict)
 
@@ -134,7 +139,8 @@ def parse_state(raw: str | bytes, where: str) -> State:
     for address, entry in parsed.pending.items():
         _check_address(f"pending[{json.dumps(address)}]", address, entry.kind, entry.name, where)
     return State(lineage=parsed.lineage, serial=parsed.serial, version=parsed.version, resources=parsed.resources,
-                 pending={address: entry.model_dump() for address, entry in parsed.pending.items()})
+                 pending={address: entry.model_dump() for address, entry in parsed.pending.items()},
+                 workspace=parsed.workspace)
 
 
 def _not_a_state(raw: str | bytes, where: str, exc: ValidationError | None) -> str:
