@@ -491,8 +491,7 @@ def export(
     from provider.export import export_pulumi_program, export_workspace
     from provider.state import STATE_FILE, LocalBackend
     from resources import KINDS
-    from resources.workspaces import connected_workspace
-
+    
     if pulumi and workspace:
         raise ProviderError("--workspace: a Pulumi program talks to the workspace of its API URL; export with that URL instead")
 
@@ -517,7 +516,7 @@ def export(
         result = (export_pulumi_program if pulumi else export_workspace)(client, chosen)
         if workspace:
             result.files["workspace.yaml"] = f"workspace: {json.dumps(workspace)}\n"
-            result.state.workspace = connected_workspace(client)
+            result.state.workspace = client.connection.workspace_id
     for relative, text in result.files.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)

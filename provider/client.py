@@ -46,6 +46,11 @@ class Connection:
         return "/accounts/" in self.api_url and "/workspaces/" in self.api_url
 
     @property
+    def workspace_id(self) -> str | None:
+        """The id of the Cloud workspace the API URL is in (None for any other server)."""
+        return self.api_url.rstrip("/").partition("/workspaces/")[2].split("/")[0] if self.is_cloud else None
+
+    @property
     def account_url(self) -> str:
         """The account a Cloud workspace URL belongs to (`…/api/accounts/ID`): where account-scoped
         objects (service accounts, teams) live."""

@@ -31,7 +31,6 @@ from provider.errors import ProviderError, StateError
 from provider.state import Record, State, StateWriter
 from resources import CATALOG, KINDS
 from resources.base import Address, ServerDefaults
-from resources.workspaces import connected_workspace
 
 if TYPE_CHECKING:
     from provider.client import PrefectClient
@@ -76,7 +75,7 @@ class Session:
     def check_workspace(self, state: State, client: PrefectClient) -> None:
         """Refuse a state applied to another Cloud workspace than the one `client` talks to (it
         would plan to create everything again there); with `workspace:`, record the one it is."""
-        talking_to = connected_workspace(client) if client.connection.is_cloud else None
+        talking_to = client.connection.workspace_id
         if state.workspace and state.workspace != talking_to:
             setting = self.config.workspace if self.config else None
             how = f"`workspace: {setting.handle}` ({setting.location}) resolves to" if setting else "the API URL points into"

@@ -30,7 +30,6 @@ from pydantic import Field
 from resources.actors import ActorNames, actors_of
 from resources.base import Address, ApplyContext, FieldError, Known, LiveObject, ResourceKind, Spec
 from resources.workspace_roles import BUILT_IN, all_roles, check_role, role_id
-from resources.workspaces import connected_workspace
 
 # Per kind of actor: its grants' route, how a grant is upserted, the field naming the actor in a
 # grant, and the field of the account's listing of that actor it holds (see resources/actors.py).
@@ -81,7 +80,7 @@ class WorkspaceAccess(ResourceKind):
         """Every role held in the workspace, as one grant named after the role (for `export` and `data:`)."""
         holders = _holders(client)
         roles = sorted(set(holders.values()) if names is None else names & {role["name"] for role in all_roles(client)})
-        workspace = connected_workspace(client)
+        workspace = client.connection.workspace_id
         return [LiveObject(f"{workspace}/{role}", role, _attributes(role, holders, None)) for role in roles]
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
@@ -97,7 +96,7 @@ class WorkspaceAccess(ResourceKind):
             named = {kind: {*recorded.get(kind, []), *desired.get(kind, [])} for kind in ROUTES}
             attributes = _attributes(role, holders, named)
             if entry.id is not None or any(attributes[kind] for kind in ROUTES):
-                found.append(LiveObject(entry.id or f"{connected_workspace(client)}/{name}", name, attributes))
+                found.append(LiveObject(entry.id or f"{client.connection.workspace_id}/{name}", name, attributes))
         return found
 
     def adopt_reason(self, obj: LiveObject) -> str | None:
@@ -105,7 +104,7 @@ class WorkspaceAccess(ResourceKind):
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
         _grant(client, attributes, {kind: attributes[kind] for kind in ROUTES})
-        return f"{connected_workspace(client)}/{name}"
+        return f"{client.connection.workspace_id}/{name}"
 
     def update(self, client, obj_id: str, name: str, attributes: dict[str, Any], before: dict[str, Any], ctx: ApplyContext) -> None:
         same_role = attributes["workspace_role"] == before.get("workspace_role")

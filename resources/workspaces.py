@@ -46,12 +46,8 @@ class Workspaces(ResourceKind):
         client.delete(client.account(f"/workspaces/{obj_id}"))
 
     def deletion_refused(self, client, obj_id: str, name: str, deleting: set[str]) -> str | None:
-        if obj_id == connected_workspace(client):
+        if obj_id == client.connection.workspace_id:
             return (f"workspace {name!r} is the one the API URL points into: deleting it would delete every "
                     "object in it, this configuration's included; delete it from another workspace's configuration")
         return None
 
-
-def connected_workspace(client) -> str:
-    """The id of the workspace the connection's API URL is in."""
-    return client.connection.api_url.rstrip("/").partition("/workspaces/")[2].split("/")[0]
