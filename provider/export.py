@@ -52,6 +52,16 @@ def export_workspace(client: PrefectClient, kinds: list[str]) -> Export:
         if specs:
             result.files[f"{kind_name}.yaml"] = _yaml({kind_name: specs})
             result.counts[kind_name] = len(specs)
+    # What the exported objects refer to but the export does not hold (e.g. the deployment an
+    # access list is for, with `--kinds object_access`) is read as data, so the configuration plans.
+    data: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in list(result.state.resources.values()):
+        for dependency in record.dependencies:
+            if dependency not in result.state.resources:
+                address = CATALOG.parse(dependency)
+                data.setdefault(address.kind, {})[address.name] = {}
+    if data:
+        result.files["data.yaml"] = _yaml({"data": {kind: dict(sorted(names.items())) for kind, names in sorted(data.items())}})
     result.state.serial = 1
     return result
 

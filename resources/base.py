@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -382,6 +383,20 @@ def list_named(client: PrefectClient, path: str, field: str, names: set[str] | N
     ordered = sorted(names)
     return [found for start in range(0, len(ordered), PAGE_SIZE)
             for found in client.post(path, {**name_filter(field, ordered[start:start + PAGE_SIZE]), "limit": PAGE_SIZE})]
+
+
+# Reads in flight at once where a server reads one object per request (Cloud's access lists, a
+# team's members, a deployment's SLAs): its latency, not the objects, sets the time of a plan.
+READ_AT_ONCE = 8
+
+
+def read_each(read: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """`read(item)` of every item, READ_AT_ONCE at a time, in the items' order."""
+    items = list(items)
+    if len(items) < 2:
+        return [read(item) for item in items]
+    with ThreadPoolExecutor(max_workers=READ_AT_ONCE) as pool:
+        return list(pool.map(read, items))
 
 
 def wanted(name: str, names: set[str] | None) -> bool:

@@ -22,7 +22,6 @@ workspace may manage, run and view, and no team is named.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,13 +29,12 @@ from urllib.parse import quote
 from pydantic import Field
 
 from resources.actors import ActorNames, actors_of
-from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec
+from resources.base import Address, ApplyContext, FieldError, LiveObject, ResourceKind, ServerDefaults, Spec, read_each
 from resources.blocks import Blocks
 from resources.deployments import Deployments
 from resources.work_pools import WorkPools
 
 EVERYONE = "*"  # Cloud's actor id for every member of the workspace
-READERS = 8  # access lists read at once
 
 
 @dataclass(frozen=True)
@@ -123,8 +121,7 @@ class ObjectAccess(ResourceKind):
             access = client.get(target.path(obj.id, obj.name))
             return LiveObject(obj.id, f"{kind_name}.{obj.name}", _live(access, target.levels))
 
-        with ThreadPoolExecutor(max_workers=READERS) as pool:  # Cloud reads one list per request
-            lists = list(pool.map(read, objects))
+        lists = read_each(read, objects)  # Cloud reads one list per request
         if names is None:
             lists = [obj for obj in lists if obj.attributes != _default(split(obj.name)[1].levels)]
         return lists

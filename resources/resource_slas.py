@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, JsonValue, Tag, field_validator
 
 from provider.errors import NotFound
-from resources.base import Address, ApplyContext, LiveObject, ResourceKind, Spec
+from resources.base import Address, ApplyContext, LiveObject, ResourceKind, Spec, read_each
 from resources.deployments import IDENTITY, Deployments
 from resources.names import check_object_name, split_pair
 
@@ -169,8 +169,10 @@ class ResourceSlas(ResourceKind):
 
     def read(self, client, names: set[str] | None, known) -> list[LiveObject]:
         found = []
-        for deployment in Deployments().list(client, names):
-            related = client.get(f"/automations/related-to/{resource_id(deployment.id)}")
+        deployments = Deployments().list(client, names)
+        # One read per deployment: Cloud reads the SLAs of one resource at a time.
+        reads = read_each(lambda deployment: client.get(f"/automations/related-to/{resource_id(deployment.id)}"), deployments)
+        for deployment, related in zip(deployments, reads):
             slas = by_name(live_sla(a) for a in related if a.get("type") in DEFINING)
             what = known.get(deployment.name)
             if not slas and not (what and what.id):

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from resources.actors import ActorNames, actors_of
-from resources.base import Address, ApplyContext, Known, LiveObject, ResourceKind, Spec, name_filter, wanted
+from resources.base import Address, ApplyContext, Known, LiveObject, ResourceKind, Spec, name_filter, read_each, wanted
 
 # The actor kinds a team holds, and the member type Cloud calls each.
 MEMBER_TYPES = {"users": "user", "service_accounts": "service_account"}
@@ -62,12 +62,12 @@ class Teams(ResourceKind):
         teams = [LiveObject(team["id"], team["name"], {"description": team.get("description") or ""})
                  for team in found if wanted(team["name"], names)]
         if names is None:  # export: who is on each team too
-            for team in teams:
-                team.attributes["members"] = _members(client, team.id)
+            _read_members(client, teams)
         return teams
 
     def read(self, client, names: set[str], known: Mapping[str, Known]) -> list[LiveObject]:
         found = self.list(client, names)
+        managed = []
         for team in found:
             seen = known.get(team.name) or Known()
             recorded = (seen.recorded or {}).get("members")
@@ -76,7 +76,8 @@ class Teams(ResourceKind):
                     # No longer managed: not read, so what state last recorded stays and is no drift.
                     team.attributes["members"] = recorded
             elif (seen.desired or {}).get("members") is not None or recorded is not None:
-                team.attributes["members"] = _members(client, team.id)
+                managed.append(team)
+        _read_members(client, managed)
         return found
 
     def create(self, client, name: str, attributes: dict[str, Any], ctx: ApplyContext) -> str:
@@ -110,6 +111,12 @@ class Teams(ResourceKind):
 def _memberships(client, team_id: str) -> list[dict[str, Any]]:
     """Who is on the team, as Cloud lists them: [{"id": ACTOR_ID, "type": "user" | "service_account"}]."""
     return client.get(client.account(f"/teams/{team_id}")).get("memberships") or []
+
+
+def _read_members(client, teams: list[LiveObject]) -> None:
+    """Fill in who is on each team (one read per team: Cloud has no bulk read of memberships)."""
+    for team, members in zip(teams, read_each(lambda team: _members(client, team.id), teams)):
+        team.attributes["members"] = members
 
 
 def _members(client, team_id: str) -> dict[str, list[str]]:

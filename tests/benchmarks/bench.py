@@ -19,6 +19,12 @@ deployments with schedules and pull steps) and measures in one run:
   --all` (first deploy and a redeploy of the unchanged file) against `prefect-provider apply`
   reading that prefect.yaml.
 
+`--cloud N` measures Prefect Cloud administration instead, against the loopback Cloud fake
+(tests/cloud_fake.py) in front of the server: N teams with members, N service accounts, a role
+granted to all of them, N work pools with access lists and N deployments with SLAs. The fake
+answers in microseconds where Cloud takes tens of milliseconds, so its requests are the number to
+read, not its times.
+
 It prints a table (and `--markdown` prints the table in docs/performance.md). Not a test: it asserts only that
 what it measures did what it should (a no-op plan has no changes).
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -463,6 +470,65 @@ def run(tmp: Path, api: str, objects: int, database: str) -> tuple[list[Row], st
     return rows, kinds
 
 
+def cloud_administration(tmp: Path, api: str, count: int) -> list[Row]:
+    """Apply, no-op plan and no-op apply of `count` of each Cloud administration object (see the
+    module's docstring), with the requests each sends, by route, counted by the Cloud fake."""
+    from tests.cloud_fake import CloudFake
+
+    people = ["ada.lovelace@example.com", "grace.hopper@example.com"]
+    config = {
+        "service_accounts": {f"bench-sa-{i}": {} for i in range(count)},
+        "teams": {f"bench-team-{i}": {"members": {"users": people, "service_accounts": [f"bench-sa-{i}"]}} for i in range(count)},
+        "workspace_roles": {"bench-deployer": {"scopes": ["run_deployments"], "inherited_role": "Viewer"}},
+        "workspace_access": {"bench": {"workspace_role": "bench-deployer", "teams": [f"bench-team-{i}" for i in range(count)],
+                                       "service_accounts": [f"bench-sa-{i}" for i in range(count)]}},
+        "work_pools": {f"bench-cloud-pool-{i}": {"type": "process"} for i in range(count)},
+        "object_access": {f"work_pools.bench-cloud-pool-{i}": {"manage": {"teams": [f"bench-team-{i}"]}, "view": {"everyone": True}}
+                          for i in range(count)},
+        "deployments": {f"bench-cloud-flow/dep-{i}": {"entrypoint": "flows.py:flow", "work_pool": f"bench-cloud-pool-{i}"}
+                        for i in range(count)},
+        "resource_slas": {f"bench-cloud-flow/dep-{i}": {"slas": [{"name": "too-long", "duration": 600}]} for i in range(count)},
+    }
+    config_dir = tmp / "cloud"
+    config_dir.mkdir()
+    dump_yaml(config, config_dir / "main.yaml")
+    objects = sum(len(specs) for specs in config.values())
+    step = progress(f"cloud, {objects} objects")
+    with CloudFake(api, api_key="pnu_bench", read_only_key="pnu_bench_read") as cloud:
+        env = {**os.environ, "PREFECT_API_URL": cloud.api_url, "PREFECT_API_KEY": cloud.api_key,
+               "PREFECT_HOME": str(tmp / "prefect-home"), "NO_COLOR": "1"}
+        cli = [sys.executable, "-m", "provider"]
+
+        def sent(command: list[str], expect: str) -> tuple[float, dict[str, int]]:
+            before = dict(cloud.requests)
+            elapsed, _ = timed(lambda: run_command(command, env, expect=expect))
+            counted: dict[str, int] = {}
+            for route, n in cloud.requests.items():
+                if n > before.get(route, 0):  # a pool's routes hold its name, not an id
+                    generic = re.sub(r"/work_pools/[^/]+/access", "/work_pools/{name}/access", route)
+                    counted[generic] = counted.get(generic, 0) + n - before.get(route, 0)
+            return elapsed, counted
+
+        step("apply from empty")
+        apply_time, applied = sent([*cli, "apply", str(config_dir), "--auto-approve"], "Apply complete!")
+        step(f"no-op plan (apply took {apply_time:.1f} s)")
+        plan_time, planned = sent([*cli, "plan", str(config_dir)], "No changes.")
+        _, again = sent([*cli, "apply", str(config_dir), "--auto-approve"], "No changes.")
+    writes = sum(n for route, n in again.items() if not route.startswith("GET ") and not route.endswith("/filter"))
+    reads = sum(planned.values())
+    per_object = sorted((n, route) for route, n in planned.items() if n >= count)
+    bulk = reads - sum(n for n, _ in per_object)
+    return [
+        Row(f"Cloud: apply from empty ({objects} objects, CLI)", f"{apply_time:.2f} s ({sum(applied.values())} requests)",
+            "—", "—", "—"),
+        Row("Cloud: requests per no-op plan", str(reads),
+            ", ".join(f"{n} `{route}`" for n, route in per_object) + f" + {bulk} bulk reads", "—",
+            f"≤ {3 * count + 30} (one read per list Cloud has no bulk read for)", reads <= 3 * count + 30),
+        Row("Cloud: no-op plan (CLI, against the fake)", f"{plan_time:.2f} s", "—", "—", "—"),
+        Row("Cloud: writes in a no-op apply", str(writes), "—", "—", "0", writes == 0),
+    ]
+
+
 def progress(database: str) -> Callable[[str], None]:
     """Progress on stderr (a 10,000-object run takes a while), with the time since the start."""
     start = time.monotonic()
@@ -481,6 +547,8 @@ def main() -> None:
                         help="API worker processes of the PostgreSQL server "
                              "(several use a throwaway Redis; needs prefect-redis)")
     parser.add_argument("--markdown", action="store_true", help="print the tables for docs/performance.md")
+    parser.add_argument("--cloud", type=int, metavar="N",
+                        help="measure Cloud administration (N of each object) against the Cloud fake instead")
     parser.add_argument("--bare-listing", metavar="API_URL", help=argparse.SUPPRESS)  # the bare script, run as a process
     args = parser.parse_args()
     if args.bare_listing:
@@ -503,12 +571,17 @@ def main() -> None:
             workers = args.workers if database == "postgres" else 1
             with prefect_server(Path(tmp) / "server", database, workers,
                                 PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false") as api:
-                rows, kinds = run(Path(tmp), api, args.objects, database)
+                if args.cloud:
+                    rows = cloud_administration(Path(tmp), api, args.cloud)
+                    size = f"Cloud administration, {args.cloud} of each object, against the loopback Cloud fake"
+                else:
+                    rows, kinds = run(Path(tmp), api, args.objects, database)
+                    size = f"{args.objects} objects ({kinds})"
         on = {"sqlite": "SQLite", "postgres": f"PostgreSQL ({workers} API worker{'s' if workers > 1 else ''}"
               f"{', Redis messaging' if workers > 1 else ''}, fsync off)"}[database]
         machine = (f"{platform.machine()}, {os.cpu_count()} cores shared with other work ({machine_load()}), "
                    f"Python {platform.python_version()}, prefect 3.8.8 server on {on} on the same machine")
-        print_table(rows, f"{args.objects} objects ({kinds})", machine, args.markdown)
+        print_table(rows, size, machine, args.markdown)
 
 
 def print_table(rows: list[Row], size: str, machine: str, markdown: bool) -> None:
