@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests import cloud_fake_access, cloud_fake_members, cloud_fake_slas, cloud_fake_workspaces
+from tests import cloud_fake_access, cloud_fake_account, cloud_fake_members, cloud_fake_slas, cloud_fake_workspaces
 from tests.loopback import LoopbackServer, QuietHandler, forward
 
 
@@ -68,7 +68,8 @@ class CloudFake:
         # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
         # (status, body), or None when the route is not theirs.
         self.areas: list[Area] = [cloud_fake_members.serve, CloudFake._webhook_route, CloudFake._account_route,
-                                  cloud_fake_workspaces.serve, cloud_fake_access.serve, cloud_fake_slas.serve]
+                                  cloud_fake_workspaces.serve, cloud_fake_access.serve, cloud_fake_slas.serve,
+                                  cloud_fake_account.serve]
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handler())
 
