@@ -3,7 +3,8 @@
 `GET/PATCH /api/accounts/ID/`, `PATCH .../settings`, `GET/PATCH .../domains`, in the shapes of
 Prefect's Terraform provider (internal/api/accounts.go): an account has no create and this fake no
 delete (a DELETE is answered 405, and counted in `fake.requests` like every request). State is
-`account_of(fake)` (the account as Cloud answers it) and `fake.account_domains` (what `/domains` lists).
+`account_of(fake)` (the account as Cloud answers it) and `fake.account_domains` (what `/domains` lists);
+`fake.account_writes` lists each write as (method, route, body).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def serve(fake, scope, method: str, parts: list[str], body: Any) -> tuple[int, A
         return None
     account = account_of(fake)
     domains: list[dict[str, Any]] = fake.__dict__.setdefault("account_domains", [])
+    if method != "GET":  # what each write sent, so tests can tell that only what changed was
+        fake.__dict__.setdefault("account_writes", []).append((method, "/" + "/".join(parts), body))
     if parts == [] and method == "GET":
         return 200, account
     if parts == [] and method == "PATCH":

@@ -68,6 +68,9 @@ def test_adopted_changed_in_place_by_the_calls_terraform_makes_and_a_noop_apply_
     before = dict(cloud.requests)
     assert_ok(cloud_workspace.apply())
     assert writes(cloud, before) == {"PATCH /": 1, "PATCH /settings": 1, "PATCH /domains": 1}
+    assert cloud.account_writes == [("PATCH", "/", {"name": "Acme Inc", "location": "Washington, D.C."}),
+                                    ("PATCH", "/settings", {"ai_log_summaries": False, "enforce_webhook_authentication": True}),
+                                    ("PATCH", "/domains", {"domain_names": ["acme.com", "acme.io"]})], "only what changed"
     account = account_of(cloud)
     assert (account["name"], account["location"], account["handle"]) == ("Acme Inc", "Washington, D.C.", "acme")
     assert account["settings"] == {"allow_public_workspaces": False, "ai_log_summaries": False, "managed_execution": True,
@@ -83,6 +86,7 @@ def test_adopted_changed_in_place_by_the_calls_terraform_makes_and_a_noop_apply_
     before = dict(cloud.requests)
     assert_ok(cloud_workspace.apply())
     assert writes(cloud, before) == {"PATCH /settings": 1}
+    assert cloud.account_writes[-1] == ("PATCH", "/settings", {"enforce_webhook_authentication": False})
     assert account_of(cloud)["settings"]["enforce_webhook_authentication"] is False
 
 
@@ -215,3 +219,19 @@ def test_the_cloud_fake_answers_bad_account_requests_as_cloud_does(cloud, by_han
     read_only = {"Authorization": f"Bearer {cloud.read_only_key}"}
     assert httpx.patch(f"{by_hand.base_url}settings", json={"ai_log_summaries": False}, headers=read_only).status_code == 403
     assert httpx.get(f"{by_hand.base_url}domains", headers=read_only).status_code == 200
+
+
+def test_a_handle_changed_in_the_ui_is_a_renamed_entry_forgotten_and_imported(cloud_workspace, cloud, by_hand):
+    cloud_workspace.write("main.yaml", FULL)
+    assert_ok(cloud_workspace.apply())
+    by_hand.patch("", json={"handle": "acme-corp"}).raise_for_status()
+    refused = assert_ok(cloud_workspace.plan(), 1)
+    assert "main.yaml:2: accounts.acme: the API URL's account is 'acme-corp'" in refused.stderr, refused.stderr
+    cloud_workspace.write("main.yaml", FULL.replace("  acme:", "  acme-corp:"))
+    planned = assert_ok(cloud_workspace.plan(), 2)
+    assert "Plan: 0 to add, 0 to change, 0 to destroy, 1 to import, 1 to forget." in planned.stdout, planned.stdout
+    before = dict(cloud.requests)
+    assert_ok(cloud_workspace.apply())
+    assert writes(cloud, before) == {}
+    assert cloud_workspace.state()["resources"]["accounts.acme-corp"]["id"] == cloud.account
+    assert "No changes." in assert_ok(cloud_workspace.plan(), 0).stdout
