@@ -235,3 +235,19 @@ def test_a_handle_changed_in_the_ui_is_a_renamed_entry_forgotten_and_imported(cl
     assert writes(cloud, before) == {}
     assert cloud_workspace.state()["resources"]["accounts.acme-corp"]["id"] == cloud.account
     assert "No changes." in assert_ok(cloud_workspace.plan(), 0).stdout
+
+
+def test_a_pulumi_resource_adopts_the_account_and_its_delete_deletes_nothing(cloud, monkeypatch):
+    from tests.e2e.test_pulumi import create, loaded
+
+    monkeypatch.setenv("PREFECT_API_URL", cloud.api_url)
+    monkeypatch.setenv("PREFECT_API_KEY", cloud.api_key)
+    account_of(cloud)
+    provider = loaded("accounts")
+    obj_id, outs = create(provider, {"handle": "acme", "name": "Pulumi Corp", "settings": {"ai_log_summaries": False}})
+    assert obj_id == cloud.account
+    assert (account_of(cloud)["name"], account_of(cloud)["settings"]["ai_log_summaries"]) == ("Pulumi Corp", False)
+    assert outs["attributes"]["plan_type"] == "ENTERPRISE"
+    provider.delete(obj_id, outs)
+    assert writes(cloud, {}) == {"PATCH /": 1, "PATCH /settings": 1}, "adopted and updated; the delete deletes nothing"
+    assert account_of(cloud)["name"] == "Pulumi Corp"
