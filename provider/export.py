@@ -96,13 +96,13 @@ def _secret_variable(kind_name: str, obj: LiveObject, path: str, secrets: dict[s
 
 
 def _exportable(kind_name: str, name: str) -> bool:
-    """Objects a configuration could declare: not server-owned, with a name the kind accepts."""
+    """Objects a configuration could declare: exportable (not server-owned, by default), with a name the kind accepts."""
     kind = KINDS[kind_name]
     try:
         kind.check_name(name)
     except ValueError:
         return False
-    return not kind.server_owned(name)
+    return kind.exportable(name)
 
 
 def _dependencies(kind_name: str, name: str, spec: dict[str, Any], exported: set[str]) -> list[str]:

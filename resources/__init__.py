@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resources.account_members import AccountMembers
+from resources.accounts import Accounts
 from resources.account_roles import AccountRoles
 from resources.automations import Automations
 from resources.block_types import BlockTypes
@@ -31,7 +32,7 @@ CATALOG = Catalog([WorkPools(), WorkQueues(), Variables(), BlockTypes(), Blocks(
                    Webhooks(), ConcurrencyLimits(), TaskRunConcurrencyLimits(), Infra(), WorkerMetadata(),
                    ServiceAccounts(), Teams(), Workspaces(), WorkspaceRoles(), WorkspaceAccess(), AccountRoles(),
                    ObjectAccess(), ResourceSlas(),
-                   UserApiKeys(), AccountMembers()])
+                   UserApiKeys(), AccountMembers(), Accounts()])
 KINDS: dict[str, ResourceKind] = CATALOG.kinds
 
 __all__ = ["CATALOG", "KINDS", "Address", "Catalog", "ResourceKind"]

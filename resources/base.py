@@ -226,6 +226,11 @@ class ResourceKind:
         """Objects the server creates and owns: adopted instead of created, never deleted."""
         return False
 
+    def exportable(self, name: str) -> bool:
+        """Whether `export` writes this object: by default not one the server owns (a pool's default
+        queue, a built-in role), which a configuration has no need to declare."""
+        return not self.server_owned(name)
+
     def cloud_features(self, name: str, spec: Spec) -> Iterable[tuple[str, tuple[str | int, ...]]]:
         """The Prefect Cloud-only parts of a spec, as (feature, path in the spec) pairs.
 

@@ -1,16 +1,19 @@
-"""A stand-in for Prefect Cloud on loopback: its workspace URL shape, bearer API keys, webhooks, and
-the account's service accounts and teams.
+"""A stand-in for Prefect Cloud on loopback: its URL shapes, bearer API keys, and the routes only
+Cloud has, for the account, its workspaces and the API root.
 
-Prefect Cloud cannot run here. This fake serves what only Cloud has, in Cloud's JSON shapes:
-`/api/accounts/{account}/workspaces/{workspace}/webhooks/...` (create, filter, read, replace,
-patch, delete, rotate) and, under the account, `/api/accounts/{account}/bots/...` (service accounts
-with their API keys: create, filter, read, patch, delete, rotate_api_key), `/teams/...` (create,
-filter, read, replace, delete), `/account_roles/filter` and `/account_memberships/filter` (three
-seeded members, `add_member` for more), with state in memory, 409 for a
-duplicate name and 422 for a bad body; every other route of the workspace is forwarded,
-with the workspace prefix stripped, to the real open-source Prefect server. Every request must
-carry `Authorization: Bearer <key>` (401 otherwise), as Cloud requires; a read-only key may read
-but gets 403 on writes, like a key whose role lacks the permission.
+Prefect Cloud cannot run here. This fake serves what only Cloud has, in Cloud's JSON shapes, with
+state in memory, and forwards every other route of a workspace (prefix stripped) to the real
+open-source Prefect server. Its routes come in areas, tried in order (`CloudFake.areas`): here the
+workspace's webhooks (create, filter, read, replace, patch, delete, rotate) and the account's
+service accounts ("bots", with their API keys: create, filter, read, patch, delete,
+rotate_api_key), teams (create, filter, read, replace, delete), account roles and account
+memberships (three seeded members, `add_member` for more); in a module each, the account itself
+(tests/cloud_fake_account.py), team members and users' API keys (tests/cloud_fake_members.py),
+workspaces, workspace roles and access grants (tests/cloud_fake_workspaces.py), object access
+lists (tests/cloud_fake_access.py) and SLAs (tests/cloud_fake_slas.py). Like Cloud, it answers 404
+for an unknown id, 409 for a duplicate name and 422 for a bad body; every request must carry
+`Authorization: Bearer <key>` (401 otherwise), and a read-only key may read but gets 403 on
+writes, like a key whose role lacks the permission.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests import cloud_fake_access, cloud_fake_members, cloud_fake_slas, cloud_fake_workspaces
+from tests import cloud_fake_access, cloud_fake_account, cloud_fake_members, cloud_fake_slas, cloud_fake_workspaces
 from tests.loopback import LoopbackServer, QuietHandler, forward
 
 
@@ -68,7 +71,8 @@ class CloudFake:
         # The routes of each area, tried in order: (fake, scope, method, path parts, body) ->
         # (status, body), or None when the route is not theirs.
         self.areas: list[Area] = [cloud_fake_members.serve, CloudFake._webhook_route, CloudFake._account_route,
-                                  cloud_fake_workspaces.serve, cloud_fake_access.serve, cloud_fake_slas.serve]
+                                  cloud_fake_workspaces.serve, cloud_fake_access.serve, cloud_fake_slas.serve,
+                                  cloud_fake_account.serve]
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handler())
 

@@ -54,6 +54,7 @@ MINIMAL = {
     "object_access": {"name": "work_pools.pool", "view": {"everyone": True}},
     "resource_slas": {"flow_name": "etl", "deployment_name": "nightly", "slas": [{"name": "slow", "duration": 600}]},
     "user_api_keys": {"name": "laptop", "user": "ada.lovelace@example.com"},
+    "accounts": {"handle": "acme", "settings": {"ai_log_summaries": True}},
 }
 
 
