@@ -290,7 +290,7 @@ class Planner:
         if record is None:
             why, words = ((Reason.INTERRUPTED_CREATE, "created by an interrupted apply; taken into state") if interrupted else
                           (Reason.ADOPTED, adopted) if adopted else
-                          (Reason.SERVER_OWNED, "created by the server with its parent; taken into state"))
+                          (Reason.SERVER_OWNED, "made by the server, not by a configuration; taken into state"))
             change = replace(change, importing=True, action_reason=why, reason=words)
         return change
 

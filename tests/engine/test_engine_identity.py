@@ -77,7 +77,7 @@ def test_a_server_owned_object_is_adopted_then_forgotten(memory: Memory) -> None
     plan, result = memory.apply({"mem_items.p": {}, "mem_children.p/default": {"value": 3}})
     change = next(c for c in plan.changes if c.address == "mem_children.p/default")
     assert (change.action, change.importing, change.id) == ("update", True, owned)
-    assert change.reason == "created by the server with its parent; taken into state"
+    assert change.reason == "made by the server, not by a configuration; taken into state"
     assert memory.records()["mem_children.p/default"] == owned
     assert memory.server.one("mem_children.p/default").attributes["value"] == 3
 
