@@ -101,8 +101,10 @@ class Accounts(ResourceKind):
 
         if profile := changed(PROFILE):
             client.patch(client.account(""), profile)
-        if settings := changed(SETTINGS):
-            client.patch(client.account("/settings"), settings)
+        if changed(SETTINGS):
+            # All four, as Terraform sends them: the unset ones as Cloud has them now.
+            settings = {f: attributes[f] if attributes.get(f) is not None else before.get(f) for f in SETTINGS}
+            client.patch(client.account("/settings"), {f: value for f, value in settings.items() if value is not None})
         if changed(["domain_names"]):
             client.patch(client.account("/domains"), {"domain_names": attributes["domain_names"]})
 

@@ -69,8 +69,10 @@ def test_adopted_changed_in_place_by_the_calls_terraform_makes_and_a_noop_apply_
     assert_ok(cloud_workspace.apply())
     assert writes(cloud, before) == {"PATCH /": 1, "PATCH /settings": 1, "PATCH /domains": 1}
     assert cloud.account_writes == [("PATCH", "/", {"name": "Acme Inc", "location": "Washington, D.C."}),
-                                    ("PATCH", "/settings", {"ai_log_summaries": False, "enforce_webhook_authentication": True}),
-                                    ("PATCH", "/domains", {"domain_names": ["acme.com", "acme.io"]})], "only what changed"
+                                    ("PATCH", "/settings", {"allow_public_workspaces": False, "ai_log_summaries": False,
+                                                            "managed_execution": True, "enforce_webhook_authentication": True}),
+                                    ("PATCH", "/domains", {"domain_names": ["acme.com", "acme.io"]}),
+                                    ], "only the parts that changed; settings all four, as Terraform sends them"
     account = account_of(cloud)
     assert (account["name"], account["location"], account["handle"]) == ("Acme Inc", "Washington, D.C.", "acme")
     assert account["settings"] == {"allow_public_workspaces": False, "ai_log_summaries": False, "managed_execution": True,
@@ -81,12 +83,13 @@ def test_adopted_changed_in_place_by_the_calls_terraform_makes_and_a_noop_apply_
     assert_ok(cloud_workspace.apply())
     assert writes(cloud, before) == {}, "a no-op apply sends no writes"
 
-    # Only the part that changed is written.
+    # Only the part that changed is written (the unset settings as Cloud has them).
     cloud_workspace.write("main.yaml", FULL.replace("enforce_webhook_authentication: true", "enforce_webhook_authentication: false"))
     before = dict(cloud.requests)
     assert_ok(cloud_workspace.apply())
     assert writes(cloud, before) == {"PATCH /settings": 1}
-    assert cloud.account_writes[-1] == ("PATCH", "/settings", {"enforce_webhook_authentication": False})
+    assert cloud.account_writes[-1] == ("PATCH", "/settings", {"allow_public_workspaces": False, "ai_log_summaries": False,
+                                                                "managed_execution": True, "enforce_webhook_authentication": False})
     assert account_of(cloud)["settings"]["enforce_webhook_authentication"] is False
 
 
