@@ -708,18 +708,25 @@ def service_accounts_rotate(
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation.")] = False,
     lock_timeout: LockTimeout = "0s",
     api_url: ApiUrl = None,
+    keep_old_key_for: Annotated[str, typer.Option(
+        "--keep-old-key-for", help="Let the old key work this long (e.g. 1h) while its users move to the new one; "
+                                   "default 0: it stops at once.")] = "0s",
 ) -> None:
-    """Issue a managed service account a new API key (e.g. after a leak); the old key stops working at once."""
+    """Issue a managed service account a new API key (e.g. after a leak); the old key stops working at once,
+    or after --keep-old-key-for."""
     address = f"service_accounts.{name}"
-    _confirm(auto_approve, f"Rotate the API key of {address}? The current key stops working at once.")
-    outputs = _rotate(address, directory, lock_timeout, api_url)  # the key, printed once and never stored
-    typer.echo(f"Rotated the API key of {address} (the old key no longer works). The new key, shown only now:\n"
-               f"{outputs['api_key']}")
+    grace = round(parse_duration(keep_old_key_for))
+    until = f"works for {keep_old_key_for.strip()} more" if grace else "stops working at once"
+    _confirm(auto_approve, f"Rotate the API key of {address}? The current key {until}.")
+    # The key, printed once and never stored.
+    outputs = _rotate(address, directory, lock_timeout, api_url, old_key_expires_in_seconds=grace)
+    typer.echo(f"Rotated the API key of {address} (the old key {until.replace('stops', 'stopped')}). "
+               f"The new key, shown only now:\n{outputs['api_key']}")
 
 
-def _rotate(address: str, directory: Path, lock_timeout: str, api_url: str | None) -> dict[str, Any]:
-    """Under the state lock: rotate the credential of a managed Cloud object (the kind's `rotate`),
-    record what changes with it; the object's outputs after it."""
+def _rotate(address: str, directory: Path, lock_timeout: str, api_url: str | None, **options: Any) -> dict[str, Any]:
+    """Under the state lock: rotate the credential of a managed Cloud object (the kind's `rotate`,
+    given `options`), record what changes with it; the object's outputs after it."""
     from provider.engine import cloud_refusal
     from provider.errors import PlanError, StateError
     from resources import CATALOG
@@ -736,7 +743,7 @@ def _rotate(address: str, directory: Path, lock_timeout: str, api_url: str | Non
             if not client.connection.is_cloud:
                 raise PlanError(cloud_refusal(kind.kind, client.connection))
             session.check_workspace(state, client)
-            record.attributes = {**record.attributes, **kind.rotate(client, record.id, record.attributes)}
+            record.attributes = {**record.attributes, **kind.rotate(client, record.id, record.attributes, **options)}
         outputs.update(kind.outputs(record.name, record.id, record.attributes))
 
     session.edit_state("state edit", parse_duration(lock_timeout), edit)

@@ -90,11 +90,14 @@ class ServiceAccounts(ResourceKind):
     def delete(self, client, obj_id: str, name: str) -> None:
         client.delete(client.account(f"/bots/{obj_id}"))
 
-    def rotate(self, client, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        """Issue the account a new API key (the old one stops working; the expiration stays as
+    def rotate(self, client, obj_id: str, attributes: dict[str, Any], old_key_expires_in_seconds: int = 0) -> dict[str, Any]:
+        """Issue the account a new API key (the old one stops working at once, or after
+        `old_key_expires_in_seconds`, Terraform's attribute of that name; the expiration stays as
         `attributes` say); the attributes that change with it."""
-        bot = client.post(client.account(f"/bots/{obj_id}/rotate_api_key"),
-                          {"api_key_expiration": attributes.get("api_key_expiration")})
+        body: dict[str, Any] = {"api_key_expiration": attributes.get("api_key_expiration")}
+        if old_key_expires_in_seconds:
+            body["old_key_expires_in_seconds"] = old_key_expires_in_seconds
+        bot = client.post(client.account(f"/bots/{obj_id}/rotate_api_key"), body)
         self._issued[obj_id] = bot["api_key"]
         return {**{key: value for key, value in self._attributes(bot).items() if key in self.computed}, "api_key_status": ACTIVE}
 

@@ -58,6 +58,7 @@ class CloudFake:
         self.roles = {name: str(uuid.uuid4()) for name in ("Owner", "Admin", "Member")}
         self.bots: dict[str, dict[str, Any]] = {}  # as listed: the key's id, name, created, expiration
         self.keys: dict[str, str] = {}  # the key of each service account, by its id (Cloud shows it once)
+        self.old_keys: dict[str, dict[str, Any] | None] = {}  # a rotated key still working, by service account id
         self.teams: dict[str, dict[str, Any]] = {}
         # The account's members (people who signed up; no API creates them), by membership id.
         self.members: dict[str, dict[str, Any]] = {}
@@ -198,9 +199,14 @@ class CloudFake:
         if found is None:
             return 404, {"detail": f"{'Bot' if parts[0] == 'bots' else 'Team'} not found."}
         if parts[0] == "bots" and parts[2:] == ["rotate_api_key"] and method == "POST":
-            problem = _invalid_fields(body, {"api_key_expiration": _is_instant_or_none}, required=())
+            problem = _invalid_fields(body, {"api_key_expiration": _is_instant_or_none,
+                                             "old_key_expires_in_seconds": _is_seconds}, required=())
             if problem:
                 return 422, {"detail": problem}
+            grace = (body or {}).get("old_key_expires_in_seconds") or 0
+            # The key it replaces: gone at once, or working until then.
+            self.old_keys[found["id"]] = {**found["api_key"], "expiration": (
+                dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=grace)).isoformat()} if grace else None
             self._issue_key(found, (body or {}).get("api_key_expiration"))
             return 201, {**found, "api_key": {**found["api_key"], "key": self.keys[found["id"]]}}
         if len(parts) != 2:
@@ -352,6 +358,10 @@ def _is_name(value: Any) -> bool:
 
 def _is_str_or_none(value: Any) -> bool:
     return value is None or isinstance(value, str)
+
+
+def _is_seconds(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _is_instant_or_none(value: Any) -> bool:

@@ -152,6 +152,15 @@ def test_rotate_prints_the_new_key_once_and_records_its_fingerprint(cloud_worksp
     assert recorded["api_key_id"] == ci["api_key"]["id"] and recorded["api_key_fingerprint"] not in (None, old_fingerprint)
     assert new_key not in cloud_workspace.state_path.read_text()
     assert_ok(cloud_workspace.plan(), 0)
+    assert cloud.old_keys[ci["id"]] is None, "the old key stopped working at once"
+
+    # Terraform's old_key_expires_in_seconds: the old key keeps working a while.
+    graceful = assert_ok(cloud_workspace.run("service-accounts", "rotate", f"{prefix}-ci", str(cloud_workspace.directory),
+                                             "--auto-approve", "--keep-old-key-for", "2h"))
+    assert "the old key works for 2h more" in graceful.stdout and graceful.stdout.count(cloud.keys[ci["id"]]) == 1
+    kept_until = dt.datetime.fromisoformat(cloud.old_keys[ci["id"]]["expiration"]) - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(hours=1, minutes=59) < kept_until <= dt.timedelta(hours=2)
+    assert_ok(cloud_workspace.plan(), 0)
 
     missing = assert_ok(cloud_workspace.run("service-accounts", "rotate", "nope", str(cloud_workspace.directory), "--auto-approve"), 1)
     assert "service_accounts.nope is not in state" in missing.stderr
