@@ -77,6 +77,12 @@ class CloudFake:
         self._lock = threading.Lock()
         self.server = LoopbackServer(self._handler())
 
+    def writes_since(self, before: dict[str, int]) -> dict[str, int]:
+        """The requests that could change something (neither GETs nor filters) sent since `before`,
+        a copy of `requests`: how many, by route."""
+        return {route: n - before.get(route, 0) for route, n in self.requests.items()
+                if n != before.get(route, 0) and not route.startswith("GET ") and not route.endswith("/filter")}
+
     def add_member(self, first: str, last: str, role: str = "Member") -> dict[str, Any]:
         """A person joining the account, as Cloud's account memberships list them."""
         member = {"id": str(uuid.uuid4()), "actor_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),

@@ -201,6 +201,16 @@ def assert_ok(result: Result, code: int = 0) -> Result:
     return result
 
 
+def assert_refused_writing_nothing(workspace: Workspace, cloud: CloudFake, where: str, says: str) -> None:
+    """Bad input: `plan` and `apply` both stop (exit 1) naming `where` (file:line: address.field)
+    and saying `says`, without a traceback, and nothing is written to the Cloud fake."""
+    before = dict(cloud.requests)
+    for command in (workspace.plan, workspace.apply):
+        result = assert_ok(command(), 1)
+        assert where in result.stderr and says in result.stderr and "Traceback" not in result.output, result.stderr
+    assert cloud.writes_since(before) == {}
+
+
 @pytest.fixture
 def cloud(api_url: str) -> Iterator[CloudFake]:
     """The loopback Prefect Cloud fake (tests/cloud_fake.py) in front of the session's server."""

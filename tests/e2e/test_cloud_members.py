@@ -48,8 +48,7 @@ def writes_during(cloud, action) -> dict[str, int]:
     """The requests that change something, sent while `action` runs."""
     before = dict(cloud.requests)
     action()
-    sent = {route: n - before.get(route, 0) for route, n in cloud.requests.items() if n != before.get(route, 0)}
-    return {route: n for route, n in sent.items() if not (route.startswith("GET ") or route.endswith("/filter"))}
+    return cloud.writes_since(before)
 
 
 def team_config(prefix: str, users: list[str], service_accounts: list[str] | None = None) -> str:
