@@ -8,8 +8,9 @@ an error at its line. No API creates or deletes an account, so it is the server'
 adopted, never created; no longer declared, it is forgotten, never deleted (Terraform's Delete
 would DELETE the account).
 
-Writes are Terraform's three calls, each only when its part changed and with only what changed:
-`PATCH /` (name, location, link, auth_expiration_seconds), `PATCH /settings` and `PATCH /domains`.
+Writes are Terraform's three calls, each only when its part changed: `PATCH /` (the fields that
+changed among name, location, link, auth_expiration_seconds), `PATCH /settings` (all four, as
+Terraform sends them) and `PATCH /domains`.
 Every field is optional: unset, it is whatever Cloud has and never compared, so a bare
 `accounts: {acme: {}}` adopts the account and plans no change. Settings are attributes one by one
 (`ai_log_summaries`, ...), so each is compared only when set. The read-only facts Cloud keeps
