@@ -83,6 +83,10 @@ class CloudFake:
         return {route: n - before.get(route, 0) for route, n in self.requests.items()
                 if n != before.get(route, 0) and not route.startswith("GET ") and not route.endswith("/filter")}
 
+    def member(self, email: str) -> dict[str, Any]:
+        """The account member with this email."""
+        return named(self.members, email, "email")
+
     def add_member(self, first: str, last: str, role: str = "Member") -> dict[str, Any]:
         """A person joining the account, as Cloud's account memberships list them."""
         member = {"id": str(uuid.uuid4()), "actor_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4()),
@@ -377,6 +381,12 @@ def _is_instant_or_none(value: Any) -> bool:
         return dt.datetime.fromisoformat(value).tzinfo is not None
     except (TypeError, ValueError):
         return False
+
+
+def named(objects: dict[str, dict[str, Any]], name: str, field: str = "name") -> dict[str, Any]:
+    """The one object among `objects` (by id) whose `field` is `name`."""
+    [found] = [o for o in objects.values() if o[field] == name]
+    return found
 
 
 def _is_uuid(text: str) -> bool:

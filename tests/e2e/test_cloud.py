@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.cloud_fake import CloudFake
+from tests.cloud_fake import named
 from tests.conftest import all_objects, assert_ok
 
 JINJA = '{"event": "model.refreshed", "resource": {"prefect.resource.id": "models.{{ body.model }}"}}'
@@ -43,11 +43,6 @@ webhooks:
 {mapping}"""
 
 
-def hook(cloud: CloudFake, name: str) -> dict:
-    [found] = [h for h in cloud.webhooks.values() if h["name"] == name]
-    return found
-
-
 def test_webhooks_are_created_with_endpoints_and_plan_clean(cloud_workspace, cloud, prefix):
     cloud_workspace.write("main.yaml", webhooks_config(prefix))
     planned = assert_ok(cloud_workspace.plan(), 2)
@@ -58,7 +53,7 @@ def test_webhooks_are_created_with_endpoints_and_plan_clean(cloud_workspace, clo
     assert change["after_unknown"] == {"endpoint": True} and "endpoint" not in change["after"]
 
     applied = assert_ok(cloud_workspace.apply())
-    models, orders = hook(cloud, f"{prefix}-models"), hook(cloud, f"{prefix}-orders")
+    models, orders = named(cloud.webhooks, f"{prefix}-models"), named(cloud.webhooks, f"{prefix}-orders")
     assert models["template"] == JINJA, "the Jinja template is sent verbatim"
     assert models["enabled"] is True and models["description"] == ""
     assert json.loads(orders["template"]) == {"event": "shop.order.placed",
@@ -79,7 +74,7 @@ def test_webhooks_are_created_with_endpoints_and_plan_clean(cloud_workspace, clo
 def test_webhook_disabled_or_edited_by_hand_is_drift_and_apply_repairs_it(cloud_workspace, cloud, by_hand, prefix):
     cloud_workspace.write("main.yaml", webhooks_config(prefix, with_mapping=False))
     assert_ok(cloud_workspace.apply())
-    hook_id = hook(cloud, f"{prefix}-models")["id"]
+    hook_id = named(cloud.webhooks, f"{prefix}-models")["id"]
 
     by_hand.patch(f"webhooks/{hook_id}", json={"enabled": False}).raise_for_status()
     drifted = assert_ok(cloud_workspace.plan(), 2)
@@ -87,35 +82,35 @@ def test_webhook_disabled_or_edited_by_hand_is_drift_and_apply_repairs_it(cloud_
     assert "~ enabled = false -> true" in drifted.stdout
     assert_ok(cloud_workspace.run("drift", str(cloud_workspace.directory)), 2)
     assert_ok(cloud_workspace.apply())
-    assert hook(cloud, f"{prefix}-models")["enabled"] is True
+    assert named(cloud.webhooks, f"{prefix}-models")["enabled"] is True
     assert cloud.requests["PATCH /webhooks/{id}"] == 2, "enabling alone is a PATCH"
 
-    edited = {k: hook(cloud, f"{prefix}-models")[k] for k in ("name", "description", "enabled", "service_account_id")}
+    edited = {k: named(cloud.webhooks, f"{prefix}-models")[k] for k in ("name", "description", "enabled", "service_account_id")}
     by_hand.put(f"webhooks/{hook_id}", json={**edited, "template": '{"event": "edited.by.hand"}'}).raise_for_status()
     drifted = assert_ok(cloud_workspace.plan(), 2)
     assert "changed outside prefect-provider: template" in drifted.stdout
     assert_ok(cloud_workspace.apply())
-    assert hook(cloud, f"{prefix}-models")["template"] == JINJA
-    assert hook(cloud, f"{prefix}-models")["id"] == hook_id
+    assert named(cloud.webhooks, f"{prefix}-models")["template"] == JINJA
+    assert named(cloud.webhooks, f"{prefix}-models")["id"] == hook_id
     assert_ok(cloud_workspace.plan(), 0)
 
     cloud_workspace.write("main.yaml", webhooks_config(prefix, with_mapping=False, enabled=False))
     assert_ok(cloud_workspace.apply())
-    assert hook(cloud, f"{prefix}-models")["enabled"] is False
+    assert named(cloud.webhooks, f"{prefix}-models")["enabled"] is False
     assert_ok(cloud_workspace.plan(), 0)
 
 
 def test_rotate_gives_a_new_endpoint_and_plans_clean(cloud_workspace, cloud, prefix):
     cloud_workspace.write("main.yaml", webhooks_config(prefix, with_mapping=False))
     assert_ok(cloud_workspace.apply())
-    old_slug = hook(cloud, f"{prefix}-models")["slug"]
+    old_slug = named(cloud.webhooks, f"{prefix}-models")["slug"]
 
     refused = assert_ok(cloud_workspace.run("webhooks", "rotate", f"{prefix}-models", str(cloud_workspace.directory)), 1)
     assert "--auto-approve" in refused.stderr
-    assert hook(cloud, f"{prefix}-models")["slug"] == old_slug
+    assert named(cloud.webhooks, f"{prefix}-models")["slug"] == old_slug
 
     rotated = assert_ok(cloud_workspace.run("webhooks", "rotate", f"{prefix}-models", str(cloud_workspace.directory), "--auto-approve"))
-    new_slug = hook(cloud, f"{prefix}-models")["slug"]
+    new_slug = named(cloud.webhooks, f"{prefix}-models")["slug"]
     assert new_slug != old_slug
     assert f"{cloud.root}/hooks/{new_slug}" in rotated.stdout
     assert cloud_workspace.state()["resources"][f"webhooks.{prefix}-models"]["attributes"]["endpoint"].endswith(new_slug)
@@ -187,7 +182,7 @@ def test_the_api_key_can_come_from_the_active_profile(cloud_workspace, cloud, pr
                        f'PREFECT_API_KEY = "{cloud.api_key}"\n')
     cloud_workspace.write("main.yaml", webhooks_config(prefix, with_mapping=False))
     assert_ok(cloud_workspace.apply(env={"PREFECT_API_URL": "", "PREFECT_API_KEY": ""}))
-    assert hook(cloud, f"{prefix}-models")["template"] == JINJA
+    assert named(cloud.webhooks, f"{prefix}-models")["template"] == JINJA
 
 
 def test_other_kinds_work_through_the_workspace_url(cloud_workspace, cloud, api, prefix):

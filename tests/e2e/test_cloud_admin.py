@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.cloud_fake import named
 from tests.conftest import assert_ok
 
 NEXT_YEAR = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=365)).replace(microsecond=0)
@@ -38,11 +39,6 @@ teams:
   {prefix}-data:
     description: {description}
 """
-
-
-def named(objects: dict, name: str) -> dict:
-    [found] = [o for o in objects.values() if o["name"] == name]
-    return found
 
 
 def test_apply_prints_each_key_once_stores_only_fingerprints_and_replans_empty(cloud_workspace, cloud, prefix):

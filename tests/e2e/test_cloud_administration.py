@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.cloud_fake import named
 from tests.conftest import assert_ok
 
 ADA, GRACE = "ada.lovelace@example.com", "grace.hopper@example.com"
@@ -71,11 +72,6 @@ def by_hand(cloud) -> Iterator[httpx.Client]:
         yield client
 
 
-def only(objects: dict, name: str) -> dict:
-    [found] = [o for o in objects.values() if o["name"] == name]
-    return found
-
-
 def test_the_administration_of_a_workspace_applies_replans_empty_shows_drift_exports_and_imports(
         cloud_workspace, cloud, by_hand, api, prefix):
     p = prefix
@@ -86,7 +82,7 @@ def test_the_administration_of_a_workspace_applies_replans_empty_shows_drift_exp
     assert "Apply complete! Resources: 11 added, 0 changed, 0 destroyed." in applied.stdout
 
     # What landed, as Cloud holds it: ids, never the names the configuration uses.
-    bot, team, role = only(cloud.bots, f"{p}-ci"), only(cloud.teams, f"{p}-data"), only(cloud.workspace_roles, f"{p}-deployer")
+    bot, team, role = named(cloud.bots, f"{p}-ci"), named(cloud.teams, f"{p}-data"), named(cloud.workspace_roles, f"{p}-deployer")
     account, workspace = f"accounts/{cloud.account}", f"accounts/{cloud.account}/workspaces/{cloud.workspace}"
     members = {m["id"] for m in by_hand.get(f"{account}/teams/{team['id']}").json()["memberships"]}
     people = {m["email"]: m for m in cloud.members.values()}

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests import cloud_fake_members
+from tests.cloud_fake import named
 from tests.conftest import assert_ok
-from tests.e2e.test_cloud_admin import named
 
 ADA, GRACE, ALAN = "ada.lovelace@example.com", "grace.hopper@example.com", "alan.turing@example.com"
 NEXT_YEAR = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=365)).replace(microsecond=0)
@@ -30,11 +30,6 @@ def by_hand(cloud) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {cloud.api_key}"}
     with httpx.Client(base_url=f"{cloud.root}/api/", headers=headers, timeout=30) as client:
         yield client
-
-
-def member(cloud, email: str) -> dict:
-    [found] = [m for m in cloud.members.values() if m["email"] == email]
-    return found
 
 
 def on_team(cloud, team_name: str) -> set[str]:
@@ -85,8 +80,8 @@ def test_members_changed_by_hand_are_drift_repaired_by_apply_and_updates_add_and
     team = named(cloud.teams, f"{prefix}-data")
     account = f"accounts/{cloud.account}/teams/{team['id']}"
 
-    by_hand.put(f"{account}/members", json={"members": [{"member_id": member(cloud, ALAN)["user_id"], "member_type": "user"}]}).raise_for_status()
-    by_hand.delete(f"{account}/members/{member(cloud, GRACE)['actor_id']}").raise_for_status()
+    by_hand.put(f"{account}/members", json={"members": [{"member_id": cloud.member(ALAN)["user_id"], "member_type": "user"}]}).raise_for_status()
+    by_hand.delete(f"{account}/members/{cloud.member(GRACE)['actor_id']}").raise_for_status()
     drifted = assert_ok(cloud_workspace.plan(), 2)
     assert "Objects have changed outside of prefect-provider" in drifted.stdout
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in drifted.stdout and ALAN in drifted.stdout
@@ -105,7 +100,7 @@ def test_members_changed_by_hand_are_drift_repaired_by_apply_and_updates_add_and
 
     # Unset: not managed; whoever is on the team stays, changes by hand included.
     cloud_workspace.write("main.yaml", f"teams:\n  {prefix}-data: {{description: Runs the nightly ETL}}\n")
-    by_hand.delete(f"{account}/members/{member(cloud, ALAN)['actor_id']}").raise_for_status()
+    by_hand.delete(f"{account}/members/{cloud.member(ALAN)['actor_id']}").raise_for_status()
     assert writes_during(cloud, lambda: assert_ok(cloud_workspace.apply())) == {"DELETE /bots/{id}": 1}
     assert on_team(cloud, f"{prefix}-data") == {ADA}
     unmanaged = assert_ok(cloud_workspace.plan(), 0).stdout
@@ -116,7 +111,7 @@ def test_members_changed_by_hand_are_drift_repaired_by_apply_and_updates_add_and
 
 
 def test_a_user_api_key_is_printed_once_stored_as_a_fingerprint_and_replaced_not_updated(cloud_workspace, cloud, by_hand, prefix):
-    ada = member(cloud, ADA)
+    ada = cloud.member(ADA)
     keys, issued = cloud_fake_members.user_api_keys(cloud), cloud_fake_members.issued_user_keys(cloud)
     config = f'user_api_keys:\n  {prefix}-laptop:\n    user: {ADA}\n    expiration: "{NEXT_YEAR.isoformat()}"\n'
     cloud_workspace.write("main.yaml", config)
@@ -167,7 +162,7 @@ def test_a_user_api_key_is_printed_once_stored_as_a_fingerprint_and_replaced_not
         assert set(keys).isdisjoint(before)
         assert_ok(cloud_workspace.plan(), 0)
     [key] = keys.values()
-    assert key["user_id"] == member(cloud, GRACE)["user_id"]
+    assert key["user_id"] == cloud.member(GRACE)["user_id"]
 
     cloud_workspace.write("main.yaml", "variables: {}\n")
     assert_ok(cloud_workspace.apply())
@@ -175,7 +170,7 @@ def test_a_user_api_key_is_printed_once_stored_as_a_fingerprint_and_replaced_not
 
 
 def test_import_and_export_round_trip_user_api_keys_and_teams_with_members(cloud_workspace, cloud, by_hand, prefix):
-    grace = member(cloud, GRACE)
+    grace = cloud.member(GRACE)
     key = by_hand.post(f"users/{grace['user_id']}/api_keys", json={"name": f"{prefix}-ci", "expiration": NEXT_YEAR.isoformat()}).json()
     other = by_hand.post(f"users/{grace['user_id']}/api_keys", json={"name": f"{prefix}-cli"}).json()
     accounts = f"accounts/{cloud.account}"
@@ -231,7 +226,7 @@ variables:
     value: "${{data.account_members.{ADA}.user_id}} ${{data.account_members.{ADA}.actor_id}}"
 """)
     assert_ok(cloud_workspace.apply())
-    ada = member(cloud, ADA)
+    ada = cloud.member(ADA)
     assert api.get(f"variables/name/{prefix}_owner").json()["value"] == "Ada (ada-lovelace, Member)"
     assert api.get(f"variables/name/{prefix}_owner_id").json()["value"] == f"{ada['user_id']} {ada['actor_id']}"
     assert set(cloud_workspace.state()["resources"]) == {f"variables.{prefix}_owner", f"variables.{prefix}_owner_id"}
@@ -291,7 +286,7 @@ variables:
 
 
 def test_the_cloud_fake_answers_bad_member_and_key_requests_as_cloud_does(cloud, by_hand):
-    ada = member(cloud, ADA)
+    ada = cloud.member(ADA)
     team = by_hand.post(f"accounts/{cloud.account}/teams/", json={"name": "t"}).json()
     members = f"accounts/{cloud.account}/teams/{team['id']}/members"
     unknown = "00000000-0000-0000-0000-000000000000"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests import cloud_fake_workspaces
-from tests.cloud_fake import ACCOUNT_ROLE_PERMISSIONS
+from tests.cloud_fake import ACCOUNT_ROLE_PERMISSIONS, named
 from tests.conftest import assert_ok, assert_refused_writing_nothing
 
 ADA, GRACE, ALAN = "ada.lovelace@example.com", "grace.hopper@example.com", "alan.turing@example.com"
@@ -62,11 +62,6 @@ data:
 """ if data else text
 
 
-def named(objects: dict, name: str) -> dict:
-    [found] = [o for o in objects.values() if o["name"] == name]
-    return found
-
-
 def grants(cloud) -> dict[tuple[str, str], str]:
     """Who holds which role in the connected workspace: (kind, email or name) -> role name."""
     roles = {r["id"]: r["name"] for r in cloud.workspace_roles.values()}
@@ -84,11 +79,6 @@ def grants(cloud) -> dict[tuple[str, str], str]:
     return held
 
 
-def member(cloud, email: str) -> dict:
-    [found] = [m for m in cloud.members.values() if m["email"] == email]
-    return found
-
-
 def test_apply_creates_everything_replans_empty_and_a_noop_apply_writes_nothing(cloud_workspace, cloud, prefix):
     cloud_workspace.write("main.yaml", config(prefix))
     planned = assert_ok(cloud_workspace.plan(), 2)
@@ -104,7 +94,7 @@ def test_apply_creates_everything_replans_empty_and_a_noop_apply_writes_nothing(
     deployer = f"{prefix}-deployer"
     assert grants(cloud) == {("user", ADA): deployer, ("bot", f"{prefix}-ci"): deployer, ("team", f"{prefix}-data"): deployer}
     ada = next(a for a in cloud.workspace_access.values() if a["user_id"])
-    assert ada["user_id"] == member(cloud, ADA)["user_id"], "a person's grant names their user id, as Cloud's has it"
+    assert ada["user_id"] == cloud.member(ADA)["user_id"], "a person's grant names their user id, as Cloud's has it"
 
     state = cloud_workspace.state()["resources"]
     assert state[f"workspaces.{prefix}-staging"]["id"] == staging["id"]
@@ -153,10 +143,10 @@ def test_drift_by_hand_is_shown_and_repaired_and_changes_happen_in_place(cloud_w
     viewer = named(cloud.workspace_roles, "Viewer")["id"]
     bot = named(cloud.bots, f"{prefix}-ci")
     # Alan holds the same role, granted by hand: never this configuration's to change.
-    by_hand.post(f"{workspace_routes}user_access/", json=[{"workspace_role_id": role["id"], "user_id": member(cloud, ALAN)["user_id"]}]).raise_for_status()
+    by_hand.post(f"{workspace_routes}user_access/", json=[{"workspace_role_id": role["id"], "user_id": cloud.member(ALAN)["user_id"]}]).raise_for_status()
     assert_ok(cloud_workspace.plan(), 0)
 
-    ada_access = next(a for a in cloud.workspace_access.values() if a["user_id"] == member(cloud, ADA)["user_id"])
+    ada_access = next(a for a in cloud.workspace_access.values() if a["user_id"] == cloud.member(ADA)["user_id"])
     by_hand.delete(f"{workspace_routes}user_access/{ada_access['id']}").raise_for_status()
     by_hand.post(f"{workspace_routes}bot_access/", json=[{"workspace_role_id": viewer, "bot_id": bot["id"]}]).raise_for_status()
     by_hand.patch(f"workspaces/{staging['id']}", json={"description": "edited"}).raise_for_status()
@@ -256,7 +246,7 @@ def test_import_and_export_round_trip(cloud_workspace, cloud, by_hand, prefix, t
                                                   "inherited_role_id": viewer}).json()
     team = by_hand.post("teams/", json={"name": f"{prefix}-data"}).json()
     grant = f"{cloud.api_url}/"
-    by_hand.post(f"{grant}user_access/", json=[{"workspace_role_id": role["id"], "user_id": member(cloud, ADA)["user_id"]}]).raise_for_status()
+    by_hand.post(f"{grant}user_access/", json=[{"workspace_role_id": role["id"], "user_id": cloud.member(ADA)["user_id"]}]).raise_for_status()
     by_hand.put(f"{grant}team_access/", json=[{"workspace_role_id": role["id"], "team_id": team["id"]}]).raise_for_status()
 
     out = tmp_path / "exported"
