@@ -43,9 +43,8 @@ def pytest_report_header() -> str:
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One server for the session. Its scheduler is off, as in the benchmark: no test runs a flow, and
-    it would insert up to 100 runs for each scheduled deployment the tests leave behind, in
-    transactions that hold SQLite's one write lock long enough for a test's apply to meet a server
-    that does not answer for a minute (seen once in CI, in the fault tests that run late)."""
+    it would insert up to 100 runs for each scheduled deployment the tests leave behind, writes that
+    compete with the tests' own for SQLite's one write lock."""
     with pg.prefect_server(tmp_path_factory.mktemp("prefect-server"), TEST_DB,
                            PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false") as api_url:
         yield api_url
