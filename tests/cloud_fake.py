@@ -104,7 +104,7 @@ class CloudFake:
             workspace, _, rest = path.removeprefix(account + "/workspaces/").partition("/")
             if rest or path.endswith("/"):
                 if workspace not in self.workspaces:
-                    return (None, path) if _is_uuid(workspace) else (Scope("account", account), path.removeprefix(account))
+                    return (None, path) if is_uuid(workspace) else (Scope("account", account), path.removeprefix(account))
                 return Scope("workspace", f"{account}/workspaces/{workspace}", workspace), "/" + rest
         if path.startswith(account + "/"):
             return Scope("account", account), path.removeprefix(account)
@@ -140,7 +140,7 @@ class CloudFake:
         if hook is None or hook["workspace"] != scope.workspace:
             return 404, {"detail": "Webhook not found."}
         if len(parts) == 3 and parts[2] == "rotate" and method == "POST":
-            hook.update(slug=secrets.token_urlsafe(16), updated=_now())
+            hook.update(slug=secrets.token_urlsafe(16), updated=timestamp())
             return 200, hook
         if len(parts) != 2:
             return 404, {"detail": "Not Found"}
@@ -154,7 +154,7 @@ class CloudFake:
             problem = _invalid(body, required=("name", "template") if method == "PUT" else ())
             if problem:
                 return 422, {"detail": problem}
-            hook.update({f: body.get(f, _DEFAULTS.get(f)) for f in fields}, updated=_now())
+            hook.update({f: body.get(f, _DEFAULTS.get(f)) for f in fields}, updated=timestamp())
             return 204, None
         return 405, {"detail": "Method Not Allowed"}
 
@@ -162,7 +162,7 @@ class CloudFake:
         problem = _invalid(body, required=("name", "template"))
         if problem:
             return 422, {"detail": problem}
-        now = _now()
+        now = timestamp()
         hook = {
             "id": str(uuid.uuid4()),
             **{f: body.get(f, _DEFAULTS.get(f)) for f in WEBHOOK_FIELDS},
@@ -176,12 +176,11 @@ class CloudFake:
         return 201, hook
 
     def _filter(self, scope: Scope, body: dict[str, Any]) -> list[dict[str, Any]]:
-        names = (((body.get("webhooks") or {}).get("name") or {}).get("any_"))
+        names = filter_values(body, "webhooks")
         found = sorted((h for h in self.webhooks.values() if h["workspace"] == scope.workspace), key=lambda h: h["created"])
         if names is not None:
             found = [h for h in found if h["name"] in names]
-        offset, limit = int(body.get("offset") or 0), int(body.get("limit") or 200)
-        return found[offset : offset + limit]
+        return page(found, body)
 
     # --- the account: service accounts (bots), teams and account roles --------------------------
 
@@ -190,10 +189,10 @@ class CloudFake:
             return None
         collection = {"bots": self.bots, "teams": self.teams}.get(parts[0])
         if parts == ["account_memberships", "filter"] and method == "POST":
-            emails = (((body or {}).get("account_memberships") or {}).get("email") or {}).get("any_")
+            emails = filter_values(body, "account_memberships", "email")
             return 200, [m for m in self.members.values() if emails is None or m["email"] in emails]
         if parts == ["account_roles", "filter"] and method == "POST":
-            names = (((body or {}).get("account_roles") or {}).get("name") or {}).get("any_")
+            names = filter_values(body, "account_roles")
             return 200, [{"id": i, "name": n, "permissions": ACCOUNT_ROLE_PERMISSIONS[n], "account_id": None, "is_system_role": True}
                          for n, i in self.roles.items() if names is None or n in names]
         if collection is None:
@@ -201,15 +200,14 @@ class CloudFake:
         if method == "POST" and len(parts) == 1:
             return self._create_bot(body) if parts[0] == "bots" else self._create_team(body)
         if method == "POST" and parts[1:] == ["filter"]:
-            names = (((body or {}).get(parts[0] if parts[0] == "teams" else "service_accounts") or {}).get("name") or {}).get("any_")
+            names = filter_values(body, "teams" if parts[0] == "teams" else "service_accounts")
             found = [o for o in sorted(collection.values(), key=lambda o: o["created"]) if names is None or o["name"] in names]
-            offset, limit = int((body or {}).get("offset") or 0), int((body or {}).get("limit") or 200)
-            return 200, found[offset : offset + limit]
+            return 200, page(found, body)
         found = collection.get(parts[1]) if len(parts) > 1 else None
         if found is None:
             return 404, {"detail": f"{'Bot' if parts[0] == 'bots' else 'Team'} not found."}
         if parts[0] == "bots" and parts[2:] == ["rotate_api_key"] and method == "POST":
-            problem = _invalid_fields(body, {"api_key_expiration": _is_instant_or_none,
+            problem = invalid_fields(body, {"api_key_expiration": is_instant_or_none,
                                              "old_key_expires_in_seconds": _is_seconds}, required=())
             if problem:
                 return 422, {"detail": problem}
@@ -227,32 +225,32 @@ class CloudFake:
             del collection[found["id"]]
             return 204, None
         if parts[0] == "bots" and method == "PATCH":
-            problem = _invalid_fields(body, {"name": _is_name, "account_role_id": self._is_role}, required=())
+            problem = invalid_fields(body, {"name": is_name, "account_role_id": self._is_role}, required=())
             if problem:
                 return 422, {"detail": problem}
             if self._taken(self.bots, body.get("name"), found["id"]):
                 return 409, {"detail": "A service account with this name already exists."}
             role = {v: k for k, v in self.roles.items()}.get(body.get("account_role_id"), found["account_role_name"])
-            found.update(name=body.get("name", found["name"]), account_role_name=role, updated=_now())
+            found.update(name=body.get("name", found["name"]), account_role_name=role, updated=timestamp())
             return 204, None
         if parts[0] == "teams" and method == "PUT":
-            problem = _invalid_fields(body, {"name": _is_name, "description": _is_str_or_none}, required=("name",))
+            problem = invalid_fields(body, {"name": is_name, "description": is_str_or_none}, required=("name",))
             if problem:
                 return 422, {"detail": problem}
             if self._taken(self.teams, body["name"], found["id"]):
                 return 409, {"detail": "A team with this name already exists."}
-            found.update(name=body["name"], description=body.get("description"), updated=_now())
+            found.update(name=body["name"], description=body.get("description"), updated=timestamp())
             return 200, found
         return 405, {"detail": "Method Not Allowed"}
 
     def _create_bot(self, body: Any) -> tuple[int, Any]:
-        problem = _invalid_fields(body, {"name": _is_name, "account_role_id": self._is_role,
-                                         "api_key_expiration": _is_instant_or_none}, required=("name",))
+        problem = invalid_fields(body, {"name": is_name, "account_role_id": self._is_role,
+                                         "api_key_expiration": is_instant_or_none}, required=("name",))
         if problem:
             return 422, {"detail": problem}
         if self._taken(self.bots, body["name"]):
             return 409, {"detail": "A service account with this name already exists."}
-        now = _now()
+        now = timestamp()
         role = {v: k for k, v in self.roles.items()}.get(body.get("account_role_id"), "Member")
         bot = {"id": str(uuid.uuid4()), "actor_id": str(uuid.uuid4()), "name": body["name"], "account_id": self.account, "account_role_name": role,
                "created": now, "updated": now}
@@ -262,15 +260,15 @@ class CloudFake:
 
     def _issue_key(self, bot: dict[str, Any], expiration: str | None) -> None:
         self.keys[bot["id"]] = f"pnb_{secrets.token_urlsafe(27)}"
-        bot["api_key"] = {"id": str(uuid.uuid4()), "name": f"{bot['name']}-key", "created": _now(), "expiration": expiration}
+        bot["api_key"] = {"id": str(uuid.uuid4()), "name": f"{bot['name']}-key", "created": timestamp(), "expiration": expiration}
 
     def _create_team(self, body: Any) -> tuple[int, Any]:
-        problem = _invalid_fields(body, {"name": _is_name, "description": _is_str_or_none}, required=("name",))
+        problem = invalid_fields(body, {"name": is_name, "description": is_str_or_none}, required=("name",))
         if problem:
             return 422, {"detail": problem}
         if self._taken(self.teams, body["name"]):
             return 409, {"detail": "A team with this name already exists."}
-        now = _now()
+        now = timestamp()
         team = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description"),
                 "created": now, "updated": now}
         self.teams[team["id"]] = team
@@ -348,7 +346,7 @@ def _invalid(body: Any, required: tuple[str, ...]) -> str | None:
     return None
 
 
-def _invalid_fields(body: Any, checks: dict[str, Any], required: tuple[str, ...]) -> str | None:
+def invalid_fields(body: Any, checks: dict[str, Any], required: tuple[str, ...]) -> str | None:
     """A 422 detail for a bad account-object body, as FastAPI would give one, or None."""
     if not isinstance(body, dict):
         return "body: a JSON object is required"
@@ -362,11 +360,11 @@ def _invalid_fields(body: Any, checks: dict[str, Any], required: tuple[str, ...]
     return f"body.{unknown[0]}: extra fields not permitted" if unknown else None
 
 
-def _is_name(value: Any) -> bool:
+def is_name(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def _is_str_or_none(value: Any) -> bool:
+def is_str_or_none(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
@@ -374,7 +372,7 @@ def _is_seconds(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_instant_or_none(value: Any) -> bool:
+def is_instant_or_none(value: Any) -> bool:
     if value is None:
         return True
     try:
@@ -389,7 +387,19 @@ def named(objects: dict[str, dict[str, Any]], name: str, field: str = "name") ->
     return found
 
 
-def _is_uuid(text: str) -> bool:
+def filter_values(body: Any, collection: str, field: str = "name") -> list[Any] | None:
+    """What a `POST …/filter` body restricts `field` of `collection` to (`{collection: {field:
+    {any_: [...]}}}`), or None when it does not restrict it."""
+    return (((body or {}).get(collection) or {}).get(field) or {}).get("any_")
+
+
+def page(found: list[dict[str, Any]], body: Any) -> list[dict[str, Any]]:
+    """The page of `found` a filter body's `offset` and `limit` ask for (200 by default, as Cloud's)."""
+    offset, limit = int((body or {}).get("offset") or 0), int((body or {}).get("limit") or 200)
+    return found[offset : offset + limit]
+
+
+def is_uuid(text: str) -> bool:
     try:
         uuid.UUID(text)
     except ValueError:
@@ -402,5 +412,5 @@ def _generic(route: str) -> str:
     return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "{id}", route.split("?")[0])
 
 
-def _now() -> str:
+def timestamp() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()

@@ -41,14 +41,14 @@ def serve(fake, scope, method: str, parts: list[str], body: Any) -> tuple[int, A
         return 200, {f"{level}_actors": _actors(fake, control, level) for level in levels}
     if method != "PUT":
         return 405, {"detail": "Method Not Allowed"}
-    problem = cloud_fake._invalid_fields(body, {"access_control": lambda value: isinstance(value, dict)}, required=("access_control",))
+    problem = cloud_fake.invalid_fields(body, {"access_control": lambda value: isinstance(value, dict)}, required=("access_control",))
     if problem:
         return 422, {"detail": problem}
     control = body["access_control"]
     actor_ids = {m["actor_id"] for m in fake.members.values()} | {b["actor_id"] for b in fake.bots.values()} | {EVERYONE}
     known = {"actor_ids": actor_ids, "team_ids": set(fake.teams)}
     checks = {f"{level}_{of}": (lambda ids, of=of: _ids_among(ids, known[of])) for level in levels for of in known}
-    problem = cloud_fake._invalid_fields(control, checks, required=())
+    problem = cloud_fake.invalid_fields(control, checks, required=())
     if problem:
         return 422, {"detail": problem.replace("body.", "body.access_control.")}
     lists[key] = {field: list(control.get(field) or []) for field in checks}

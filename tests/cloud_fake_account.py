@@ -22,7 +22,7 @@ DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]
 
 def account_of(fake) -> dict[str, Any]:
     """The account as `GET /api/accounts/ID/` answers, seeded on first use."""
-    now = cloud._now()
+    now = cloud.timestamp()
     return fake.__dict__.setdefault("account_record", {
         "id": fake.account, "created": now, "updated": now, "name": "Acme Corp", "handle": HANDLE,
         "location": None, "link": None, "image_location": None, "auth_expiration_seconds": None,
@@ -43,26 +43,26 @@ def serve(fake, scope, method: str, parts: list[str], body: Any) -> tuple[int, A
     if parts == [] and method == "GET":
         return 200, account
     if parts == [] and method == "PATCH":
-        problem = cloud._invalid_fields(body, {"name": cloud._is_name, "handle": _is_handle, "location": cloud._is_str_or_none,
-                                         "link": cloud._is_str_or_none, "auth_expiration_seconds": _is_seconds}, required=())
+        problem = cloud.invalid_fields(body, {"name": cloud.is_name, "handle": _is_handle, "location": cloud.is_str_or_none,
+                                         "link": cloud.is_str_or_none, "auth_expiration_seconds": _is_seconds}, required=())
         if problem:
             return 422, {"detail": problem}
-        account.update(body, updated=cloud._now())
+        account.update(body, updated=cloud.timestamp())
         return 204, None
     if parts == ["settings"] and method == "PATCH":
-        problem = cloud._invalid_fields(body, dict.fromkeys(SETTINGS, lambda v: isinstance(v, bool)), required=())
+        problem = cloud.invalid_fields(body, dict.fromkeys(SETTINGS, lambda v: isinstance(v, bool)), required=())
         if problem:
             return 422, {"detail": problem}
         account["settings"].update(body)
-        account["updated"] = cloud._now()
+        account["updated"] = cloud.timestamp()
         return 204, None
     if parts == ["domains"] and method == "GET":
         return 200, domains
     if parts == ["domains"] and method == "PATCH":
-        problem = cloud._invalid_fields(body, {"domain_names": _are_domains}, required=("domain_names",))
+        problem = cloud.invalid_fields(body, {"domain_names": _are_domains}, required=("domain_names",))
         if problem:
             return 422, {"detail": problem}
-        now = cloud._now()
+        now = cloud.timestamp()
         domains[:] = [{"id": str(uuid.uuid4()), "name": name, "account_id": fake.account, "created": now, "updated": now}
                       for name in body["domain_names"]]
         return 204, None

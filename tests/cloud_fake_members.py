@@ -10,7 +10,6 @@ bad body.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import uuid
 from typing import Any
@@ -62,7 +61,7 @@ def _team(fake, method: str, parts: list[str], body: Any) -> tuple[int, Any]:
     if method == "GET" and len(parts) == 2:
         return 200, {**team, "memberships": memberships}
     if method == "PUT" and len(parts) == 3:
-        problem = cloud_fake._invalid_fields(body, {"members": _is_member_list}, required=("members",))
+        problem = cloud_fake.invalid_fields(body, {"members": _is_member_list}, required=("members",))
         if problem:
             return 422, {"detail": problem}
         for member in body["members"]:
@@ -95,12 +94,12 @@ def _api_keys(fake, method: str, parts: list[str], body: Any) -> tuple[int, Any]
         return 404, {"detail": "User not found."}
     keys = user_api_keys(fake)
     if len(parts) == 3 and method == "POST":
-        problem = cloud_fake._invalid_fields(body, {"name": cloud_fake._is_name, "expiration": cloud_fake._is_instant_or_none},
+        problem = cloud_fake.invalid_fields(body, {"name": cloud_fake.is_name, "expiration": cloud_fake.is_instant_or_none},
                                              required=("name",))
         if problem:
             return 422, {"detail": problem}
         key = {"id": str(uuid.uuid4()), "user_id": user_id, "name": body["name"],
-               "created": dt.datetime.now(dt.timezone.utc).isoformat(), "expiration": body.get("expiration")}
+               "created": cloud_fake.timestamp(), "expiration": body.get("expiration")}
         keys[key["id"]] = key
         issued_user_keys(fake)[key["id"]] = f"pnu_{secrets.token_urlsafe(27)}"
         return 201, {**key, "key": issued_user_keys(fake)[key["id"]]}

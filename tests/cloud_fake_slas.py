@@ -11,11 +11,12 @@ automations of the resource followed by its SLAs.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
 import httpx
+
+from tests import cloud_fake
 
 SEVERITIES = ("minor", "low", "moderate", "high", "critical")
 # Each type's own fields and a check of each value; the type is the first one whose fields are given.
@@ -52,7 +53,7 @@ def _apply(fake, slas, workspace: str, resource: str, body: Any) -> tuple[int, A
     if problem:
         return 422, {"detail": problem}
     fake.__dict__.setdefault("sla_bodies", {})[resource] = body  # the last list applied, as sent
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = cloud_fake.timestamp()
     existing = {sla["name"]: sla for sla in slas.get((workspace, resource), [])}
     created, updated, kept = [], [], []
     for given in body:

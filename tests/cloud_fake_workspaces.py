@@ -36,7 +36,7 @@ def install(fake: cloud.CloudFake) -> None:
     if "workspace_roles" in fake.__dict__:
         return
     fake.workspace_roles = {}
-    now = cloud._now()
+    now = cloud.timestamp()
     for name in BUILT_IN_ROLES:
         role = {"id": str(uuid.uuid4()), "name": name, "description": f"Cloud's built-in {name} role",
                 "scopes": [], "account_id": None, "inherited_role_id": None, "created": now, "updated": now}
@@ -62,36 +62,36 @@ def serve(fake: cloud.CloudFake, scope: cloud.Scope, method: str, parts: list[st
 # --- workspaces ----------------------------------------------------------------------------------
 
 def _workspaces(fake, method: str, parts: list[str], body: Any) -> tuple[int, Any]:
-    checks = {"name": cloud._is_name, "handle": cloud._is_name, "description": cloud._is_str_or_none}
+    checks = {"name": cloud.is_name, "handle": cloud.is_name, "description": cloud.is_str_or_none}
     if method == "POST" and len(parts) == 1:
-        problem = cloud._invalid_fields(body, checks, required=("name", "handle"))
+        problem = cloud.invalid_fields(body, checks, required=("name", "handle"))
         if problem:
             return 422, {"detail": problem}
         if _handle_taken(fake, body["handle"]):
             return 409, {"detail": "A workspace with this handle already exists."}
-        now = cloud._now()
+        now = cloud.timestamp()
         workspace = {"id": str(uuid.uuid4()), "account_id": fake.account, "name": body["name"], "handle": body["handle"],
                      "description": body.get("description"), "default_workspace_role_id": _role_named(fake, "Developer")["id"],
                      "is_public": False, "created": now, "updated": now}
         fake.workspaces[workspace["id"]] = workspace  # its URL is served from now on
         return 201, workspace
     if method == "POST" and parts[1:] == ["filter"]:
-        handles = (((body or {}).get("workspaces") or {}).get("handle") or {}).get("any_")
+        handles = cloud.filter_values(body, "workspaces", "handle")
         found = [_shown(fake, w) for w in fake.workspaces.values() if handles is None or w["handle"] in handles]
-        return 200, _page(found, body)
+        return 200, cloud.page(found, body)
     workspace = fake.workspaces.get(parts[1]) if len(parts) == 2 else None
     if workspace is None:
         return 404, {"detail": "Workspace not found."}
     if method == "GET":
         return 200, _shown(fake, workspace)
     if method == "PATCH":
-        problem = cloud._invalid_fields(body, {**checks, "default_workspace_role_id": _is_uuid_or_none}, required=())
+        problem = cloud.invalid_fields(body, {**checks, "default_workspace_role_id": _is_uuid_or_none}, required=())
         if problem:
             return 422, {"detail": problem}
         if body.get("handle") is not None and _handle_taken(fake, body["handle"], workspace["id"]):
             return 409, {"detail": "A workspace with this handle already exists."}
         # As the Terraform provider's update sends it: a null field is left as it is.
-        workspace.update({k: v for k, v in body.items() if v is not None}, updated=cloud._now())
+        workspace.update({k: v for k, v in body.items() if v is not None}, updated=cloud.timestamp())
         return 204, None
     if method == "DELETE":
         del fake.workspaces[workspace["id"]]
@@ -115,23 +115,23 @@ def _handle_taken(fake, handle: str, own_id: str | None = None) -> bool:
 
 
 def _roles(fake, method: str, parts: list[str], body: Any) -> tuple[int, Any]:
-    checks = {"name": cloud._is_name, "description": cloud._is_str_or_none, "scopes": _is_str_list,
+    checks = {"name": cloud.is_name, "description": cloud.is_str_or_none, "scopes": _is_str_list,
               "inherited_role_id": lambda v: v is None or v in fake.workspace_roles}
     if method == "POST" and len(parts) == 1:
-        problem = cloud._invalid_fields(body, checks, required=("name",))
+        problem = cloud.invalid_fields(body, checks, required=("name",))
         if problem:
             return 422, {"detail": problem}
         if _role_named(fake, body["name"]):
             return 409, {"detail": "A workspace role with this name already exists."}
-        now = cloud._now()
+        now = cloud.timestamp()
         role = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description"),
                 "scopes": body.get("scopes") or [], "account_id": fake.account,
                 "inherited_role_id": body.get("inherited_role_id"), "created": now, "updated": now}
         fake.workspace_roles[role["id"]] = role
         return 201, role
     if method == "POST" and parts[1:] == ["filter"]:
-        names = (((body or {}).get("workspace_roles") or {}).get("name") or {}).get("any_")
-        return 200, _page([r for r in fake.workspace_roles.values() if names is None or r["name"] in names], body)
+        names = cloud.filter_values(body, "workspace_roles")
+        return 200, cloud.page([r for r in fake.workspace_roles.values() if names is None or r["name"] in names], body)
     role = fake.workspace_roles.get(parts[1]) if len(parts) == 2 else None
     if role is None:
         return 404, {"detail": "Workspace role not found."}
@@ -140,14 +140,14 @@ def _roles(fake, method: str, parts: list[str], body: Any) -> tuple[int, Any]:
     if method in ("PATCH", "DELETE") and role["account_id"] is None:
         return 403, {"detail": "Built-in workspace roles cannot be modified."}
     if method == "PATCH":
-        problem = cloud._invalid_fields(body, checks, required=("name",))
+        problem = cloud.invalid_fields(body, checks, required=("name",))
         if problem:
             return 422, {"detail": problem}
         other = _role_named(fake, body["name"])
         if other and other["id"] != role["id"]:
             return 409, {"detail": "A workspace role with this name already exists."}
         role.update(name=body["name"], description=body.get("description"), scopes=body.get("scopes") or [],
-                    inherited_role_id=body.get("inherited_role_id"), updated=cloud._now())
+                    inherited_role_id=body.get("inherited_role_id"), updated=cloud.timestamp())
         return 204, None
     if method == "DELETE":
         del fake.workspace_roles[role["id"]]
@@ -169,7 +169,7 @@ def _access(fake, workspace: str, method: str, parts: list[str], body: Any) -> t
     if len(parts) == 1 and method == upsert:
         return _upsert(fake, workspace, kind, field, body)
     if parts[1:] == ["filter"] and method == "POST":
-        return 200, _page([_public(a) for a in grants], body)
+        return 200, cloud.page([_public(a) for a in grants], body)
     if len(parts) != 2:
         return 404, {"detail": "Not Found"}
     # A team's grant is addressed by the team's id; the others by the grant's own id.
@@ -191,7 +191,7 @@ def _upsert(fake, workspace: str, kind: str, field: str, body: Any) -> tuple[int
                  "bot_id": {b["id"]: b["actor_id"] for b in fake.bots.values()},
                  "team_id": {t: None for t in fake.teams}}[field]
     for grant in body:
-        problem = cloud._invalid_fields(grant, {"workspace_role_id": lambda v: v in fake.workspace_roles,
+        problem = cloud.invalid_fields(grant, {"workspace_role_id": lambda v: v in fake.workspace_roles,
                                                 field: lambda v: v in accessors}, required=("workspace_role_id", field))
         if problem:
             return 422, {"detail": problem}
@@ -200,10 +200,10 @@ def _upsert(fake, workspace: str, kind: str, field: str, body: Any) -> tuple[int
         existing = next((a for a in fake.workspace_access.values()
                          if a["workspace_id"] == workspace and a["kind"] == kind and a[field] == grant[field]), None)
         if existing is None:
-            existing = {"id": str(uuid.uuid4()), "kind": kind, "workspace_id": workspace, "created": cloud._now(),
+            existing = {"id": str(uuid.uuid4()), "kind": kind, "workspace_id": workspace, "created": cloud.timestamp(),
                         "actor_id": accessors[grant[field]], "user_id": None, "bot_id": None, "team_id": None}
             fake.workspace_access[existing["id"]] = existing
-        existing.update({field: grant[field], "workspace_role_id": grant["workspace_role_id"], "updated": cloud._now()})
+        existing.update({field: grant[field], "workspace_role_id": grant["workspace_role_id"], "updated": cloud.timestamp()})
         upserted.append(_public(existing))
     return 200, upserted
 
@@ -212,14 +212,10 @@ def _public(grant: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in grant.items() if k != "kind"}
 
 
-def _page(found: list[dict[str, Any]], body: Any) -> list[dict[str, Any]]:
-    offset, limit = int((body or {}).get("offset") or 0), int((body or {}).get("limit") or 200)
-    return found[offset : offset + limit]
-
 
 def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _is_uuid_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and cloud._is_uuid(value))
+    return value is None or (isinstance(value, str) and cloud.is_uuid(value))
