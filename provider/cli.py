@@ -92,14 +92,14 @@ def handle_errors(command):
 
 
 # How long the Prefect API may stay silent before the command gives up (set by the global --timeout).
-_unreachable_after: float = 60.0
+_unreachable_after: float = 120.0  # provider.client.DEFAULT_UNREACHABLE_AFTER, without importing httpx
 
 
 @app.callback()
 def global_options(
     timeout: Annotated[str, typer.Option(
         "--timeout", envvar="PREFECT_PROVIDER_TIMEOUT",
-        help="Give up when the Prefect API has not answered for this long, e.g. 60s or 5m (0: never).")] = "60s",
+        help="Give up when the Prefect API has not answered for this long, e.g. 60s or 5m (0: never).")] = "2m",
 ) -> None:
     # Every command starts here: from now on, whatever it prints passes through the redactor.
     from provider.secrets import REDACTOR, RedactingStream

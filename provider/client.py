@@ -29,7 +29,9 @@ MAX_CONNECTIONS = 32
 # Answers that mean nothing behind the gateway answered: they count as silence, like a dropped connection.
 SILENT_STATUSES = {502, 504}
 # How long the API may stay silent before every request fails at once (--timeout, PREFECT_PROVIDER_TIMEOUT).
-DEFAULT_UNREACHABLE_AFTER = 60.0
+# Twice the 60 s a SQLite-backed Prefect server may wait for its write lock (its busy_timeout), during
+# which its whole event loop can stand still (docs/security.md): a healthy server is waited out.
+DEFAULT_UNREACHABLE_AFTER = 120.0
 # What is shown of a server's error body at most.
 EXPLANATION_LIMIT = 500
 

@@ -9,6 +9,7 @@ stops answering altogether in the middle of an apply.
 from __future__ import annotations
 
 import base64
+import inspect
 import os
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from provider import cli
+from provider.client import DEFAULT_UNREACHABLE_AFTER
 from tests.conftest import all_objects, assert_ok
 from tests.loopback import LoopbackServer, QuietHandler, forward
 
@@ -180,6 +183,14 @@ def test_an_api_that_never_answers_fails_the_plan_once_after_the_timeout(workspa
     assert result.returncode == 1, output
     assert output.count("has not answered for 3s") == 1 and output.count("Error:") == 1, output
     assert elapsed < 3 + 15, f"{elapsed:.1f}s"  # the budget, plus starting Python on a busy machine
+
+
+def test_the_default_budget_outlasts_a_sqlite_servers_lock_wait():
+    """The CLI's default and the client's are one budget, longer than the 60 s a SQLite-backed
+    server may stand still waiting for its write lock (docs/security.md)."""
+    option_default = inspect.signature(cli.global_options).parameters["timeout"].default
+    assert cli.parse_duration(option_default) == cli._unreachable_after == DEFAULT_UNREACHABLE_AFTER
+    assert DEFAULT_UNREACHABLE_AFTER > 60
 
 
 def alias_bomb(levels: int = 10, fanout: int = 10) -> str:
