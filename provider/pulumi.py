@@ -148,8 +148,14 @@ def _unknown_along(data: Any, path: tuple) -> bool:
     return is_unknown(node)
 
 
-def _inputs(props: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in props.items() if key != INTERNAL and key not in OUTPUTS}
+def outputs_of(kind: ResourceKind) -> tuple[str, ...]:
+    """A kind's output properties: the provider's, then the secrets the server issues (`issued`)."""
+    return (*OUTPUTS, *sorted(kind.issued))
+
+
+def _inputs(kind: ResourceKind, props: dict[str, Any]) -> dict[str, Any]:
+    outputs = outputs_of(kind)
+    return {key: value for key, value in props.items() if key != INTERNAL and key not in outputs}
 
 
 # --- the provider -------------------------------------------------------------------------------
@@ -214,11 +220,11 @@ class KindProvider(dynamic.ResourceProvider):
     # --- the dynamic provider interface -----------------------------------------------------
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
-        problems = parse(self.kind, _inputs(news)).problems
+        problems = parse(self.kind, _inputs(self.kind, news)).problems
         return dynamic.CheckResult(news, [dynamic.CheckFailure(prop, reason) for prop, reason in problems])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        fields = _inputs(news)
+        fields = _inputs(self.kind, news)
         renamed = [key for key in self.kind.identity_inputs if olds.get(key) != fields.get(key)]
         # A new identity replaces the object, unless only its own name changed and the server can
         # rename it (within its parent: a queue cannot move to another pool). The replacement has
@@ -242,7 +248,7 @@ class KindProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         with self._client() as client:
-            return self._create(client, _inputs(props))
+            return self._create(client, _inputs(self.kind, props))
 
     def _create(self, client: PrefectClient, fields: dict[str, Any]) -> dynamic.CreateResult:
         session = self._session(client, fields, None)
@@ -268,7 +274,8 @@ class KindProvider(dynamic.ResourceProvider):
             raise _failure(result)
         state = session.backend.read()
         return dynamic.CreateResult(state.resources[str(self._address(fields))].id,
-                                    self._outputs(fields, state, _own_change(plan, self._address(fields))))
+                                    {**self._outputs(fields, state, _own_change(plan, self._address(fields))),
+                                     **self._issued(fields, state, {})})
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         with self._client() as client:
@@ -278,10 +285,11 @@ class KindProvider(dynamic.ResourceProvider):
         record = state.resources.get(str(self._address(props))) if state else None
         if record is None or record.id != id_:
             return dynamic.ReadResult("", {})  # gone: Pulumi drops it from the stack
-        return dynamic.ReadResult(id_, {**_inputs(props), **self._state_outputs(props, state)})
+        return dynamic.ReadResult(id_, {**_inputs(self.kind, props), **self._state_outputs(props, state),
+                                        **{key: props.get(key) for key in self.kind.issued}})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        fields = _inputs(news)
+        fields = _inputs(self.kind, news)
         address = self._address(fields)
         with self._client() as client:
             session, plan = self._planned_against(client, id_, olds, fields)
@@ -291,7 +299,8 @@ class KindProvider(dynamic.ResourceProvider):
             result = session.apply(plan)
         if not result.ok:
             raise _failure(result)
-        return dynamic.UpdateResult(self._outputs(fields, session.backend.read(), own))
+        state = session.backend.read()
+        return dynamic.UpdateResult({**self._outputs(fields, state, own), **self._issued(fields, state, olds)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self._client() as client:
@@ -334,6 +343,13 @@ class KindProvider(dynamic.ResourceProvider):
         # Inputs at secret paths are fingerprints, as the plan concealed them.
         paths = own.sensitive if own is not None else []
         return {**conceal(fields, paths, state.lineage)[0], **self._state_outputs(fields, state)}
+
+    def _issued(self, fields: dict[str, Any], state: State, before: dict[str, Any]) -> dict[str, Any]:
+        """The secrets the server issued in this call (a new API key), else those it issued before:
+        given once and never in state, they are kept only here, in the stack, as Pulumi secrets."""
+        record = state.resources[str(self._address(fields))]
+        fresh = self.kind.outputs(record.name, record.id, record.attributes)
+        return {key: fresh.get(key, before.get(key)) for key in sorted(self.kind.issued)}
 
     def _state_outputs(self, fields: dict[str, Any], state: State) -> dict[str, Any]:
         own = str(self._address(fields))
@@ -394,11 +410,11 @@ class KindResource(dynamic.Resource):
     provider_class: ClassVar[type[KindProvider]]
 
     def __init__(self, resource_name: str, opts: pulumi.ResourceOptions | None = None, **fields: Any) -> None:
-        taken = sorted(set(fields) & set(OUTPUTS))
+        kind = KINDS[self.kind_name]
+        taken = sorted(set(fields) & set(outputs_of(kind)))
         if taken:
             raise TypeError(f"{type(self).__name__}: {', '.join(taken)} are outputs, not inputs")
         fields.setdefault("name", resource_name)
-        kind = KINDS[self.kind_name]
         secret = sorted(set(fields) & secret_inputs(kind))
         fields.update({key: pulumi.Output.secret(fields[key]) for key in secret})
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=[*secret, *secret_outputs(kind)]))
@@ -407,7 +423,7 @@ class KindResource(dynamic.Resource):
         # recurses too deep (RecursionError). Each resource puts the original back.
         batch_setitems = pickle._Pickler._batch_setitems
         try:
-            super().__init__(self.provider_class(), resource_name, {**fields, **dict.fromkeys(OUTPUTS)}, opts)
+            super().__init__(self.provider_class(), resource_name, {**fields, **dict.fromkeys(outputs_of(kind))}, opts)
         finally:
             pickle._Pickler._batch_setitems = batch_setitems
 
@@ -426,10 +442,10 @@ def secret_inputs(kind: ResourceKind) -> set[str]:
 def secret_outputs(kind: ResourceKind) -> list[str]:
     """The outputs that are Pulumi secrets: the state always (it may hold any inner object's
     fingerprints); the recorded attributes where the kind names sensitive paths (fingerprints) or
-    the server fills some in (e.g. a webhook's endpoint, which is a credential)."""
+    the server fills some in (e.g. a webhook's endpoint, which is a credential); issued secrets."""
     if secret_inputs(kind) or kind.computed:
-        return ["attributes", "children", "state"]
-    return ["state"]
+        return ["attributes", "children", "state", *sorted(kind.issued)]
+    return ["state", *sorted(kind.issued)]
 
 
 def _generate() -> dict[str, type]:
@@ -440,7 +456,7 @@ def _generate() -> dict[str, type]:
         if not kind.declarable:
             continue
         name = class_name(kind)
-        overlap = {*kind.identity_inputs, *OUTPUTS, ADOPT} & set(kind.spec.model_fields)
+        overlap = {*kind.identity_inputs, *outputs_of(kind), ADOPT} & set(kind.spec.model_fields)
         if overlap:
             raise TypeError(f"{kind.kind}: spec fields {sorted(overlap)} clash with identity or output names")
         provider = type(f"{name}Provider", (KindProvider,), {

@@ -165,6 +165,10 @@ class ResourceKind:
     # Attributes the server fills in (e.g. a webhook's endpoint): shown and recorded in state,
     # never compared, so they cause no diff; "(known after apply)" until the object is written.
     computed: ClassVar[frozenset[str]] = frozenset()
+    # Secrets the server issues once, when the object is written (a service account's API key):
+    # among `outputs` only right after that apply, never in state; the CLI prints them once, and a
+    # Pulumi resource keeps them as secret output properties of these names.
+    issued: ClassVar[frozenset[str]] = frozenset()
     # Attributes the server chooses when the configuration leaves them unset (e.g. a work queue's
     # priority): unset means "whatever the server chose", so the live value is kept and recorded;
     # set, they are compared like any other.

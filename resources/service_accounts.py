@@ -32,6 +32,7 @@ class ServiceAccounts(ResourceKind):
     spec = ServiceAccountSpec
     cloud_only = True
     computed = frozenset({"api_key_id", "api_key_fingerprint"})
+    issued = frozenset({"api_key"})
     renamable = True  # keeping its id and its key
 
     def __init__(self) -> None:

@@ -38,6 +38,7 @@ class UserApiKeys(ResourceKind):
     cloud_only = True
     exported_by_default = False  # people's own keys: listing another member's may be refused
     computed = frozenset({"key_fingerprint"})
+    issued = frozenset({"key"})
     # Cloud cannot change a key: another user or expiration, or an expired key, takes a new one.
     replace_fields = frozenset({"user", "expiration", "key_status"})
 

@@ -295,3 +295,35 @@ def test_objects_deleted_by_hand_are_created_again(cloud_workspace, cloud, by_ha
     assert cloud.keys[named(cloud.bots, f"{prefix}-etl")["id"]] in applied.stdout
     assert named(cloud.teams, f"{prefix}-data")["description"] == "Runs the nightly ETL"
     assert_ok(cloud_workspace.plan(), 0)
+
+
+def test_a_pulumi_service_account_gives_its_key_as_a_secret_output_kept_until_a_new_one(cloud, monkeypatch, prefix):
+    from provider.pulumi import OUTPUTS, ServiceAccount, secret_outputs
+    from resources import KINDS
+    from tests.e2e.test_pulumi import create, loaded
+
+    monkeypatch.setenv("PREFECT_API_URL", cloud.api_url)
+    monkeypatch.setenv("PREFECT_API_KEY", cloud.api_key)
+    provider = loaded("service_accounts")
+    inputs = {"name": f"{prefix}-ci", "api_key_expiration": NEXT_YEAR.isoformat()}
+    bot_id, outs = create(provider, inputs)
+    first_key = cloud.keys[bot_id]
+    assert outs["api_key"] == first_key, "Terraform's api_key attribute"
+    assert first_key not in json.dumps({name: outs[name] for name in OUTPUTS}), "state keeps a fingerprint only"
+    assert "api_key" in secret_outputs(KINDS["service_accounts"]), "encrypted in the stack's state"
+    with pytest.raises(TypeError, match="api_key are outputs, not inputs"):
+        ServiceAccount("ci", api_key="pnb_mine")
+
+    # A refresh and an update that issues no key keep the one issued.
+    outs = provider.read(bot_id, outs).outs
+    outs = provider.update(bot_id, outs, {**inputs, "account_role_name": "Admin"}).outs
+    assert cloud.bots[bot_id]["account_role_name"] == "Admin" and outs["api_key"] == first_key
+
+    # An expired key is repaired with a new one, which the outputs then hold.
+    cloud.bots[bot_id]["api_key"]["expiration"] = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).isoformat()
+    outs = provider.read(bot_id, outs).outs
+    assert provider.diff(bot_id, outs, {**inputs, "account_role_name": "Admin"}).changes
+    outs = provider.update(bot_id, outs, {**inputs, "account_role_name": "Admin"}).outs
+    assert outs["api_key"] == cloud.keys[bot_id] != first_key
+    provider.delete(bot_id, outs)
+    assert bot_id not in cloud.bots

@@ -316,3 +316,18 @@ def test_an_unknown_service_account_is_an_error_of_the_plan(cloud_workspace, clo
     assert (f"main.yaml:3: teams.{prefix}-data.members.service_accounts[0]: the account has no service account "
             "named 'ghost', and the configuration declares none") in result.stderr
     assert "Traceback" not in result.output and cloud.teams == {}
+
+
+def test_a_pulumi_user_api_key_gives_the_key_as_a_secret_output_and_is_replaced_not_updated(cloud, monkeypatch, prefix):
+    from tests.e2e.test_pulumi import create, loaded
+
+    monkeypatch.setenv("PREFECT_API_URL", cloud.api_url)
+    monkeypatch.setenv("PREFECT_API_KEY", cloud.api_key)
+    provider = loaded("user_api_keys")
+    issued = cloud_fake_members.issued_user_keys(cloud)
+    inputs = {"name": f"{prefix}-laptop", "user": ADA, "expiration": NEXT_YEAR.isoformat()}
+    key_id, outs = create(provider, inputs)
+    assert outs["key"] == issued[key_id.split("/")[1]]
+    assert provider.read(key_id, outs).outs["key"] == outs["key"]
+    # Cloud cannot change a key: Pulumi replaces it (a create, which issues the new resource's key).
+    assert provider.diff(key_id, outs, {**inputs, "expiration": None}).replaces == ["expiration"]
