@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import AwareDatetime, Field
 
 from provider.secrets import fingerprint
-from resources.api_keys import ACTIVE, instant, key_status
-from resources.base import ApplyContext, FieldError, Known, LiveObject, ResourceKind, Spec, name_filter, wanted
+from resources.api_keys import ACTIVE, IssuesKeys, instant, key_status
+from resources.base import ApplyContext, FieldError, Known, LiveObject, Spec, name_filter, wanted
 
 class ServiceAccountSpec(Spec):
     account_role_name: str = Field(default="Member", description="The account role: Member, Admin, Owner or a custom role.")
@@ -27,18 +27,13 @@ class ServiceAccountSpec(Spec):
     )
 
 
-class ServiceAccounts(ResourceKind):
+class ServiceAccounts(IssuesKeys):
     kind = "service_accounts"
     spec = ServiceAccountSpec
     cloud_only = True
     computed = frozenset({"api_key_id", "api_key_fingerprint"})
     issued = frozenset({"api_key"})
     renamable = True  # keeping its id and its key
-
-    def __init__(self) -> None:
-        # Keys the server issued during this command, by service account id: kept in memory only,
-        # for the state's fingerprint and to be printed once after the apply.
-        self._issued: dict[str, dict[str, Any]] = {}
 
     def desired(self, name: str, spec: ServiceAccountSpec, defaults) -> dict[str, Any]:
         return {
@@ -101,11 +96,6 @@ class ServiceAccounts(ResourceKind):
         bot = client.post(client.account(f"/bots/{obj_id}/rotate_api_key"), body)
         self._issued[obj_id] = bot["api_key"]
         return {**{key: value for key, value in self._attributes(bot).items() if key in self.computed}, "api_key_status": ACTIVE}
-
-    def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        """The key, once: only right after the apply that issued it (it is never stored)."""
-        issued = self._issued.pop(obj_id, None)
-        return {"api_key": issued["key"]} if issued else {}
 
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         spec = {"account_role_name": attributes["account_role_name"]}

@@ -21,8 +21,8 @@ from pydantic import AwareDatetime, Field
 from provider.errors import NotFound
 from provider.secrets import fingerprint
 from resources.actors import actors_of
-from resources.api_keys import ACTIVE, instant, key_status
-from resources.base import ApplyContext, FieldError, Known, LiveObject, ResourceKind, Spec, wanted
+from resources.api_keys import ACTIVE, IssuesKeys, instant, key_status
+from resources.base import ApplyContext, FieldError, Known, LiveObject, Spec, wanted
 
 
 class UserApiKeySpec(Spec):
@@ -32,7 +32,7 @@ class UserApiKeySpec(Spec):
     )
 
 
-class UserApiKeys(ResourceKind):
+class UserApiKeys(IssuesKeys):
     kind = "user_api_keys"
     spec = UserApiKeySpec
     cloud_only = True
@@ -41,11 +41,6 @@ class UserApiKeys(ResourceKind):
     issued = frozenset({"key"})
     # Cloud cannot change a key: another user or expiration, or an expired key, takes a new one.
     replace_fields = frozenset({"user", "expiration", "key_status"})
-
-    def __init__(self) -> None:
-        # Keys the server issued during this command, by object id: kept in memory only, for the
-        # state's fingerprint and to be printed once after the apply.
-        self._issued: dict[str, dict[str, Any]] = {}
 
     def desired(self, name: str, spec: UserApiKeySpec, defaults) -> dict[str, Any]:
         if defaults.client is not None:  # the person must be in the account (no API adds people)
@@ -105,11 +100,6 @@ class UserApiKeys(ResourceKind):
     def delete(self, client, obj_id: str, name: str) -> None:
         user_id, _, key_id = obj_id.partition("/")
         client.delete(client.api_root(f"/users/{user_id}/api_keys/{key_id}"))
-
-    def outputs(self, name: str, obj_id: str, attributes: dict[str, Any]) -> dict[str, Any]:
-        """The key, once: only right after the apply that issued it (it is never stored)."""
-        issued = self._issued.pop(obj_id, None)
-        return {"key": issued["key"]} if issued else {}
 
     def to_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
         spec = {"user": attributes["user"]}
