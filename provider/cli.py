@@ -491,7 +491,7 @@ def export(
     from provider.export import export_pulumi_program, export_workspace
     from provider.state import STATE_FILE, LocalBackend
     from resources import KINDS
-    
+
     if pulumi and workspace:
         raise ProviderError("--workspace: a Pulumi program talks to the workspace of its API URL; export with that URL instead")
 

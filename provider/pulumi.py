@@ -274,8 +274,7 @@ class KindProvider(dynamic.ResourceProvider):
             raise _failure(result)
         state = session.backend.read()
         return dynamic.CreateResult(state.resources[str(self._address(fields))].id,
-                                    {**self._outputs(fields, state, _own_change(plan, self._address(fields))),
-                                     **self._issued(fields, state, {})})
+                                    self._outputs(fields, state, _own_change(plan, self._address(fields)), {}))
 
     def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
         with self._client() as client:
@@ -285,8 +284,7 @@ class KindProvider(dynamic.ResourceProvider):
         record = state.resources.get(str(self._address(props))) if state else None
         if record is None or record.id != id_:
             return dynamic.ReadResult("", {})  # gone: Pulumi drops it from the stack
-        return dynamic.ReadResult(id_, {**_inputs(self.kind, props), **self._state_outputs(props, state),
-                                        **{key: props.get(key) for key in self.kind.issued}})
+        return dynamic.ReadResult(id_, {**_inputs(self.kind, props), **self._state_outputs(props, state, props)})
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         fields = _inputs(self.kind, news)
@@ -299,8 +297,7 @@ class KindProvider(dynamic.ResourceProvider):
             result = session.apply(plan)
         if not result.ok:
             raise _failure(result)
-        state = session.backend.read()
-        return dynamic.UpdateResult({**self._outputs(fields, state, own), **self._issued(fields, state, olds)})
+        return dynamic.UpdateResult(self._outputs(fields, session.backend.read(), own, olds))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with self._client() as client:
@@ -339,25 +336,24 @@ class KindProvider(dynamic.ResourceProvider):
             state.resources[key] = Record(address.kind, address.name, child["id"], child["attributes"], [str(own)])
         return state
 
-    def _outputs(self, fields: dict[str, Any], state: State, own: Change | None) -> dict[str, Any]:
+    def _outputs(self, fields: dict[str, Any], state: State, own: Change | None, before: dict[str, Any]) -> dict[str, Any]:
         # Inputs at secret paths are fingerprints, as the plan concealed them.
         paths = own.sensitive if own is not None else []
-        return {**conceal(fields, paths, state.lineage)[0], **self._state_outputs(fields, state)}
+        return {**conceal(fields, paths, state.lineage)[0], **self._state_outputs(fields, state, before)}
 
-    def _issued(self, fields: dict[str, Any], state: State, before: dict[str, Any]) -> dict[str, Any]:
-        """The secrets the server issued in this call (a new API key), else those it issued before:
-        given once and never in state, they are kept only here, in the stack, as Pulumi secrets."""
-        record = state.resources[str(self._address(fields))]
-        fresh = self.kind.outputs(record.name, record.id, record.attributes)
-        return {key: fresh.get(key, before.get(key)) for key in sorted(self.kind.issued)}
-
-    def _state_outputs(self, fields: dict[str, Any], state: State) -> dict[str, Any]:
+    def _state_outputs(self, fields: dict[str, Any], state: State, before: dict[str, Any]) -> dict[str, Any]:
+        """What the state holds of the resource, and the secrets the server issued (`issued`): a
+        key issued in this call, else the one `before` (the previous outputs) kept. Given once and
+        never in state, a key is kept only here, in the stack, as a Pulumi secret."""
         own = str(self._address(fields))
+        record = state.resources[own]
+        fresh = self.kind.outputs(record.name, record.id, record.attributes)
         return {
-            "attributes": state.resources[own].attributes,
-            "children": {address: {"id": record.id, "attributes": record.attributes}
-                         for address, record in state.resources.items() if address != own},
+            "attributes": record.attributes,
+            "children": {address: {"id": child.id, "attributes": child.attributes}
+                         for address, child in state.resources.items() if address != own},
             "state": state.to_json(),
+            **{key: fresh.get(key, before.get(key)) for key in sorted(self.kind.issued)},
         }
 
 
